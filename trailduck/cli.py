@@ -1,0 +1,380 @@
+"""The ``trailduck`` command: a thin layer that parses options, calls the library and renders the result.
+
+Exit codes: 0 everything processed; 3 some files were quarantined (listed in the summary and by
+``trailduck state failed``); 1 a fatal error; 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from trailduck.errors import ConfigError, TrailduckError
+from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
+from trailduck.lake import Lake
+from trailduck.scanner.decode import Limits
+
+app = typer.Typer(
+    name="trailduck",
+    help="Turn an AWS CloudTrail bucket into a Hive-partitioned Parquet lake you can query with DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+state_app = typer.Typer(help="Inspect the checkpoint: what was processed and what was quarantined.",
+                        no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+LakeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lake",
+        help="Lake folder. Default: $TRAILDUCK_LAKE, then ./cloudtrail-lake.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def _lake_path(lake: Path | None) -> Path:
+    return lake or Path(os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Map the library's exceptions to a message and an exit code; never a traceback for a known error."""
+    try:
+        yield
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except TrailduckError as exc:
+        _fail(str(exc), EXIT_FATAL)
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was committed for the files in progress, the next run redoes them", 130)
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_FATAL)
+
+
+_RELATIVE = re.compile(r"([0-9]+)d")
+
+
+def parse_day(value: str | None, option: str, today: dt.date | None = None) -> dt.date | None:
+    """``YYYY-MM-DD``, ``today``, or ``Nd`` (N days ago, UTC)."""
+    if value is None:
+        return None
+    today = today or dt.datetime.now(dt.UTC).date()
+    text = value.strip().lower()
+    if text == "today":
+        return today
+    m = _RELATIVE.fullmatch(text)
+    if m:
+        return today - dt.timedelta(days=int(m.group(1)))
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r}: give a date as YYYY-MM-DD, 'today', or Nd for N days ago") from None
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("listing", total=None, events=0)
+        self.events = 0
+
+    def planned(self, files: int, size: int) -> None:
+        self.progress.update(self.task, total=files, description="converting")
+
+    def advance(self, files: int, events: int, size: int) -> None:
+        self.events += events
+        self.progress.update(self.task, advance=files, events=self.events)
+
+
+def _render_summary(summary: IngestSummary) -> None:
+    table = Table(title="trailduck ingest", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("source", summary.source),
+        ("lake", summary.lake),
+        ("streams (account × region)", f"{summary.streams:,}"),
+        ("files listed", f"{summary.files_listed:,}"),
+        ("files new", f"{summary.files_new:,}"),
+        ("files converted", f"{summary.files_converted:,}"),
+        ("files failed (quarantined)", f"{summary.files_failed:,}"),
+        ("objects skipped (not CloudTrail)", f"{summary.files_skipped:,}"),
+        ("events", f"{summary.events:,}"),
+        ("bytes read", f"{summary.bytes_read:,}"),
+        ("partitions written", f"{summary.partitions_written:,}"),
+        ("parquet files written", f"{summary.parquet_files_written:,}"),
+        ("duration", f"{summary.duration_s:.2f} s"),
+        ("events/s", f"{summary.events_per_s:,.0f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    for run in summary.rolled_back_runs:
+        out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
+    for f in summary.failures[:20]:
+        out.print(f"[red]quarantined[/] {f['reason']} (attempt {f['attempts']})", highlight=False)
+    if len(summary.failures) > 20:
+        out.print(f"... and {len(summary.failures) - 20} more: see `trailduck state failed`")
+    for s in summary.skipped[:10]:
+        out.print(f"[yellow]skipped[/] {s['key']}: {s['reason']}", highlight=False)
+    if len(summary.skipped) > 10:
+        out.print(f"... and {len(summary.skipped) - 10} more skipped objects (use --json to see all)")
+
+
+def run_ingest(options: IngestOptions, as_json: bool, show_progress: bool) -> IngestSummary:
+    if show_progress:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[events]:,} events"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            summary = ingest(options, progress=_RichProgress(bar))
+    else:
+        summary = ingest(options)
+    if as_json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        _render_summary(summary)
+    return summary
+
+
+@app.command("ingest")
+def ingest_cmd(
+    source: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local folder holding AWSLogs/.")],
+    lake: LakeOpt = None,
+    since: Annotated[str | None, typer.Option(help="First day to list (YYYY-MM-DD or Nd). A backfill: "
+                                              "adds only what the lake lacks. Default: from the checkpoint; "
+                                              "the whole history on a first run.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day to list (YYYY-MM-DD or Nd). Default: today.")] = None,
+    accounts: Annotated[str | None, typer.Option(help="Comma-separated account ids to ingest. Default: all.")] = None,
+    regions: Annotated[str | None, typer.Option(help="Comma-separated regions to ingest. Default: all.")] = None,
+    lookback: Annotated[int, typer.Option(help="Days re-listed on every run for late deliveries.")] = 2,
+    state: Annotated[Path | None, typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.",
+                                               show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
+    event_json: Annotated[bool, typer.Option("--event-json/--no-event-json",
+                                             help="Keep each complete original record in event_json.")] = True,
+    max_decompressed_mb: Annotated[int, typer.Option(help="Refuse an object that inflates beyond this.")] = 2048,
+    max_records: Annotated[int, typer.Option(help="Refuse an object with more records than this.")] = 2_000_000,
+    profile: Annotated[str | None, typer.Option(help="AWS profile (standard credential chain if unset).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the bucket's endpoint.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")]
+    = None,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Progress bar (default: on when stderr is a terminal).")]
+    = sys.stderr.isatty(),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each quarantined file as it fails.")]
+    = False,
+) -> None:
+    """Scan a CloudTrail trail and convert new log files into the lake.
+
+    Re-lists the last --lookback days on every run, so late deliveries are found; a second run with nothing
+    new converts nothing. Exit code 0: all done; 3: some files quarantined; 1: fatal error; 2: usage error.
+    """
+    logging.basicConfig(level=logging.WARNING if verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    with _errors():
+        if max_decompressed_mb < 1 or max_records < 1:
+            raise ConfigError("--max-decompressed-mb and --max-records must be at least 1")
+        options = IngestOptions(
+            source=source,
+            lake=_lake_path(lake),
+            state=state,
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            accounts=_split_list(accounts),
+            regions=_split_list(regions),
+            lookback=lookback,
+            concurrency=concurrency,
+            keep_event_json=event_json,
+            limits=Limits(max_decompressed_bytes=max_decompressed_mb << 20, max_records=max_records),
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+        )
+        summary = run_ingest(options, as_json, progress and not as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, map(_jsonable, r), strict=True)) for r in rows], indent=2,
+                         ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if v is None else json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v
+                             for v in r])
+    else:
+        table = Table(title=title, title_justify="left")
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*["" if v is None else str(v) for v in r])
+        out.print(table)
+
+
+@app.command("sql")
+def sql_cmd(
+    query: Annotated[str, typer.Argument(help="A DuckDB query over the views (events, insights, ...).")],
+    lake: LakeOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json (an array of row objects).")]
+    = "table",
+) -> None:
+    """Run a SQL query against the lake's DuckDB views."""
+    with _errors():
+        if fmt not in ("table", "csv", "json"):
+            raise ConfigError(f"--format {fmt!r}: choose table, csv or json")
+        from trailduck.query import run_query
+
+        columns, rows = run_query(Lake(_lake_path(lake)), query)
+        print_rows(columns, rows, fmt)
+
+
+@app.command("views")
+def views_cmd(
+    lake: LakeOpt = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Re-create the views (after moving the lake).")]
+    = False,
+) -> None:
+    """List the views in <lake>/trailduck.duckdb with a line on each."""
+    from trailduck.views import VIEWS, refresh_views
+
+    with _errors():
+        the_lake = Lake(_lake_path(lake))
+        if refresh:
+            refresh_views(the_lake)
+        print_rows(["view", "description"], [(v.name, v.description) for v in VIEWS], "table")
+
+
+@state_app.command("show")
+def state_show(lake: LakeOpt = None, state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+               as_json: JsonOpt = False) -> None:
+    """What the checkpoint holds: per source and stream, the watermark and the open days."""
+    from trailduck.status import checkpoint_report
+
+    with _errors():
+        report = checkpoint_report(Lake(_lake_path(lake)), state)
+        if as_json:
+            print(json.dumps(report, indent=2))
+            return
+        out.print(f"checkpoint {report['location']} (updated {report['updated']})")
+        for src in report["sources"]:
+            table = Table(title=src["source"], title_justify="left")
+            for c in ("stream", "watermark", "open days", "keys"):
+                table.add_column(c)
+            for st in src["streams"]:
+                table.add_row(st["stream"], st["watermark"] or "-", ", ".join(st["open_days"]) or "-",
+                              str(st["keys"]))
+            out.print(table)
+            out.print(f"quarantined files: {len(src['failed'])}")
+        out.print(f"keys held in all: {report['keys']}")
+
+
+@state_app.command("failed")
+def state_failed(lake: LakeOpt = None, state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """The quarantined files with their reason and attempts; each is retried on the next ingest."""
+    from trailduck.status import checkpoint_report
+
+    with _errors():
+        report = checkpoint_report(Lake(_lake_path(lake)), state)
+        failed = [f for src in report["sources"] for f in src["failed"]]
+        if as_json:
+            print(json.dumps(failed, indent=2))
+            return
+        print_rows(["key", "reason", "attempts", "last_failed"],
+                   [(f["key"], f["reason"], f["attempts"], f["last_failed"]) for f in failed], "table")
+
+
+@app.command("demo")
+def demo_cmd(
+    lake: LakeOpt = None,
+    days: Annotated[int, typer.Option(help="Days of trail to generate, ending today.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a realistic synthetic trail, ingest it, and run a few example queries. Offline."""
+    from trailduck.demo import EXAMPLE_QUERIES, run_demo
+
+    with _errors():
+        if not 1 <= days <= 366:
+            raise ConfigError(f"--days {days}: give 1 to 366")
+        the_lake = Lake(_lake_path(lake))
+        result = run_demo(the_lake, days=days)
+        if as_json:
+            print(json.dumps({"summary": result.summary.to_json(), "trail": str(result.trail),
+                              "queries": result.query_results}, indent=2, default=str))
+            raise typer.Exit(result.summary.exit_code)
+        out.print(f"generated a demo trail in {result.trail}")
+        _render_summary(result.summary)
+        for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
+            out.print(f"\n[bold]{title}[/]\n[dim]$ trailduck sql \"{' '.join(sql.split())}\" "
+                      f"--lake {the_lake.root}[/]", highlight=False)
+            print_rows(columns, rows, "table")
+        out.print(f"\nOpen it yourself: duckdb {the_lake.db_path}  (or: trailduck sql \"...\" --lake {the_lake.root})")
+    raise typer.Exit(result.summary.exit_code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,53 @@
+"""``trailduck demo``: a generated trail, ingested, with a few example queries. No AWS account needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trailduck.generator import TrailSpec, folder_sink, write_trail
+from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.lake import Lake
+from trailduck.query import run_query
+from trailduck.views import load_sql
+
+
+def _parse_queries(text: str) -> list[tuple[str, str]]:
+    queries: list[tuple[str, str]] = []
+    for block in text.split("-- name: ")[1:]:
+        title, _, sql = block.partition("\n")
+        queries.append((title.strip(), sql.strip().rstrip(";")))
+    return queries
+
+
+EXAMPLE_QUERIES = _parse_queries(load_sql("demo_queries.sql"))
+
+
+@dataclass
+class DemoResult:
+    trail: Path
+    summary: IngestSummary
+    results: list[tuple[list[str], list[tuple[Any, ...]]]]
+
+    @property
+    def query_results(self) -> list[dict[str, Any]]:
+        return [
+            {"title": title, "sql": sql, "rows": [dict(zip(cols, row, strict=True)) for row in rows]}
+            for (title, sql), (cols, rows) in zip(EXAMPLE_QUERIES, self.results, strict=True)
+        ]
+
+
+def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> DemoResult:
+    """Generate a trail ending today into ``<lake>/_demo/bucket``, ingest it, run the example queries."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    trail = lake.root / "_demo" / "bucket"
+    if trail.exists():
+        shutil.rmtree(trail)  # regenerated each time: the demo is reproducible, not cumulative
+    spec = TrailSpec(end=today, days=days, files_per_day=6, events_per_file=(10, 60))
+    write_trail(spec, folder_sink(trail))
+    summary = ingest(IngestOptions(source=str(trail), lake=lake.root))
+    results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]
+    return DemoResult(trail, summary, results)

@@ -1,0 +1,377 @@
+"""The main job: scan a trail, convert what is new, commit the checkpoint, refresh the views.
+
+Order of a run, each step durable before the next:
+
+1. take the lake's lock and roll back whatever an interrupted run left (see :meth:`Lake.recover`);
+2. discover the streams and list each from its watermark (or ``--since``), keeping what is not done yet;
+3. fetch with a bounded pool of threads, convert, and append to one open Parquet file per partition;
+4. commit the Parquet files (fsync, rename), then save the checkpoint, then refresh the DuckDB views.
+
+A file that cannot be converted is quarantined with its reason (kept in the checkpoint, retried on the next
+run); the run goes on. Only an error that makes every further step pointless (access denied, a lost source)
+stops it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from trailduck.errors import AccessDeniedError, BadObjectError, ConfigError, SourceError, StateError
+from trailduck.lake import Lake
+from trailduck.scanner.convert import convert_records
+from trailduck.scanner.decode import Limits, decompress, split_records
+from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, parse_key
+from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
+from trailduck.scanner.source import ObjectRef, Source, open_source
+from trailduck.state.checkpoint import Checkpoint, Failure, SourceState, StreamState
+from trailduck.state.lineage import dataset_of, lake_source_keys
+from trailduck.state.store import LocalStateStore, StateStore
+from trailduck.views import refresh_views
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_USAGE = 2
+EXIT_QUARANTINED = 3
+
+
+@dataclass
+class IngestOptions:
+    """What to ingest and how. Defaults are those of ``trailduck ingest``."""
+
+    source: str
+    lake: Path
+    state: Path | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    accounts: list[str] | None = None
+    regions: list[str] | None = None
+    lookback: int = 2
+    concurrency: int = 16
+    keep_event_json: bool = True
+    limits: Limits = field(default_factory=Limits)
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+
+    def validate(self) -> None:
+        if self.lookback < 0:
+            raise ConfigError(f"--lookback {self.lookback}: give a number of days, 0 or more (default 2)")
+        if not 1 <= self.concurrency <= 256:
+            raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
+        if self.since and self.until and self.since > self.until:
+            raise ConfigError(f"--since {self.since} is after --until {self.until}; swap them")
+        for account in self.accounts or []:
+            if not ACCOUNT_RE.fullmatch(account):
+                raise ConfigError(f"--accounts: {account!r} is not a 12-digit AWS account id")
+        for region in self.regions or []:
+            if not REGION_RE.fullmatch(region):
+                raise ConfigError(f"--regions: {region!r} is not a region name like us-east-1")
+
+
+@dataclass
+class IngestSummary:
+    """What a run did. ``exit_code`` is what the CLI exits with."""
+
+    source: str
+    lake: str
+    run_id: str
+    streams: int = 0
+    files_listed: int = 0
+    files_new: int = 0
+    files_converted: int = 0
+    files_failed: int = 0
+    files_skipped: int = 0
+    events: int = 0
+    bytes_read: int = 0
+    partitions_written: int = 0
+    parquet_files_written: int = 0
+    rolled_back_runs: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_QUARANTINED if self.files_failed else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["events_per_s"] = round(self.events_per_s, 1)
+        data["duration_s"] = round(self.duration_s, 3)
+        data["exit_code"] = self.exit_code
+        return data
+
+
+class Progress(Protocol):
+    """Told how much work there is and how it goes; the CLI draws a bar from it."""
+
+    def planned(self, files: int, size: int) -> None: ...
+
+    def advance(self, files: int, events: int, size: int) -> None: ...
+
+
+class _NoProgress:
+    def planned(self, files: int, size: int) -> None:
+        pass
+
+    def advance(self, files: int, events: int, size: int) -> None:
+        pass
+
+
+@dataclass
+class _Fetched:
+    raws: list[msgspec.Raw] | None
+    error: Exception | None
+    size: int
+
+
+def ingest(
+    options: IngestOptions,
+    *,
+    source: Source | None = None,
+    store: StateStore | None = None,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Run one ingest. ``source``, ``store`` and ``now`` default to what the options name and the clock."""
+    started = time.monotonic()
+    options.validate()
+    now = now or dt.datetime.now(dt.UTC)
+    progress = progress or _NoProgress()
+    lake = Lake(options.lake)
+    lake.create()
+    store = store or LocalStateStore(Path(options.state) if options.state else lake.state_path)
+    if source is None:
+        source = open_source(
+            options.source,
+            profile=options.profile,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
+            concurrency=options.concurrency,
+        )
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id)
+    with lake.lock():
+        checkpoint = store.load()
+        if checkpoint is None:
+            if lake.has_data():
+                raise StateError(
+                    f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; restore "
+                    "the checkpoint (or pass --state with its location); a fresh start would ingest "
+                    "everything twice"
+                )
+            checkpoint = Checkpoint()
+        summary.rolled_back_runs = lake.recover(checkpoint.runs)
+        src_state = checkpoint.source(source.uri)
+        skipped: list[Skipped] = []
+        streams = discover_streams(source, accounts=options.accounts, regions=options.regions, skipped=skipped)
+        summary.streams = len(streams)
+        work = _plan(lake, source, src_state, streams, options, summary, skipped)
+        summary.files_new = len(work)
+        summary.files_skipped = len(skipped)
+        summary.skipped = [{"key": s.key, "reason": s.reason} for s in skipped]
+        progress.planned(len(work), sum(item.ref.size for item in work))
+
+        done = _convert_all(lake, source, work, options, run_id, summary, progress, src_state, now)
+        _advance_checkpoint(src_state, streams, done, options, now.date())
+        checkpoint.record_run(run_id, now)
+        store.save(checkpoint)
+        lake.end_run(run_id)
+        refresh_views(lake)
+    summary.failures = [
+        {"key": key, "reason": f.reason, "attempts": f.attempts}
+        for key, f in sorted(src_state.failed.items())
+        if f.last_failed == now.isoformat()
+    ]
+    summary.duration_s = time.monotonic() - started
+    return summary
+
+
+def _plan(
+    lake: Lake,
+    source: Source,
+    src_state: SourceState,
+    streams: list[Stream],
+    options: IngestOptions,
+    summary: IngestSummary,
+    skipped: list[Skipped],
+) -> list[Listed]:
+    """The objects to convert in this run, in listing order."""
+    work: list[Listed] = []
+    queued: set[str] = set()
+    for stream in streams:
+        st = src_state.stream(stream.prefix)
+        start = options.since or st.watermark
+        sealed_keys: set[str] = set()
+        if st.watermark and start and start < st.watermark:
+            # A backfill over sealed days: their keys are no longer in the checkpoint; ask the lake.
+            last = st.watermark - dt.timedelta(days=1)
+            if options.until and options.until < last:
+                last = options.until
+            sealed_keys = lake_source_keys(lake, stream, start, last)
+        for item in list_stream(source, stream, since=start, until=options.until, skipped=skipped):
+            summary.files_listed += 1
+            key = item.ref.key
+            if key in src_state.failed:
+                pass  # quarantined earlier: always retried
+            elif st.watermark and item.key.day < st.watermark:
+                if key in sealed_keys:
+                    continue
+            elif st.is_done(item.key.day, item.key.filename):
+                continue
+            work.append(item)
+            queued.add(key)
+    # Quarantined files outside the listed window are retried too.
+    chosen = set(streams)
+    for key in sorted(src_state.failed):
+        if key in queued:
+            continue
+        try:
+            parsed = parse_key(key)
+        except InvalidKeyError:  # pragma: no cover - only valid keys are ever quarantined
+            continue
+        if parsed.stream not in chosen:
+            continue
+        if (options.since and parsed.day < options.since) or (options.until and parsed.day > options.until):
+            continue
+        work.append(Listed(ObjectRef(key, 0), parsed))
+    return work
+
+
+def _fetch(source: Source, key: str, limits: Limits) -> _Fetched:
+    try:
+        data = source.read(key)
+        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
+    except (BadObjectError, SourceError) as exc:
+        return _Fetched(None, exc, 0)
+
+
+def _fetch_all(
+    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
+) -> Iterator[tuple[Listed, _Fetched]]:
+    """Fetch and decompress in threads (I/O and zlib release the GIL), yielding in listing order.
+
+    At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
+    """
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
+    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
+    items = iter(work)
+    try:
+        for item in items:
+            pending.append((item, pool.submit(_fetch, source, item.ref.key, limits)))
+            if len(pending) >= 2 * concurrency:
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(items, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_fetch, source, nxt.ref.key, limits)))
+            yield item, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _convert_all(
+    lake: Lake,
+    source: Source,
+    work: list[Listed],
+    options: IngestOptions,
+    run_id: str,
+    summary: IngestSummary,
+    progress: Progress,
+    src_state: SourceState,
+    now: dt.datetime,
+) -> list[Listed]:
+    """Convert and write every planned object; returns those converted. Failures go into ``src_state``."""
+    writer = lake.begin_run(run_id)
+    done: list[Listed] = []
+    try:
+        for item, fetched in _fetch_all(source, work, options.concurrency, options.limits):
+            events = 0
+            error = fetched.error
+            if isinstance(error, AccessDeniedError):
+                raise error
+            if error is None and fetched.raws is not None:
+                try:
+                    table = convert_records(
+                        fetched.raws,
+                        source_key=item.ref.key,
+                        key_day=item.key.day,
+                        keep_event_json=options.keep_event_json,
+                    )
+                except BadObjectError as exc:
+                    error = exc
+                else:
+                    writer.write(dataset_of(item.key.stream), item.key.account, item.key.region, table)
+                    events = table.num_rows
+            if error is not None:
+                _quarantine(src_state, item.ref.key, f"{source.display(item.ref.key)}: {error}", now)
+                log.warning("%s: %s; quarantined, retried on the next run", source.display(item.ref.key), error)
+                summary.files_failed += 1
+            else:
+                done.append(item)
+                summary.files_converted += 1
+                summary.events += events
+                summary.bytes_read += fetched.size
+            progress.advance(1, events, fetched.size or item.ref.size)
+        result = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.partitions_written = len(result.partitions)
+    summary.parquet_files_written = len(result.files)
+    for item in done:
+        src_state.failed.pop(item.ref.key, None)
+    return done
+
+
+def _quarantine(src_state: SourceState, key: str, reason: str, now: dt.datetime) -> None:
+    stamp = now.isoformat()
+    previous = src_state.failed.get(key)
+    if previous is None:
+        src_state.failed[key] = Failure(reason=reason, attempts=1, first_failed=stamp, last_failed=stamp)
+    else:
+        previous.reason = reason
+        previous.attempts += 1
+        previous.last_failed = stamp
+
+
+def _advance_checkpoint(
+    src_state: SourceState,
+    streams: list[Stream],
+    done: list[Listed],
+    options: IngestOptions,
+    today: dt.date,
+) -> None:
+    """Record what was done, then seal the days that fell out of the lookback window."""
+    for item in done:
+        st = src_state.stream(item.key.stream.prefix)
+        if st.watermark is None or item.key.day >= st.watermark:
+            st.mark_done(item.key.day, item.key.filename)
+    seal_to = today - dt.timedelta(days=options.lookback)
+    if options.until is not None:
+        seal_to = min(seal_to, options.until + dt.timedelta(days=1))
+    for stream in streams:
+        st: StreamState = src_state.stream(stream.prefix)
+        start = options.since or st.watermark
+        # Only a run that listed everything from the watermark on may move it: a --since that leaves a gap
+        # after the watermark has not seen the days in that gap.
+        if st.watermark is None or start is None or start <= st.watermark:
+            st.seal_before(seal_to)

@@ -1,0 +1,151 @@
+"""The lake folder: its layout, its single-writer lock, and recovery from an interrupted run.
+
+Layout::
+
+    <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
+    <lake>/insights/...                    the same for CloudTrail Insights events
+    <lake>/trailduck.duckdb                views over the Parquet files (events, insights, ...)
+    <lake>/_trailduck/state.json           the checkpoint (unless moved with --state)
+    <lake>/_trailduck/runs/<run>.run       a marker that exists only while a run is writing
+    <lake>/_trailduck/lock                 held (flock) by the one process writing
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from trailduck.errors import LakeError
+from trailduck.scanner.writer import DATASETS, TMP_SUFFIX, LocalLakeWriter
+
+log = logging.getLogger(__name__)
+
+_FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\\\n\r\t\x00")
+
+
+class Lake:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        path = Path(root).expanduser().absolute()
+        bad = sorted(_FORBIDDEN_PATH_CHARS.intersection(str(path)))
+        if bad:
+            # DuckDB reads the lake through glob patterns inside SQL text: such characters would change them.
+            raise LakeError(
+                f"{path}: the lake path may not contain any of {' '.join(repr(c) for c in bad)}; "
+                "choose a plain folder name"
+            )
+        self.root = path
+
+    # -- paths ---------------------------------------------------------------------------------------------
+    @property
+    def meta_dir(self) -> Path:
+        return self.root / "_trailduck"
+
+    @property
+    def state_path(self) -> Path:
+        return self.meta_dir / "state.json"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "trailduck.duckdb"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.meta_dir / "runs"
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.root / dataset
+
+    def data_files(self, dataset: str = "events") -> list[Path]:
+        base = self.dataset_dir(dataset)
+        return sorted(base.glob("account=*/region=*/date=*/*.parquet")) if base.is_dir() else []
+
+    def has_data(self) -> bool:
+        return any(self.data_files(d) for d in DATASETS)
+
+    def create(self) -> None:
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LakeError(f"{self.root}: cannot create the lake folder ({exc.strerror})") from exc
+
+    # -- writing -------------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the single-writer lock. The OS drops it when the process dies, so a dead run never blocks."""
+        self.create()
+        path = self.meta_dir / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise LakeError(
+                    f"{self.root}: another trailduck process (pid {holder}) is writing to this lake; "
+                    "wait for it to finish, or check that no other ingest is scheduled at the same time"
+                ) from exc
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def begin_run(self, run_id: str) -> LocalLakeWriter:
+        """Mark a run as writing and return its writer. The marker is removed by :meth:`end_run`."""
+        marker = self.runs_dir / f"{run_id}.run"
+        marker.write_text(run_id)
+        return LocalLakeWriter(self.root, run_id)
+
+    def end_run(self, run_id: str) -> None:
+        (self.runs_dir / f"{run_id}.run").unlink(missing_ok=True)
+
+    def recover(self, committed_runs: list[str]) -> list[str]:
+        """Undo what interrupted runs left behind; returns the ids of the runs rolled back.
+
+        A run whose marker is still there either committed its checkpoint (its files are kept, only the marker
+        goes) or did not (its Parquet files are deleted: the checkpoint does not know them, so the next run
+        converts those objects again and nothing is counted twice).
+        """
+        rolled_back: list[str] = []
+        committed = set(committed_runs)
+        for marker in sorted(self.runs_dir.glob("*.run")):
+            run_id = marker.stem
+            if run_id not in committed:
+                for dataset in DATASETS:
+                    base = self.dataset_dir(dataset)
+                    if not base.is_dir():
+                        continue
+                    patterns = (f"*/*/*/part-{run_id}-*.parquet", f"*/*/*/.part-{run_id}-*{TMP_SUFFIX}")
+                    for pattern in patterns:
+                        for path in base.glob(pattern):
+                            path.unlink()
+                rolled_back.append(run_id)
+                log.warning("rolled back the files of interrupted run %s", run_id)
+            marker.unlink()
+        return rolled_back
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection to ``trailduck.duckdb`` with the views in it."""
+        if read_only and not self.db_path.exists():
+            raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
+        try:
+            return duckdb.connect(str(self.db_path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise LakeError(
+                f"{self.db_path}: cannot open ({exc}); another process may hold it open for writing"
+            ) from exc
+
+
+def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:
+    """The lake at ``root``, or at ``$TRAILDUCK_LAKE``, or at ``./cloudtrail-lake``."""
+    return Lake(root or os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")

@@ -1,0 +1,104 @@
+"""Discovery of accounts and regions, and listing of one stream by date.
+
+Discovery uses delimiter listings under ``AWSLogs/`` (accounts, organization ids with their accounts, then
+regions), so it costs a handful of requests whatever the trail's size. A stream is then listed from its first
+wanted day with ``StartAfter``: one paginated listing covers every day from there on, late files included,
+without ever relying on "the last key seen" (files arrive out of key order).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from trailduck.scanner.keys import ACCOUNT_RE, ORG_RE, REGION_RE, InvalidKeyError, Kind, Stream, TrailKey, parse_key
+from trailduck.scanner.source import ObjectRef, Source
+
+log = logging.getLogger(__name__)
+
+#: The kinds converted into the lake. Digests are not events: they are read by integrity validation.
+INGESTED_KINDS = (Kind.LOG, Kind.INSIGHT)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An object or folder that is not part of any trail, with the reason."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    ref: ObjectRef
+    key: TrailKey
+
+
+def discover_streams(
+    source: Source,
+    *,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    kinds: Iterable[Kind] = INGESTED_KINDS,
+    skipped: list[Skipped] | None = None,
+) -> list[Stream]:
+    """Every (org, account, kind, region) folder below ``AWSLogs/``, filtered by the given accounts/regions."""
+    want_accounts = set(accounts) if accounts else None
+    want_regions = set(regions) if regions else None
+    notes = skipped if skipped is not None else []
+    owners: list[tuple[str | None, str]] = []
+    for name in source.list_dirs("AWSLogs/"):
+        if ACCOUNT_RE.fullmatch(name):
+            owners.append((None, name))
+        elif ORG_RE.fullmatch(name):
+            for member in source.list_dirs(f"AWSLogs/{name}/"):
+                if ACCOUNT_RE.fullmatch(member):
+                    owners.append((name, member))
+                else:
+                    notes.append(Skipped(f"AWSLogs/{name}/{member}/", "not a 12-digit account folder"))
+        else:
+            notes.append(Skipped(f"AWSLogs/{name}/", "not an account or organization folder"))
+    streams: list[Stream] = []
+    for org, account in owners:
+        if want_accounts is not None and account not in want_accounts:
+            continue
+        base = f"AWSLogs/{org}/{account}/" if org else f"AWSLogs/{account}/"
+        for kind in kinds:
+            for region in source.list_dirs(f"{base}{kind.value}/"):
+                if not REGION_RE.fullmatch(region):
+                    notes.append(Skipped(f"{base}{kind.value}/{region}/", "not a region folder"))
+                    continue
+                if want_regions is None or region in want_regions:
+                    streams.append(Stream(account, region, kind, org))
+    return streams
+
+
+def list_stream(
+    source: Source,
+    stream: Stream,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    skipped: list[Skipped] | None = None,
+) -> Iterator[Listed]:
+    """The stream's objects on days ``since``..``until`` (inclusive; open-ended when None), validated."""
+    start_after = f"{stream.prefix}{since:%Y/%m/%d}" if since else None
+    for ref in source.list_objects(stream.prefix, start_after):
+        try:
+            key = parse_key(ref.key)
+        except InvalidKeyError as exc:
+            if skipped is not None:
+                skipped.append(Skipped(ref.key, str(exc)))
+            continue
+        if key.stream != stream:
+            # Same folder, different parsed stream: only possible for a hand-made key. Never mix them.
+            if skipped is not None:
+                skipped.append(Skipped(ref.key, "does not belong to the folder it was listed in"))
+            continue
+        if since is not None and key.day < since:
+            continue
+        if until is not None and key.day > until:
+            continue
+        yield Listed(ref, key)

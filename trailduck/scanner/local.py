@@ -1,0 +1,72 @@
+"""A local folder laid out like the bucket (what ``aws s3 sync`` leaves)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from trailduck.errors import ConfigError, ObjectGoneError, SourceError
+from trailduck.scanner.source import ObjectRef
+
+
+class LocalSource:
+    """Reads a folder. Symbolic links are never followed: a link could point anywhere on the machine."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise ConfigError(f"{root}: no such folder; give s3://bucket[/prefix] or a folder holding AWSLogs/")
+        self.root = path.resolve()
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    def display(self, key: str) -> str:
+        return str(self.root / key)
+
+    def _dir(self, prefix: str) -> Path:
+        # Prefixes come from our own listing code, built from validated parts; refuse anything else.
+        parts = [p for p in prefix.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise SourceError(f"{prefix!r}: refusing a prefix with . or .. segments")
+        return self.root.joinpath(*parts)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        try:
+            with os.scandir(self._dir(prefix)) as it:
+                return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise SourceError(f"{self.display(prefix)}: cannot list ({exc.strerror})") from exc
+
+    def list_objects(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef]:
+        base = self._dir(prefix)
+        refs: list[ObjectRef] = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                st = os.lstat(full)
+                if not os.path.isfile(full) or os.path.islink(full):
+                    continue
+                key = f"{rel_dir}/{name}"
+                if start_after is None or key > start_after:
+                    refs.append(ObjectRef(key, st.st_size))
+        # S3 lists in UTF-8 binary order; sort the same way so both sources behave alike.
+        refs.sort(key=lambda r: r.key.encode("utf-8", "surrogateescape"))
+        yield from refs
+
+    def read(self, key: str) -> bytes:
+        path = self._dir(key)
+        try:
+            if path.is_symlink():
+                raise SourceError(f"{self.display(key)}: is a symbolic link; not followed")
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectGoneError(f"{self.display(key)}: listed but gone when read") from exc
+        except OSError as exc:
+            raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc

@@ -1,0 +1,132 @@
+"""The S3 source through boto3, and the one place where S3 errors become trailduck errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from trailduck.errors import AccessDeniedError, ConfigError, ObjectGoneError, SourceError
+from trailduck.scanner.source import ObjectRef
+
+log = logging.getLogger(__name__)
+
+_GONE = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` to ``("bucket", "some/prefix/")``; the prefix is empty or ends in ``/``."""
+    rest = uri[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ConfigError(f"{uri}: no bucket name; write s3://bucket or s3://bucket/prefix")
+    prefix = prefix.strip("/")
+    if prefix.endswith("AWSLogs") or "/AWSLogs/" in f"/{prefix}/":
+        raise ConfigError(f"{uri}: give the location that holds AWSLogs/, not AWSLogs/ itself")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def make_client(
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    max_pool_connections: int = 16,
+) -> Any:
+    """An S3 client from the standard credential chain, with standard-mode retries."""
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(f"AWS profile {profile!r} not found; check ~/.aws/config or drop --profile") from exc
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 8},
+        max_pool_connections=max(10, max_pool_connections),
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def translate(exc: Exception, action: str, resource: str, where: str) -> Exception:
+    """Map a botocore error to the project's hierarchy. ``action`` is the IAM action the call needed."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _GONE:
+            return ObjectGoneError(f"{where}: listed but gone when read ({code})")
+        if code == "NoSuchBucket":
+            return SourceError(f"{where}: no such bucket; check the name and --endpoint-url")
+        if code in _DENIED:
+            return AccessDeniedError(
+                f"{code} on {where}: the reader needs {action} on {resource} "
+                "(and kms:Decrypt on the trail's key if the bucket is KMS-encrypted)"
+            )
+        return SourceError(f"{where}: S3 error {code}: {exc}")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return AccessDeniedError(
+            f"{where}: no AWS credentials found; set AWS_PROFILE or pass --profile, or configure the "
+            "standard credential chain"
+        )
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return SourceError(f"{where}: {exc}")
+    return exc
+
+
+class S3Source:
+    """Lists and reads ``s3://bucket/prefix``."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def display(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _list_pages(self, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        full = self.prefix + prefix
+        try:
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=full, **kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise translate(
+                exc, "s3:ListBucket", f"arn:aws:s3:::{self.bucket}", f"listing {self.display(prefix)}"
+            ) from exc
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        names: list[str] = []
+        full = self.prefix + prefix
+        for page in self._list_pages(prefix, Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                names.append(cp["Prefix"][len(full) :].rstrip("/"))
+        return names
+
+    def list_objects(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef]:
+        kwargs: dict[str, Any] = {}
+        if start_after is not None:
+            kwargs["StartAfter"] = self.prefix + start_after
+        cut = len(self.prefix)
+        for page in self._list_pages(prefix, **kwargs):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):
+                    continue  # a zero-byte "folder" object made by a console or sync tool
+                yield ObjectRef(key[cut:], int(obj.get("Size", 0)), obj.get("ETag"))
+
+    def read(self, key: str) -> bytes:
+        full = self.prefix + key
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=full)
+            return resp["Body"].read()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise translate(
+                exc, "s3:GetObject", f"arn:aws:s3:::{self.bucket}/{full}", self.display(key)
+            ) from exc

@@ -1,0 +1,72 @@
+"""The trail source: where CloudTrail objects are listed and read from.
+
+Two implementations share this small interface, so that everything after listing is the same code:
+:class:`~trailduck.scanner.s3.S3Source` for ``s3://bucket[/prefix]`` and
+:class:`~trailduck.scanner.local.LocalSource` for a folder laid out like the bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """One listed object. ``key`` is relative to the source root and starts with ``AWSLogs/``."""
+
+    key: str
+    size: int
+    etag: str | None = None
+
+
+class Source(Protocol):
+    """Lists and reads objects below a root (a bucket prefix or a folder)."""
+
+    @property
+    def uri(self) -> str:
+        """A stable name for the source, used to key its checkpoint (``s3://bucket/prefix`` or a path)."""
+        ...
+
+    def display(self, key: str) -> str:
+        """The full location of a key for messages (``s3://bucket/prefix/AWSLogs/...``)."""
+        ...
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names of the immediate sub-folders of ``prefix`` (which ends in a slash), without the slash."""
+        ...
+
+    def list_objects(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef]:
+        """Every object below ``prefix`` whose key sorts after ``start_after``, in key order."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The whole object. Raises ObjectGoneError when it vanished, SourceError on other faults."""
+        ...
+
+
+def open_source(
+    location: str,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    concurrency: int = 16,
+) -> Source:
+    """Open ``s3://bucket[/prefix]`` through boto3 or a local folder with the bucket's layout."""
+    from trailduck.errors import ConfigError
+
+    if location.startswith("s3://"):
+        from trailduck.scanner.s3 import S3Source, make_client, split_s3_uri
+
+        bucket, prefix = split_s3_uri(location)
+        client = make_client(
+            profile=profile, region=region, endpoint_url=endpoint_url, max_pool_connections=concurrency
+        )
+        return S3Source(client, bucket, prefix)
+    if "://" in location:
+        raise ConfigError(f"{location}: only s3://bucket[/prefix] URLs and local folders are supported")
+    from trailduck.scanner.local import LocalSource
+
+    return LocalSource(location)

@@ -1,0 +1,214 @@
+"""Writes converted events into the Hive-partitioned Parquet lake.
+
+At most one file per partition per run: rows are buffered per partition and appended as row groups to one open
+file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once than
+the cap on open files). Files are written under a temporary name that no reader's glob matches and renamed into
+place by :meth:`LakeWriter.commit`, after an fsync: the checkpoint is only ever written after that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from trailduck.errors import LakeError
+from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
+from trailduck.scanner.schema import EVENT_SCHEMA
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("events", "insights")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TMP_SUFFIX = ".parquet.tmp"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Partition:
+    dataset: str
+    account: str
+    region: str
+    date: str
+
+    def __post_init__(self) -> None:
+        # Paths are built only from validated parts; re-check here so no caller can slip a raw string in.
+        if (
+            self.dataset not in DATASETS
+            or not ACCOUNT_RE.fullmatch(self.account)
+            or not REGION_RE.fullmatch(self.region)
+            or not _DATE_RE.fullmatch(self.date)
+        ):
+            raise LakeError(f"refusing to build a partition path from {self!r}")
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.dataset}/account={self.account}/region={self.region}/date={self.date}"
+
+
+@dataclass
+class WriteResult:
+    files: list[str] = field(default_factory=list)
+    partitions: set[Partition] = field(default_factory=set)
+    rows: int = 0
+
+
+class LakeWriter(Protocol):
+    """Where converted tables go. A later backend writes to S3, where there is no rename."""
+
+    def write(self, dataset: str, account: str, region: str, table: pa.Table) -> None:
+        """Append a table with a ``date`` column; it is split by date into partitions."""
+        ...
+
+    def commit(self) -> WriteResult:
+        """Make everything written durable and visible. Called before the checkpoint is saved."""
+        ...
+
+    def abort(self) -> None:
+        """Drop everything written since the writer was made."""
+        ...
+
+
+@dataclass
+class _OpenFile:
+    tmp: Path
+    writer: pq.ParquetWriter
+    bytes_written: int = 0
+
+
+class LocalLakeWriter:
+    """The lake in a local folder."""
+
+    def __init__(
+        self,
+        root: Path,
+        run_id: str,
+        *,
+        row_group_bytes: int = 64 << 20,
+        buffer_bytes: int = 256 << 20,
+        max_file_bytes: int = 512 << 20,
+        max_open_files: int = 64,
+    ) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.schema = EVENT_SCHEMA
+        self.row_group_bytes = row_group_bytes
+        self.buffer_bytes = buffer_bytes
+        self.max_file_bytes = max_file_bytes
+        self.max_open_files = max_open_files
+        self._buffers: dict[Partition, list[pa.Table]] = {}
+        self._buffered: dict[Partition, int] = {}
+        self._open: OrderedDict[Partition, _OpenFile] = OrderedDict()
+        self._closed: list[Path] = []
+        self._seq = 0
+        self._result = WriteResult()
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def write(self, dataset: str, account: str, region: str, table: pa.Table) -> None:
+        dates = table.column("date")
+        body = table.drop_columns(["date"])
+        unique = pc.unique(dates).to_pylist()
+        for date in unique:
+            part = Partition(dataset, account, region, date)
+            rows = body if len(unique) == 1 else body.filter(pc.equal(dates, date))
+            self._buffers.setdefault(part, []).append(rows)
+            self._buffered[part] = self._buffered.get(part, 0) + rows.nbytes
+            self._result.partitions.add(part)
+            self._result.rows += rows.num_rows
+            if self._buffered[part] >= self.row_group_bytes:
+                self._flush(part)
+        while sum(self._buffered.values()) > self.buffer_bytes:
+            self._flush(max(self._buffered, key=self._buffered.__getitem__))
+
+    def _flush(self, part: Partition) -> None:
+        tables = self._buffers.pop(part, [])
+        self._buffered.pop(part, None)
+        if not tables:
+            return
+        # Sorting a row group by time makes time filters skip row groups and helps compression.
+        table = pa.concat_tables(tables).sort_by("eventTime")
+        out = self._file_for(part)
+        out.writer.write_table(table)
+        out.bytes_written += table.nbytes
+        if out.bytes_written >= self.max_file_bytes:
+            self._close(part)
+
+    def _file_for(self, part: Partition) -> _OpenFile:
+        if part in self._open:
+            self._open.move_to_end(part)
+            return self._open[part]
+        while len(self._open) >= self.max_open_files:
+            self._close(next(iter(self._open)))
+        folder = self.root / part.relpath
+        folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        tmp = folder / f".part-{self.run_id}-{self._seq:05d}{TMP_SUFFIX}"
+        writer = pq.ParquetWriter(
+            tmp,
+            self.schema,
+            compression="zstd",
+            use_dictionary=[f.name for f in self.schema if f.name not in ("event_json", "eventID", "requestID")],
+            write_statistics=True,
+        )
+        self._open[part] = _OpenFile(tmp, writer)
+        return self._open[part]
+
+    def _close(self, part: Partition) -> None:
+        out = self._open.pop(part)
+        out.writer.close()
+        self._closed.append(out.tmp)
+
+    # -- finishing -----------------------------------------------------------------------------------------
+    def commit(self) -> WriteResult:
+        for part in list(self._buffers):
+            self._flush(part)
+        for part in list(self._open):
+            self._close(part)
+        dirs: set[Path] = set()
+        for tmp in self._closed:
+            _fsync_file(tmp)
+            final = tmp.with_name(tmp.name[1 : -len(TMP_SUFFIX)] + ".parquet")
+            os.replace(tmp, final)
+            dirs.add(final.parent)
+            self._result.files.append(final.relative_to(self.root).as_posix())
+        for d in dirs:
+            _fsync_dir(d)
+        self._closed = []
+        return self._result
+
+    def abort(self) -> None:
+        for out in self._open.values():
+            out.writer.close()
+            self._closed.append(out.tmp)
+        self._open.clear()
+        for tmp in self._closed:
+            tmp.unlink(missing_ok=True)
+        self._closed = []
+        self._buffers.clear()
+        self._buffered.clear()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

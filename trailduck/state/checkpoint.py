@@ -1,0 +1,135 @@
+"""The checkpoint: which objects of which source are done.
+
+Per stream (one account and region folder) the checkpoint keeps a *watermark*, the first day that is not
+sealed, and the keys processed on each day from the watermark on. Each run re-lists the days from the
+watermark, so files that CloudTrail delivers late into those days are found; after the run the watermark
+moves to ``today - lookback`` and the key lists of the days before it are dropped. The checkpoint's size
+therefore follows the lookback window, not the trail's history. Sealed days are covered by the lake's
+``source_key`` lineage column when a backfill asks for them again.
+
+Files that could not be converted are kept in ``failed`` with their reason and retried on every run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailduck.errors import StateError
+
+FORMAT = "trailduck-state"
+VERSION = 1
+#: How many committed run ids are remembered, so that files left by an interrupted run can be told apart.
+KEEP_RUNS = 50
+
+
+@dataclass
+class StreamState:
+    """One stream's progress. ``days`` maps an open day to the file names done on it."""
+
+    watermark: dt.date | None = None
+    days: dict[dt.date, set[str]] = field(default_factory=dict)
+
+    def is_done(self, day: dt.date, filename: str) -> bool:
+        return filename in self.days.get(day, ())
+
+    def mark_done(self, day: dt.date, filename: str) -> None:
+        self.days.setdefault(day, set()).add(filename)
+
+    def seal_before(self, day: dt.date) -> None:
+        """Move the watermark forward to ``day`` (never back) and drop the key lists before it."""
+        if self.watermark is None or day > self.watermark:
+            self.watermark = day
+        self.days = {d: keys for d, keys in self.days.items() if d >= self.watermark}
+
+
+@dataclass
+class Failure:
+    reason: str
+    attempts: int
+    first_failed: str
+    last_failed: str
+
+
+@dataclass
+class SourceState:
+    streams: dict[str, StreamState] = field(default_factory=dict)
+    failed: dict[str, Failure] = field(default_factory=dict)
+
+    def stream(self, prefix: str) -> StreamState:
+        return self.streams.setdefault(prefix, StreamState())
+
+
+@dataclass
+class Checkpoint:
+    sources: dict[str, SourceState] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)
+    updated: str | None = None
+
+    def source(self, uri: str) -> SourceState:
+        return self.sources.setdefault(uri, SourceState())
+
+    def record_run(self, run_id: str, now: dt.datetime) -> None:
+        self.runs = [*self.runs, run_id][-KEEP_RUNS:]
+        self.updated = now.astimezone(dt.UTC).isoformat()
+
+    def key_count(self) -> int:
+        return sum(len(keys) for s in self.sources.values() for st in s.streams.values() for keys in st.days.values())
+
+    # -- serialisation -------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "updated": self.updated,
+            "runs": self.runs,
+            "sources": {
+                uri: {
+                    "streams": {
+                        prefix: {
+                            "watermark": st.watermark.isoformat() if st.watermark else None,
+                            "days": {d.isoformat(): sorted(keys) for d, keys in sorted(st.days.items())},
+                        }
+                        for prefix, st in sorted(src.streams.items())
+                    },
+                    "failed": {
+                        key: {
+                            "reason": f.reason,
+                            "attempts": f.attempts,
+                            "first_failed": f.first_failed,
+                            "last_failed": f.last_failed,
+                        }
+                        for key, f in sorted(src.failed.items())
+                    },
+                }
+                for uri, src in sorted(self.sources.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Checkpoint:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise StateError("not a trailduck checkpoint")
+        if data.get("version") != VERSION:
+            raise StateError(
+                f"checkpoint version {data.get('version')!r} is not {VERSION}; "
+                "use the trailduck release that wrote it, or upgrade trailduck"
+            )
+        try:
+            sources = {
+                uri: SourceState(
+                    streams={
+                        prefix: StreamState(
+                            watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
+                            days={dt.date.fromisoformat(d): set(keys) for d, keys in st["days"].items()},
+                        )
+                        for prefix, st in src["streams"].items()
+                    },
+                    failed={key: Failure(**f) for key, f in src.get("failed", {}).items()},
+                )
+                for uri, src in data["sources"].items()
+            }
+            return cls(sources=sources, runs=list(data.get("runs", [])), updated=data.get("updated"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"checkpoint is malformed ({exc!r})") from exc

@@ -1,0 +1,37 @@
+"""What the lake already holds, read from its ``source_key`` lineage column.
+
+The checkpoint forgets the keys of sealed days; a backfill over those days asks the lake instead, so that it
+adds only the objects that are missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from trailduck.lake import Lake
+from trailduck.scanner.keys import Kind, Stream
+from trailduck.views import sql_literal
+
+
+def dataset_of(stream: Stream) -> str:
+    return "insights" if stream.kind is Kind.INSIGHT else "events"
+
+
+def lake_source_keys(lake: Lake, stream: Stream, first: dt.date, last: dt.date) -> set[str]:
+    """The keys of ``stream`` delivered on days ``first``..``last`` that have rows in the lake."""
+    folder = lake.dataset_dir(dataset_of(stream)) / f"account={stream.account}" / f"region={stream.region}"
+    if not any(folder.glob("date=*/*.parquet")):
+        return set()
+    low = stream.day_prefix(first)
+    high = stream.day_prefix(last + dt.timedelta(days=1))
+    query = (
+        "SELECT DISTINCT source_key FROM read_parquet(" + sql_literal(f"{folder}/date=*/*.parquet") + ") "
+        "WHERE source_key >= ? AND source_key < ?"
+    )
+    con = duckdb.connect()
+    try:
+        return {row[0] for row in con.execute(query, [low, high]).fetchall()}
+    finally:
+        con.close()

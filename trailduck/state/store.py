@@ -1,0 +1,71 @@
+"""Where the checkpoint lives. The local store writes atomically: temp file, fsync, rename, fsync the folder.
+
+The interface is small on purpose: a later store keeps the checkpoint on S3, where there is no rename and a
+conditional PUT takes its place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+from trailduck.errors import StateError
+from trailduck.state.checkpoint import Checkpoint
+
+
+class StateStore(Protocol):
+    @property
+    def location(self) -> str: ...
+
+    def load(self) -> Checkpoint | None:
+        """The saved checkpoint, or None when none was ever saved. Raises StateError when unreadable."""
+        ...
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Replace the saved checkpoint atomically: a reader sees the old one or the new one."""
+        ...
+
+
+class LocalStateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def load(self) -> Checkpoint | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read the checkpoint ({exc.strerror})") from exc
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise StateError(
+                f"{self.path}: the checkpoint is corrupt ({exc}); restore it from a backup or rebuild it "
+                "from the lake; trailduck will not guess what was done"
+            ) from exc
+        try:
+            return Checkpoint.from_json(data)
+        except StateError as exc:
+            raise StateError(f"{self.path}: {exc}") from exc
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        data = json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,72 @@
+"""The DuckDB views over the lake, installed into ``<lake>/trailduck.duckdb``.
+
+The SQL lives in ``trailduck/sql/*.sql``. DuckDB's ``CREATE VIEW`` takes no prepared parameters, so the only
+values spliced into the SQL text are the lake's own paths, quoted as literals; :class:`~trailduck.lake.Lake`
+refuses paths with quote or glob characters before anything gets here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import duckdb
+import pyarrow.parquet as pq
+
+from trailduck.errors import LakeError
+from trailduck.lake import Lake
+from trailduck.scanner.schema import EVENT_SCHEMA
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    name: str
+    description: str
+
+
+VIEWS = (
+    ViewInfo("events", "every CloudTrail event, typed, one row per delivered record"),
+    ViewInfo("events_unique", "events with duplicate deliveries removed (one row per eventID)"),
+    ViewInfo("insights", "CloudTrail Insights events"),
+)
+
+
+def load_sql(name: str) -> str:
+    return resources.files("trailduck.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _relation(lake: Lake, dataset: str) -> str:
+    if lake.data_files(dataset):
+        glob = f"{lake.dataset_dir(dataset)}/*/*/*/*.parquet"
+        return load_sql("parquet_relation.sql").format(glob=sql_literal(glob)).strip()
+    schema_file = lake.meta_dir / "empty.parquet"
+    if not schema_file.exists():
+        lake.meta_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(EVENT_SCHEMA.empty_table(), schema_file)
+    return load_sql("empty_relation.sql").format(schema_file=sql_literal(str(schema_file))).strip()
+
+
+def view_statements(lake: Lake) -> list[str]:
+    template = load_sql("dataset_view.sql")
+    return [
+        template.format(view="events", relation=_relation(lake, "events")),
+        template.format(view="insights", relation=_relation(lake, "insights")),
+        load_sql("events_unique.sql"),
+    ]
+
+
+def refresh_views(lake: Lake) -> None:
+    """(Re)create every view so that it sees the lake's current files."""
+    statements = view_statements(lake)
+    con = lake.connect()
+    try:
+        for statement in statements:
+            con.execute(statement)
+    except duckdb.Error as exc:
+        raise LakeError(f"{lake.db_path}: cannot create the views ({exc})") from exc
+    finally:
+        con.close()
