@@ -1,0 +1,301 @@
+"""The main job end to end: real files, a real S3 server, real Parquet and DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NOW, TODAY, small_spec
+from tests.helpers import count, lake_snapshot, query
+from trailduck.errors import StateError
+from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
+from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.scanner.s3 import S3Source
+from trailduck.state.store import LocalStateStore
+
+
+def run(source: str, lake: Path, now: dt.datetime = NOW, **kw: Any) -> IngestSummary:
+    return ingest(IngestOptions(source=source, lake=lake, **kw), now=now)
+
+
+def run_s3(client: Any, bucket: str, lake: Path, now: dt.datetime = NOW, **kw: Any) -> IngestSummary:
+    return ingest(IngestOptions(source=f"s3://{bucket}", lake=lake, **kw), source=S3Source(client, bucket), now=now)
+
+
+def expected_records(manifest: Manifest, kind: str = "/CloudTrail/") -> Counter[str]:
+    return Counter(
+        json.dumps(rec, sort_keys=True)
+        for key, recs in manifest.records_by_key.items()
+        if kind in key
+        for rec in recs
+    )
+
+
+def stored_records(lake: Path, view: str = "events") -> Counter[str]:
+    return Counter(json.dumps(json.loads(r[0]), sort_keys=True) for r in query(lake, f"SELECT event_json FROM {view}"))
+
+
+def test_local_trail_every_event_once_and_second_run_is_a_no_op(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    first = run(str(root), lake)
+    assert first.files_failed == 0 and first.exit_code == 0
+    assert first.files_converted == manifest.files
+    assert first.events == manifest.events + manifest.insight_events
+    assert stored_records(lake) == expected_records(manifest)
+    assert stored_records(lake, "insights") == expected_records(manifest, "/CloudTrail-Insight/")
+    assert count(lake, "insights") == manifest.insight_events > 0
+    # At most one Parquet file per partition per run.
+    per_partition = Counter(p.parent for p in (lake / "events").rglob("*.parquet"))
+    assert per_partition and max(per_partition.values()) == 1
+    assert first.partitions_written == first.parquet_files_written
+
+    before = lake_snapshot(lake)
+    second = run(str(root), lake)
+    assert (second.files_new, second.files_converted, second.events) == (0, 0, 0)
+    assert lake_snapshot(lake) == before
+
+
+def test_typed_columns_equal_the_input_values(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    rows = query(lake, "SELECT event_json, eventName, eventSource, userIdentity.arn, "
+                       "userIdentity.sessionContext.sessionIssuer.userName, sourceIPAddress, errorCode, "
+                       "strftime(eventTime, '%Y-%m-%dT%H:%M:%SZ'), readOnly, recipientAccountId, "
+                       "requestParameters FROM events")
+    assert len(rows) == manifest.events
+    for (ej, name, source, arn, issuer, ip, code, when, read_only, recipient, params) in rows:
+        rec = json.loads(ej)
+        ident = rec.get("userIdentity") or {}
+        assert (name, source, arn, ip, code, when, recipient) == (
+            rec.get("eventName"), rec.get("eventSource"), ident.get("arn"), rec.get("sourceIPAddress"),
+            rec.get("errorCode"), rec.get("eventTime"), rec.get("recipientAccountId"))
+        assert issuer == ((ident.get("sessionContext") or {}).get("sessionIssuer") or {}).get("userName")
+        assert read_only == {True: True, False: False, "true": True, "false": False}[rec["readOnly"]]
+        assert (json.loads(params) if params is not None else None) == rec.get("requestParameters")
+
+
+def test_s3_and_local_copies_of_a_trail_give_the_same_lake(
+    s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    spec = small_spec(prefix="")
+    write_trail(spec, s3_sink(s3_client, bucket))
+    manifest = write_trail(spec, folder_sink(tmp_path / "copy"))
+    from_s3 = run_s3(s3_client, bucket, tmp_path / "lake-s3")
+    from_local = run(str(tmp_path / "copy"), tmp_path / "lake-local")
+    assert from_s3.events == from_local.events == manifest.events + manifest.insight_events
+    sql = "SELECT * EXCLUDE (event_json), event_json::VARCHAR FROM events ORDER BY source_key, event_json"
+    assert query(tmp_path / "lake-s3", sql) == query(tmp_path / "lake-local", sql)
+    assert lake_snapshot(tmp_path / "lake-s3")["files"].__len__() == lake_snapshot(tmp_path / "lake-local")[
+        "files"].__len__()
+    again = run_s3(s3_client, bucket, tmp_path / "lake-s3")
+    assert again.files_new == 0
+
+
+def test_bucket_prefix_and_decompressed_local_copies(s3_client: Any, bucket: str, tmp_path: Path) -> None:
+    manifest = write_trail(small_spec(prefix="org/trails/", insights=False), s3_sink(s3_client, bucket))
+    summary = ingest(IngestOptions(source=f"s3://{bucket}/org/trails", lake=tmp_path / "lake"),
+                     source=S3Source(s3_client, bucket, "org/trails/"), now=NOW)
+    assert summary.events == manifest.events
+    assert query(tmp_path / "lake", "SELECT count(*) FROM events WHERE source_key LIKE 'AWSLogs/%'")[0][0] == (
+        manifest.events)
+    # A local copy whose files were already decompressed (.json) reads the same.
+    plain = tmp_path / "plain"
+    for key, recs in manifest.records_by_key.items():
+        path = plain / key.removeprefix("org/trails/").removesuffix(".gz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"Records": recs}))
+    local = run(str(plain), tmp_path / "lake2")
+    assert local.events == manifest.events and local.files_failed == 0
+
+
+def test_pagination_over_1000_keys_in_one_day(s3_client: Any, bucket: str, tmp_path: Path) -> None:
+    account, region = "111122223333", "us-east-1"
+    start = dt.datetime(2024, 3, 9, tzinfo=dt.UTC)
+    n = 1105
+    for i in range(n):
+        when = start + dt.timedelta(seconds=60 * i)
+        rec = {"eventID": f"e{i}", "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventName": "X"}
+        s3_client.put_object(Bucket=bucket, Key=log_key(account, region, start, f"{i:016d}"),
+                             Body=encode_log([rec]))
+    first = run_s3(s3_client, bucket, tmp_path / "lake")
+    assert (first.files_listed, first.events) == (n, n)
+    assert query(tmp_path / "lake", "SELECT count(DISTINCT eventID) FROM events")[0][0] == n
+    assert run_s3(s3_client, bucket, tmp_path / "lake").files_new == 0
+
+
+def _add_file(root: Path, day: dt.date, suffix: str, n: int = 3, account: str = "111122223333",
+              region: str = "us-east-1") -> list[dict[str, Any]]:
+    delivered = dt.datetime.combine(day, dt.time(13, 0), tzinfo=dt.UTC)
+    recs = [{"eventID": f"{suffix}-{i}", "eventTime": (delivered - dt.timedelta(minutes=5)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "eventName": "LateOne"} for i in range(n)]
+    folder_sink(root)(log_key(account, region, delivered, suffix), encode_log(recs))
+    return recs
+
+
+def test_late_file_in_an_already_processed_day_is_picked_up(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    # Delivered late into yesterday: inside the lookback window, so the next run finds it.
+    _add_file(root, TODAY - dt.timedelta(days=1), "LATEyesterday000", n=4)
+    second = run(str(root), lake, now=NOW + dt.timedelta(hours=1))
+    assert (second.files_new, second.events) == (1, 4)
+    assert count(lake) == manifest.events + 4
+    assert run(str(root), lake, now=NOW + dt.timedelta(hours=2)).files_new == 0
+
+
+def test_backfill_over_sealed_days_adds_only_what_is_missing(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    later = NOW + dt.timedelta(days=10)  # every day of the trail is sealed after this run
+    run(str(root), lake, now=later)
+    state = LocalStateStore(lake / "_trailduck" / "state.json").load()
+    assert state is not None and state.key_count() == 0
+    old_day = TODAY - dt.timedelta(days=2)
+    _add_file(root, old_day, "LATEsealed000000", n=5)
+    normal = run(str(root), lake, now=later)
+    assert normal.files_new == 0  # outside the lookback window: only a backfill looks there
+    backfill = run(str(root), lake, now=later, since=old_day)
+    assert (backfill.files_new, backfill.events) == (1, 5)
+    assert count(lake) == manifest.events + 5
+    assert run(str(root), lake, now=later, since=old_day).files_new == 0
+
+
+def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
+    root = tmp_path / "bucket"
+    lake = tmp_path / "lake"
+    first_day = TODAY - dt.timedelta(days=59)
+    total = 0
+    # 60 nightly runs, each seeing the day's deliveries, then one run over a trail of 60 days at once.
+    for offset in range(60):
+        day = first_day + dt.timedelta(days=offset)
+        spec = small_spec(end=day, days=1, files_per_day=2, events_per_file=(1, 3), seed=offset,
+                          regions=["us-east-1"], org_id=None, insights=False, digests=False)
+        total += write_trail(spec, folder_sink(root)).events
+        run(str(root), lake, now=dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC))
+        state = LocalStateStore(lake / "_trailduck" / "state.json").load()
+        assert state is not None
+        days = {d for src in state.sources.values() for st in src.streams.values() for d in st.days}
+        assert days and min(days) >= day - dt.timedelta(days=2)
+        assert state.key_count() <= 3 * 2 * 2  # (lookback + 1) days x files per day x accounts
+    assert count(lake) == total
+    assert (lake / "_trailduck" / "state.json").stat().st_size < 10_000
+
+    one_shot = tmp_path / "lake-one-shot"
+    run(str(root), one_shot)
+    state = LocalStateStore(one_shot / "_trailduck" / "state.json").load()
+    assert state is not None
+    days = {d for src in state.sources.values() for st in src.streams.values() for d in st.days}
+    assert days == {TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1), TODAY}
+    assert count(one_shot) == total
+
+
+def test_accounts_and_regions_filters(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake, accounts=["444455556666"], regions=["eu-west-1"])
+    assert query(lake, "SELECT DISTINCT account, region FROM events") == [("444455556666", "eu-west-1")]
+    # Later, everything: the other streams are new, the filtered one is already done.
+    rest = run(str(root), lake)
+    assert rest.files_new > 0
+    assert query(lake, "SELECT count(*) - count(DISTINCT event_json::VARCHAR) FROM events")[0][0] == 0
+
+
+def test_organization_trail_partitions_by_member_account(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    rows = query(lake, "SELECT DISTINCT account FROM events WHERE source_key LIKE 'AWSLogs/o-a1b2c3d4e5/%'")
+    assert rows == [("777788889999",)]
+    assert (lake / "events" / "account=777788889999").is_dir()
+
+
+def test_foreign_and_hostile_objects_are_skipped_with_a_reason(
+    s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    manifest = write_trail(small_spec(insights=False), s3_sink(s3_client, bucket))
+    day = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09/"
+    hostile = {
+        f"{day}notes.txt": "naming pattern",
+        f"{day}../../../../../../escape_CloudTrail_us-east-1_20240309T0000Z_aaaaaaaaaaaaaaaa.json.gz": "",
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2024/02/30/111122223333_CloudTrail_us-east-1_"
+        "20240230T0000Z_aaaaaaaaaaaaaaaa.json.gz": "calendar",
+    }
+    for key in hostile:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=encode_log([{"eventID": "evil"}]))
+    s3_client.put_object(Bucket=bucket, Key=day, Body=b"")  # a console "folder" object
+    s3_client.put_object(Bucket=bucket, Key="AWSLogs/evil-folder/x", Body=b"")
+    lake = tmp_path / "lake"
+    summary = run_s3(s3_client, bucket, lake)
+    assert summary.files_failed == 0 and summary.exit_code == 0
+    assert summary.events == manifest.events
+    skipped = {s["key"]: s["reason"] for s in summary.skipped}
+    for key, reason in hostile.items():
+        assert key in skipped and reason in skipped[key]
+    assert "AWSLogs/evil-folder/" in skipped
+    assert query(lake, "SELECT count(*) FROM events WHERE eventID = 'evil'")[0][0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]
+
+
+def test_a_broken_file_is_quarantined_and_retried(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    bad_key = log_key("111122223333", "us-east-1", dt.datetime(2024, 3, 10, 1, 0, tzinfo=dt.UTC),
+                      "BROKENbroken0000")
+    (root / bad_key).write_bytes(b"\x1f\x8b" + b"garbage")
+    first = run(str(root), lake)
+    assert first.exit_code == 3 and first.files_failed == 1
+    assert first.failures[0]["key"] == bad_key and "corrupt gzip" in first.failures[0]["reason"]
+    assert count(lake) == manifest.events
+    again = run(str(root), lake)
+    assert again.files_new == 1 and again.failures[0]["attempts"] == 2
+    (root / bad_key).write_bytes(encode_log([{"eventID": "fixed"}]))
+    fixed = run(str(root), lake)
+    assert fixed.exit_code == 0 and fixed.events == 1
+    assert count(lake) == manifest.events + 1
+
+
+def test_missing_checkpoint_with_data_is_an_error(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    (lake / "_trailduck" / "state.json").unlink()
+    with pytest.raises(StateError, match="checkpoint is missing"):
+        run(str(root), lake)
+
+
+def test_files_of_an_interrupted_run_are_rolled_back(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    # What a run killed after renaming its Parquet files but before saving the checkpoint leaves behind.
+    some = next((lake / "events").rglob("*.parquet"))
+    shutil.copy(some, some.with_name("part-20240310T000000Z-dead0000-00001.parquet"))
+    (some.parent / ".part-20240310T000000Z-dead0000-00002.parquet.tmp").write_bytes(b"partial")
+    (lake / "_trailduck" / "runs" / "20240310T000000Z-dead0000.run").write_text("x")
+    summary = run(str(root), lake)
+    assert summary.rolled_back_runs == ["20240310T000000Z-dead0000"]
+    assert count(lake) == manifest.events
+    assert not list(lake.rglob("*dead0000*"))
+
+
+def test_event_json_can_be_turned_off(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake, keep_event_json=False)
+    assert query(lake, "SELECT count(*), count(event_json), count(eventName) FROM events")[0] == (
+        manifest.events, 0, manifest.events)
