@@ -25,7 +25,9 @@ def run(source: str, lake: Path, now: dt.datetime = NOW, **kw: Any) -> IngestSum
 
 
 def run_s3(client: Any, bucket: str, lake: Path, now: dt.datetime = NOW, **kw: Any) -> IngestSummary:
-    return ingest(IngestOptions(source=f"s3://{bucket}", lake=lake, **kw), source=S3Source(client, bucket), now=now)
+    return ingest(
+        IngestOptions(source=f"s3://{bucket}", lake=lake, **kw), source=S3Source(client, bucket), now=now
+    )
 
 
 def expected_records(manifest: Manifest, kind: str = "/CloudTrail/") -> Counter[str]:
@@ -38,7 +40,9 @@ def expected_records(manifest: Manifest, kind: str = "/CloudTrail/") -> Counter[
 
 
 def stored_records(lake: Path, view: str = "events") -> Counter[str]:
-    return Counter(json.dumps(json.loads(r[0]), sort_keys=True) for r in query(lake, f"SELECT event_json FROM {view}"))
+    return Counter(
+        json.dumps(json.loads(r[0]), sort_keys=True) for r in query(lake, f"SELECT event_json FROM {view}")
+    )
 
 
 def test_local_trail_every_event_once_and_second_run_is_a_no_op(
@@ -68,17 +72,26 @@ def test_typed_columns_equal_the_input_values(local_trail: tuple[Path, Manifest]
     root, manifest = local_trail
     lake = tmp_path / "lake"
     run(str(root), lake)
-    rows = query(lake, "SELECT event_json, eventName, eventSource, userIdentity.arn, "
-                       "userIdentity.sessionContext.sessionIssuer.userName, sourceIPAddress, errorCode, "
-                       "strftime(eventTime, '%Y-%m-%dT%H:%M:%SZ'), readOnly, recipientAccountId, "
-                       "requestParameters FROM events")
+    rows = query(
+        lake,
+        "SELECT event_json, eventName, eventSource, userIdentity.arn, "
+        "userIdentity.sessionContext.sessionIssuer.userName, sourceIPAddress, errorCode, "
+        "strftime(eventTime, '%Y-%m-%dT%H:%M:%SZ'), readOnly, recipientAccountId, "
+        "requestParameters FROM events",
+    )
     assert len(rows) == manifest.events
-    for (ej, name, source, arn, issuer, ip, code, when, read_only, recipient, params) in rows:
+    for ej, name, source, arn, issuer, ip, code, when, read_only, recipient, params in rows:
         rec = json.loads(ej)
         ident = rec.get("userIdentity") or {}
         assert (name, source, arn, ip, code, when, recipient) == (
-            rec.get("eventName"), rec.get("eventSource"), ident.get("arn"), rec.get("sourceIPAddress"),
-            rec.get("errorCode"), rec.get("eventTime"), rec.get("recipientAccountId"))
+            rec.get("eventName"),
+            rec.get("eventSource"),
+            ident.get("arn"),
+            rec.get("sourceIPAddress"),
+            rec.get("errorCode"),
+            rec.get("eventTime"),
+            rec.get("recipientAccountId"),
+        )
         assert issuer == ((ident.get("sessionContext") or {}).get("sessionIssuer") or {}).get("userName")
         assert read_only == {True: True, False: False, "true": True, "false": False}[rec["readOnly"]]
         assert (json.loads(params) if params is not None else None) == rec.get("requestParameters")
@@ -95,19 +108,25 @@ def test_s3_and_local_copies_of_a_trail_give_the_same_lake(
     assert from_s3.events == from_local.events == manifest.events + manifest.insight_events
     sql = "SELECT * EXCLUDE (event_json), event_json::VARCHAR FROM events ORDER BY source_key, event_json"
     assert query(tmp_path / "lake-s3", sql) == query(tmp_path / "lake-local", sql)
-    assert lake_snapshot(tmp_path / "lake-s3")["files"].__len__() == lake_snapshot(tmp_path / "lake-local")[
-        "files"].__len__()
+    assert (
+        lake_snapshot(tmp_path / "lake-s3")["files"].__len__()
+        == lake_snapshot(tmp_path / "lake-local")["files"].__len__()
+    )
     again = run_s3(s3_client, bucket, tmp_path / "lake-s3")
     assert again.files_new == 0
 
 
 def test_bucket_prefix_and_decompressed_local_copies(s3_client: Any, bucket: str, tmp_path: Path) -> None:
     manifest = write_trail(small_spec(prefix="org/trails/", insights=False), s3_sink(s3_client, bucket))
-    summary = ingest(IngestOptions(source=f"s3://{bucket}/org/trails", lake=tmp_path / "lake"),
-                     source=S3Source(s3_client, bucket, "org/trails/"), now=NOW)
+    summary = ingest(
+        IngestOptions(source=f"s3://{bucket}/org/trails", lake=tmp_path / "lake"),
+        source=S3Source(s3_client, bucket, "org/trails/"),
+        now=NOW,
+    )
     assert summary.events == manifest.events
-    assert query(tmp_path / "lake", "SELECT count(*) FROM events WHERE source_key LIKE 'AWSLogs/%'")[0][0] == (
-        manifest.events)
+    assert query(tmp_path / "lake", "SELECT count(*) FROM events WHERE source_key LIKE 'AWSLogs/%'")[0][
+        0
+    ] == (manifest.events)
     # A local copy whose files were already decompressed (.json) reads the same.
     plain = tmp_path / "plain"
     for key, recs in manifest.records_by_key.items():
@@ -125,19 +144,32 @@ def test_pagination_over_1000_keys_in_one_day(s3_client: Any, bucket: str, tmp_p
     for i in range(n):
         when = start + dt.timedelta(seconds=60 * i)
         rec = {"eventID": f"e{i}", "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventName": "X"}
-        s3_client.put_object(Bucket=bucket, Key=log_key(account, region, start, f"{i:016d}"),
-                             Body=encode_log([rec]))
+        s3_client.put_object(
+            Bucket=bucket, Key=log_key(account, region, start, f"{i:016d}"), Body=encode_log([rec])
+        )
     first = run_s3(s3_client, bucket, tmp_path / "lake")
     assert (first.files_listed, first.events) == (n, n)
     assert query(tmp_path / "lake", "SELECT count(DISTINCT eventID) FROM events")[0][0] == n
     assert run_s3(s3_client, bucket, tmp_path / "lake").files_new == 0
 
 
-def _add_file(root: Path, day: dt.date, suffix: str, n: int = 3, account: str = "111122223333",
-              region: str = "us-east-1") -> list[dict[str, Any]]:
+def _add_file(
+    root: Path,
+    day: dt.date,
+    suffix: str,
+    n: int = 3,
+    account: str = "111122223333",
+    region: str = "us-east-1",
+) -> list[dict[str, Any]]:
     delivered = dt.datetime.combine(day, dt.time(13, 0), tzinfo=dt.UTC)
-    recs = [{"eventID": f"{suffix}-{i}", "eventTime": (delivered - dt.timedelta(minutes=5)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"), "eventName": "LateOne"} for i in range(n)]
+    recs = [
+        {
+            "eventID": f"{suffix}-{i}",
+            "eventTime": (delivered - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventName": "LateOne",
+        }
+        for i in range(n)
+    ]
     folder_sink(root)(log_key(account, region, delivered, suffix), encode_log(recs))
     return recs
 
@@ -183,8 +215,17 @@ def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
     # 60 nightly runs, each seeing the day's deliveries, then one run over a trail of 60 days at once.
     for offset in range(60):
         day = first_day + dt.timedelta(days=offset)
-        spec = small_spec(end=day, days=1, files_per_day=2, events_per_file=(1, 3), seed=offset,
-                          regions=["us-east-1"], org_id=None, insights=False, digests=False)
+        spec = small_spec(
+            end=day,
+            days=1,
+            files_per_day=2,
+            events_per_file=(1, 3),
+            seed=offset,
+            regions=["us-east-1"],
+            org_id=None,
+            insights=False,
+            digests=False,
+        )
         total += write_trail(spec, folder_sink(root)).events
         run(str(root), lake, now=dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC))
         state = LocalStateStore(lake / "_trailduck" / "state.json").load()
@@ -215,7 +256,9 @@ def test_accounts_and_regions_filters(local_trail: tuple[Path, Manifest], tmp_pa
     assert query(lake, "SELECT count(*) - count(DISTINCT event_json::VARCHAR) FROM events")[0][0] == 0
 
 
-def test_organization_trail_partitions_by_member_account(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+def test_organization_trail_partitions_by_member_account(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
     root, _ = local_trail
     lake = tmp_path / "lake"
     run(str(root), lake)
@@ -254,8 +297,9 @@ def test_foreign_and_hostile_objects_are_skipped_with_a_reason(
 def test_a_broken_file_is_quarantined_and_retried(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
     root, manifest = local_trail
     lake = tmp_path / "lake"
-    bad_key = log_key("111122223333", "us-east-1", dt.datetime(2024, 3, 10, 1, 0, tzinfo=dt.UTC),
-                      "BROKENbroken0000")
+    bad_key = log_key(
+        "111122223333", "us-east-1", dt.datetime(2024, 3, 10, 1, 0, tzinfo=dt.UTC), "BROKENbroken0000"
+    )
     (root / bad_key).write_bytes(b"\x1f\x8b" + b"garbage")
     first = run(str(root), lake)
     assert first.exit_code == 3 and first.files_failed == 1
@@ -278,7 +322,9 @@ def test_missing_checkpoint_with_data_is_an_error(local_trail: tuple[Path, Manif
         run(str(root), lake)
 
 
-def test_files_of_an_interrupted_run_are_rolled_back(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+def test_files_of_an_interrupted_run_are_rolled_back(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
     root, manifest = local_trail
     lake = tmp_path / "lake"
     run(str(root), lake)
@@ -298,4 +344,7 @@ def test_event_json_can_be_turned_off(local_trail: tuple[Path, Manifest], tmp_pa
     lake = tmp_path / "lake"
     run(str(root), lake, keep_event_json=False)
     assert query(lake, "SELECT count(*), count(event_json), count(eventName) FROM events")[0] == (
-        manifest.events, 0, manifest.events)
+        manifest.events,
+        0,
+        manifest.events,
+    )

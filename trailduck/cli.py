@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,6 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from trailduck.errors import ConfigError, TrailduckError
 from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
@@ -43,12 +45,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-state_app = typer.Typer(help="Inspect the checkpoint: what was processed and what was quarantined.",
-                        no_args_is_help=True)
+state_app = typer.Typer(
+    help="Inspect the checkpoint: what was processed and what was quarantined.", no_args_is_help=True
+)
 app.add_typer(state_app, name="state")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 LakeOpt = Annotated[
     Path | None,
@@ -66,7 +69,7 @@ def _lake_path(lake: Path | None) -> Path:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -102,7 +105,9 @@ def parse_day(value: str | None, option: str, today: dt.date | None = None) -> d
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{option} {value!r}: give a date as YYYY-MM-DD, 'today', or Nd for N days ago") from None
+        raise ConfigError(
+            f"{option} {value!r}: give a date as YYYY-MM-DD, 'today', or Nd for N days ago"
+        ) from None
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -132,7 +137,7 @@ def _render_summary(summary: IngestSummary) -> None:
     rows = [
         ("source", summary.source),
         ("lake", summary.lake),
-        ("streams (account × region)", f"{summary.streams:,}"),
+        ("streams (account x region)", f"{summary.streams:,}"),
         ("files listed", f"{summary.files_listed:,}"),
         ("files new", f"{summary.files_new:,}"),
         ("files converted", f"{summary.files_converted:,}"),
@@ -146,16 +151,16 @@ def _render_summary(summary: IngestSummary) -> None:
         ("events/s", f"{summary.events_per_s:,.0f}"),
     ]
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))
     out.print(table)
     for run in summary.rolled_back_runs:
         out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
     for f in summary.failures[:20]:
-        out.print(f"[red]quarantined[/] {f['reason']} (attempt {f['attempts']})", highlight=False)
+        out.print(f"[red]quarantined[/] {escape(f['reason'])} (attempt {f['attempts']})", highlight=False)
     if len(summary.failures) > 20:
         out.print(f"... and {len(summary.failures) - 20} more: see `trailduck state failed`")
     for s in summary.skipped[:10]:
-        out.print(f"[yellow]skipped[/] {s['key']}: {s['reason']}", highlight=False)
+        out.print(f"[yellow]skipped[/] {escape(s['key'])}: {escape(s['reason'])}", highlight=False)
     if len(summary.skipped) > 10:
         out.print(f"... and {len(summary.skipped) - 10} more skipped objects (use --json to see all)")
 
@@ -186,37 +191,67 @@ def run_ingest(options: IngestOptions, as_json: bool, show_progress: bool) -> In
 def ingest_cmd(
     source: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local folder holding AWSLogs/.")],
     lake: LakeOpt = None,
-    since: Annotated[str | None, typer.Option(help="First day to list (YYYY-MM-DD or Nd). A backfill: "
-                                              "adds only what the lake lacks. Default: from the checkpoint; "
-                                              "the whole history on a first run.")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day to list (YYYY-MM-DD or Nd). Default: today.")] = None,
-    accounts: Annotated[str | None, typer.Option(help="Comma-separated account ids to ingest. Default: all.")] = None,
-    regions: Annotated[str | None, typer.Option(help="Comma-separated regions to ingest. Default: all.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="First day to list (YYYY-MM-DD or Nd). A backfill: "
+            "adds only what the lake lacks. Default: from the checkpoint; "
+            "the whole history on a first run."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day to list (YYYY-MM-DD or Nd). Default: today.")
+    ] = None,
+    accounts: Annotated[
+        str | None, typer.Option(help="Comma-separated account ids to ingest. Default: all.")
+    ] = None,
+    regions: Annotated[
+        str | None, typer.Option(help="Comma-separated regions to ingest. Default: all.")
+    ] = None,
     lookback: Annotated[int, typer.Option(help="Days re-listed on every run for late deliveries.")] = 2,
-    state: Annotated[Path | None, typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.",
-                                               show_default=False)] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.", show_default=False),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
-    event_json: Annotated[bool, typer.Option("--event-json/--no-event-json",
-                                             help="Keep each complete original record in event_json.")] = True,
-    max_decompressed_mb: Annotated[int, typer.Option(help="Refuse an object that inflates beyond this.")] = 2048,
-    max_records: Annotated[int, typer.Option(help="Refuse an object with more records than this.")] = 2_000_000,
-    profile: Annotated[str | None, typer.Option(help="AWS profile (standard credential chain if unset).")] = None,
+    event_json: Annotated[
+        bool,
+        typer.Option(
+            "--event-json/--no-event-json", help="Keep each complete original record in event_json."
+        ),
+    ] = True,
+    max_decompressed_mb: Annotated[
+        int, typer.Option(help="Refuse an object that inflates beyond this.")
+    ] = 2048,
+    max_records: Annotated[
+        int, typer.Option(help="Refuse an object with more records than this.")
+    ] = 2_000_000,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
+    ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the bucket's endpoint.")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")]
-    = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+    ] = None,
     as_json: JsonOpt = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress",
-                                           help="Progress bar (default: on when stderr is a terminal).")]
-    = sys.stderr.isatty(),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each quarantined file as it fails.")]
-    = False,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."
+        ),
+    ] = sys.stderr.isatty(),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each quarantined file as it fails.")
+    ] = False,
 ) -> None:
     """Scan a CloudTrail trail and convert new log files into the lake.
 
     Re-lists the last --lookback days on every run, so late deliveries are found; a second run with nothing
     new converts nothing. Exit code 0: all done; 3: some files quarantined; 1: fatal error; 2: usage error.
     """
-    logging.basicConfig(level=logging.WARNING if verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if verbose else logging.ERROR, format="%(levelname)s %(message)s"
+    )
     with _errors():
         if max_decompressed_mb < 1 or max_records < 1:
             raise ConfigError("--max-decompressed-mb and --max-records must be at least 1")
@@ -254,20 +289,29 @@ def _jsonable(value: Any) -> Any:
 
 def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title: str | None = None) -> None:
     if fmt == "json":
-        print(json.dumps([dict(zip(columns, map(_jsonable, r), strict=True)) for r in rows], indent=2,
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                [dict(zip(columns, map(_jsonable, r), strict=True)) for r in rows],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         for r in rows:
-            writer.writerow(["" if v is None else json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v
-                             for v in r])
+            writer.writerow(
+                [
+                    "" if v is None else json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v
+                    for v in r
+                ]
+            )
     else:
         table = Table(title=title, title_justify="left")
         for c in columns:
             table.add_column(c, overflow="fold")
         for r in rows:
-            table.add_row(*["" if v is None else str(v) for v in r])
+            table.add_row(*[Text("" if v is None else str(v)) for v in r])
         out.print(table)
 
 
@@ -275,8 +319,9 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title:
 def sql_cmd(
     query: Annotated[str, typer.Argument(help="A DuckDB query over the views (events, insights, ...).")],
     lake: LakeOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json (an array of row objects).")]
-    = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, csv or json (an array of row objects).")
+    ] = "table",
 ) -> None:
     """Run a SQL query against the lake's DuckDB views."""
     with _errors():
@@ -291,8 +336,9 @@ def sql_cmd(
 @app.command("views")
 def views_cmd(
     lake: LakeOpt = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Re-create the views (after moving the lake).")]
-    = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Re-create the views (after moving the lake).")
+    ] = False,
 ) -> None:
     """List the views in <lake>/trailduck.duckdb with a line on each."""
     from trailduck.views import VIEWS, refresh_views
@@ -305,8 +351,11 @@ def views_cmd(
 
 
 @state_app.command("show")
-def state_show(lake: LakeOpt = None, state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
-               as_json: JsonOpt = False) -> None:
+def state_show(
+    lake: LakeOpt = None,
+    state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """What the checkpoint holds: per source and stream, the watermark and the open days."""
     from trailduck.status import checkpoint_report
 
@@ -315,22 +364,29 @@ def state_show(lake: LakeOpt = None, state: Annotated[Path | None, typer.Option(
         if as_json:
             print(json.dumps(report, indent=2))
             return
-        out.print(f"checkpoint {report['location']} (updated {report['updated']})")
+        out.print(f"checkpoint {escape(report['location'])} (updated {report['updated']})", highlight=False)
         for src in report["sources"]:
-            table = Table(title=src["source"], title_justify="left")
+            table = Table(title=escape(src["source"]), title_justify="left")
             for c in ("stream", "watermark", "open days", "keys"):
                 table.add_column(c)
             for st in src["streams"]:
-                table.add_row(st["stream"], st["watermark"] or "-", ", ".join(st["open_days"]) or "-",
-                              str(st["keys"]))
+                table.add_row(
+                    Text(st["stream"]),
+                    st["watermark"] or "-",
+                    ", ".join(st["open_days"]) or "-",
+                    str(st["keys"]),
+                )
             out.print(table)
             out.print(f"quarantined files: {len(src['failed'])}")
         out.print(f"keys held in all: {report['keys']}")
 
 
 @state_app.command("failed")
-def state_failed(lake: LakeOpt = None, state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
-                 as_json: JsonOpt = False) -> None:
+def state_failed(
+    lake: LakeOpt = None,
+    state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The quarantined files with their reason and attempts; each is retried on the next ingest."""
     from trailduck.status import checkpoint_report
 
@@ -340,8 +396,11 @@ def state_failed(lake: LakeOpt = None, state: Annotated[Path | None, typer.Optio
         if as_json:
             print(json.dumps(failed, indent=2))
             return
-        print_rows(["key", "reason", "attempts", "last_failed"],
-                   [(f["key"], f["reason"], f["attempts"], f["last_failed"]) for f in failed], "table")
+        print_rows(
+            ["key", "reason", "attempts", "last_failed"],
+            [(f["key"], f["reason"], f["attempts"], f["last_failed"]) for f in failed],
+            "table",
+        )
 
 
 @app.command("demo")
@@ -359,16 +418,31 @@ def demo_cmd(
         the_lake = Lake(_lake_path(lake))
         result = run_demo(the_lake, days=days)
         if as_json:
-            print(json.dumps({"summary": result.summary.to_json(), "trail": str(result.trail),
-                              "queries": result.query_results}, indent=2, default=str))
+            print(
+                json.dumps(
+                    {
+                        "summary": result.summary.to_json(),
+                        "trail": str(result.trail),
+                        "queries": result.query_results,
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
             raise typer.Exit(result.summary.exit_code)
-        out.print(f"generated a demo trail in {result.trail}")
+        out.print(f"generated a demo trail in {escape(str(result.trail))}", highlight=False)
         _render_summary(result.summary)
         for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
-            out.print(f"\n[bold]{title}[/]\n[dim]$ trailduck sql \"{' '.join(sql.split())}\" "
-                      f"--lake {the_lake.root}[/]", highlight=False)
+            shown = escape(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
+            out.print(f"\n[bold]{escape(title)}[/]\n[dim]{shown}[/]", highlight=False)
             print_rows(columns, rows, "table")
-        out.print(f"\nOpen it yourself: duckdb {the_lake.db_path}  (or: trailduck sql \"...\" --lake {the_lake.root})")
+        out.print(
+            escape(
+                f'\nOpen it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake '
+                f"{the_lake.root})"
+            ),
+            highlight=False,
+        )
     raise typer.Exit(result.summary.exit_code)
 
 

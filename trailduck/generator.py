@@ -76,8 +76,14 @@ def rand_suffix(rng: random.Random) -> str:
     return "".join(rng.choice(_ALNUM) for _ in range(16))
 
 
-def log_key(account: str, region: str, delivered: dt.datetime, suffix: str, org_id: str | None = None,
-            kind: str = "CloudTrail") -> str:
+def log_key(
+    account: str,
+    region: str,
+    delivered: dt.datetime,
+    suffix: str,
+    org_id: str | None = None,
+    kind: str = "CloudTrail",
+) -> str:
     org = f"{org_id}/" if org_id else ""
     return (
         f"AWSLogs/{org}{account}/{kind}/{region}/{delivered:%Y/%m/%d}/"
@@ -188,7 +194,10 @@ class EventFactory:
         mfa = self.rng.choice(["Yes", "No"]) if ok else "No"
         user = self.rng.choice(["alice", "bob", "carol", "mallory"])
         rec = self._base(
-            when, "signin.amazonaws.com", "ConsoleLogin", self._iam_user(user),
+            when,
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            self._iam_user(user),
             eventType="AwsConsoleSignIn",
             requestParameters=None,
             responseElements={"ConsoleLogin": "Success" if ok else "Failure"},
@@ -207,7 +216,10 @@ class EventFactory:
     def assume_role(self, when: dt.datetime) -> Record:
         role = self.rng.choice(["Admin", "ReadOnly", "ci-deployer"])
         return self._base(
-            when, "sts.amazonaws.com", "AssumeRole", self._iam_user(),
+            when,
+            "sts.amazonaws.com",
+            "AssumeRole",
+            self._iam_user(),
             requestParameters={
                 "roleArn": f"arn:aws:iam::{self.account}:role/{role}",
                 "roleSessionName": "session-" + rand_suffix(self.rng)[:6],
@@ -215,14 +227,20 @@ class EventFactory:
             },
             responseElements={
                 "credentials": {
-                    "accessKeyId": "ASIA" + "".join(self.rng.choice(string.ascii_uppercase) for _ in range(16)),
+                    "accessKeyId": "ASIA"
+                    + "".join(self.rng.choice(string.ascii_uppercase) for _ in range(16)),
                     "sessionToken": "IQoJb3JpZ2luX2VjE" + rand_suffix(self.rng) * 4,
                     "expiration": "Jan 1, 2030, 12:00:00 AM",
                 },
                 "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLE:session", "arn": "arn:aws:sts::x"},
             },
-            resources=[{"ARN": f"arn:aws:iam::{self.account}:role/{role}", "accountId": self.account,
-                        "type": "AWS::IAM::Role"}],
+            resources=[
+                {
+                    "ARN": f"arn:aws:iam::{self.account}:role/{role}",
+                    "accountId": self.account,
+                    "type": "AWS::IAM::Role",
+                }
+            ],
             readOnly=True,
         )
 
@@ -230,88 +248,145 @@ class EventFactory:
         bucket = self.rng.choice(["prod-data", "logs-archive", "customer-exports"])
         key = self.rng.choice(["reports/2024/q1.csv", "exports/bericht-über-café.json", "a/b/c.parquet"])
         return self._base(
-            when, "s3.amazonaws.com", self.rng.choice(["GetObject", "PutObject", "HeadObject"]),
+            when,
+            "s3.amazonaws.com",
+            self.rng.choice(["GetObject", "PutObject", "HeadObject"]),
             self._assumed_role(when),
             requestParameters={"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com", "key": key},
-            additionalEventData={"SignatureVersion": "SigV4", "bytesTransferredIn": 0,
-                                 "bytesTransferredOut": self.rng.randint(10, 10**6)},
+            additionalEventData={
+                "SignatureVersion": "SigV4",
+                "bytesTransferredIn": 0,
+                "bytesTransferredOut": self.rng.randint(10, 10**6),
+            },
             resources=[
                 {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
                 {"accountId": self.account, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"},
             ],
-            readOnly=True, managementEvent=False, eventCategory="Data",
+            readOnly=True,
+            managementEvent=False,
+            eventCategory="Data",
         )
 
     def ec2_describe(self, when: dt.datetime) -> Record:
         return self._base(
-            when, "ec2.amazonaws.com", self.rng.choice(["DescribeInstances", "DescribeVpcs", "DescribeRegions"]),
+            when,
+            "ec2.amazonaws.com",
+            self.rng.choice(["DescribeInstances", "DescribeVpcs", "DescribeRegions"]),
             self._assumed_role(when),
             requestParameters={"maxResults": 1000, "filterSet": {}, "instancesSet": {}},
             readOnly=True,
         )
 
     def network_change(self, when: dt.datetime) -> Record:
-        name = self.rng.choice([
-            "AuthorizeSecurityGroupIngress", "CreateRoute", "CreateVpc", "CreateNetworkAclEntry",
-            "AttachInternetGateway", "DeleteSecurityGroup",
-        ])
+        name = self.rng.choice(
+            [
+                "AuthorizeSecurityGroupIngress",
+                "CreateRoute",
+                "CreateVpc",
+                "CreateNetworkAclEntry",
+                "AttachInternetGateway",
+                "DeleteSecurityGroup",
+            ]
+        )
         return self._base(
-            when, "ec2.amazonaws.com", name, self._assumed_role(when),
-            requestParameters={"groupId": "sg-0123456789abcdef0", "ipPermissions": {"items": [
-                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                 "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}},
+            when,
+            "ec2.amazonaws.com",
+            name,
+            self._assumed_role(when),
+            requestParameters={
+                "groupId": "sg-0123456789abcdef0",
+                "ipPermissions": {
+                    "items": [
+                        {
+                            "ipProtocol": "tcp",
+                            "fromPort": 22,
+                            "toPort": 22,
+                            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+                        }
+                    ]
+                },
+            },
             responseElements={"_return": True},
         )
 
     def iam_change(self, when: dt.datetime) -> Record:
-        name = self.rng.choice(["CreateUser", "CreateAccessKey", "PutUserPolicy", "AttachRolePolicy",
-                                "DeleteRolePolicy"])
+        name = self.rng.choice(
+            ["CreateUser", "CreateAccessKey", "PutUserPolicy", "AttachRolePolicy", "DeleteRolePolicy"]
+        )
         rec = self._base(
-            when, "iam.amazonaws.com", name, self._iam_user("alice"),
+            when,
+            "iam.amazonaws.com",
+            name,
+            self._iam_user("alice"),
             awsRegion="us-east-1",
-            requestParameters={"userName": self.rng.choice(["svc-backup", "temp-contractor"]),
-                               "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            requestParameters={
+                "userName": self.rng.choice(["svc-backup", "temp-contractor"]),
+                "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+            },
             responseElements={"user": {"userName": "svc-backup", "createDate": "Mar 1, 2024 10:00:00 AM"}},
         )
         return rec
 
     def access_denied(self, when: dt.datetime) -> Record:
-        source, name, code = self.rng.choice([
-            ("s3.amazonaws.com", "ListBuckets", "AccessDenied"),
-            ("secretsmanager.amazonaws.com", "GetSecretValue", "AccessDenied"),
-            ("ec2.amazonaws.com", "TerminateInstances", "Client.UnauthorizedOperation"),
-            ("iam.amazonaws.com", "CreateUser", "AccessDenied"),
-        ])
+        source, name, code = self.rng.choice(
+            [
+                ("s3.amazonaws.com", "ListBuckets", "AccessDenied"),
+                ("secretsmanager.amazonaws.com", "GetSecretValue", "AccessDenied"),
+                ("ec2.amazonaws.com", "TerminateInstances", "Client.UnauthorizedOperation"),
+                ("iam.amazonaws.com", "CreateUser", "AccessDenied"),
+            ]
+        )
         return self._base(
-            when, source, name, self._assumed_role(when),
+            when,
+            source,
+            name,
+            self._assumed_role(when),
             errorCode=code,
             errorMessage=f"User: arn:aws:sts::{self.account}:assumed-role/ReadOnly/x is not authorized",
         )
 
     def root_activity(self, when: dt.datetime) -> Record:
         return self._base(
-            when, "iam.amazonaws.com", self.rng.choice(["GetAccountSummary", "ListUsers", "CreateAccessKey"]),
-            self._root(), readOnly=True, sourceIPAddress="198.51.100.99",
+            when,
+            "iam.amazonaws.com",
+            self.rng.choice(["GetAccountSummary", "ListUsers", "CreateAccessKey"]),
+            self._root(),
+            readOnly=True,
+            sourceIPAddress="198.51.100.99",
         )
 
     def kms_service(self, when: dt.datetime) -> Record:
         rec = self._base(
-            when, "kms.amazonaws.com", "Decrypt", self._service("s3.amazonaws.com"),
-            sourceIPAddress="s3.amazonaws.com", userAgent="s3.amazonaws.com",
-            requestParameters={"encryptionContext": {"aws:s3:arn": "arn:aws:s3:::prod-data/x"},
-                               "encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            when,
+            "kms.amazonaws.com",
+            "Decrypt",
+            self._service("s3.amazonaws.com"),
+            sourceIPAddress="s3.amazonaws.com",
+            userAgent="s3.amazonaws.com",
+            requestParameters={
+                "encryptionContext": {"aws:s3:arn": "arn:aws:s3:::prod-data/x"},
+                "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+            },
             readOnly="true",  # seen in real data: a string, not a JSON boolean
             sharedEventID=str(uuid.UUID(int=self.rng.getrandbits(128))),
         )
-        rec["resources"] = [{"accountId": self.account, "type": "AWS::KMS::Key",
-                             "ARN": f"arn:aws:kms:{self.region}:{self.account}:key/1234abcd-12ab-34cd-56ef"}]
+        rec["resources"] = [
+            {
+                "accountId": self.account,
+                "type": "AWS::KMS::Key",
+                "ARN": f"arn:aws:kms:{self.region}:{self.account}:key/1234abcd-12ab-34cd-56ef",
+            }
+        ]
         return rec
 
     def service_event(self, when: dt.datetime) -> Record:
         rec = self._base(
-            when, "cloudtrail.amazonaws.com", "CloudTrailDigestDelivery" if self.rng.random() < 0.5
-            else "StopLogging", self._service("cloudtrail.amazonaws.com"),
-            eventType="AwsServiceEvent", serviceEventDetails={"status": "ok", "count": 3},
+            when,
+            "cloudtrail.amazonaws.com",
+            "CloudTrailDigestDelivery" if self.rng.random() < 0.5 else "StopLogging",
+            self._service("cloudtrail.amazonaws.com"),
+            eventType="AwsServiceEvent",
+            serviceEventDetails={"status": "ok", "count": 3},
         )
         del rec["requestParameters"]
         del rec["responseElements"]
@@ -320,20 +395,35 @@ class EventFactory:
     def odd_shapes(self, when: dt.datetime) -> Record:
         """Shapes real data has: requestParameters as a string, a new field, unicode, addendum."""
         rec = self._base(
-            when, "lambda.amazonaws.com", "Invoke", self._assumed_role(when),
+            when,
+            "lambda.amazonaws.com",
+            "Invoke",
+            self._assumed_role(when),
             requestParameters="functionName=reporting ✓",
             responseElements={"message": "Ünïcødé 测试 ✓", "Tag": "a", "tag": ["b"]},
-            addendum={"reason": "DELIVERY_DELAY", "updatedFields": "", "originalRequestID": "",
-                      "originalEventID": ""},
+            addendum={
+                "reason": "DELIVERY_DELAY",
+                "updatedFields": "",
+                "originalRequestID": "",
+                "originalEventID": "",
+            },
             someFutureField={"nested": [1, 2, 3]},
         )
         return rec
 
     def event(self, when: dt.datetime) -> Record:
         kinds = [
-            (self.ec2_describe, 30), (self.s3_get, 25), (self.assume_role, 12), (self.kms_service, 8),
-            (self.console_login, 6), (self.access_denied, 6), (self.network_change, 4), (self.iam_change, 4),
-            (self.root_activity, 2), (self.service_event, 2), (self.odd_shapes, 1),
+            (self.ec2_describe, 30),
+            (self.s3_get, 25),
+            (self.assume_role, 12),
+            (self.kms_service, 8),
+            (self.console_login, 6),
+            (self.access_denied, 6),
+            (self.network_change, 4),
+            (self.iam_change, 4),
+            (self.root_activity, 2),
+            (self.service_event, 2),
+            (self.odd_shapes, 1),
         ]
         fn = self.rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
         return fn(when)
@@ -352,7 +442,9 @@ class EventFactory:
                 "eventSource": "ec2.amazonaws.com",
                 "eventName": "RunInstances",
                 "insightType": "ApiCallRateInsight",
-                "insightContext": {"statistics": {"baseline": {"average": 0.01}, "insight": {"average": 2.5}}},
+                "insightContext": {
+                    "statistics": {"baseline": {"average": 0.01}, "insight": {"average": 2.5}}
+                },
             },
             "eventCategory": "Insight",
         }
@@ -371,18 +463,25 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
             for offset in range(spec.days):
                 day = first + dt.timedelta(days=offset)
                 for i in range(spec.files_per_day):
-                    minute = (i * 1440 // spec.files_per_day) + rng.randint(0, max(0, 1440 // spec.files_per_day - 1))
-                    delivered = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+                    minute = (i * 1440 // spec.files_per_day) + rng.randint(
+                        0, max(0, 1440 // spec.files_per_day - 1)
+                    )
+                    delivered = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(
+                        minutes=minute
+                    )
                     n = rng.randint(*spec.events_per_file)
-                    records = [factory.event(delivered - dt.timedelta(seconds=rng.randint(30, 900)))
-                               for _ in range(n)]
+                    records = [
+                        factory.event(delivered - dt.timedelta(seconds=rng.randint(30, 900)))
+                        for _ in range(n)
+                    ]
                     key = spec.prefix + log_key(account, region, delivered, rand_suffix(rng), org)
                     yield GeneratedFile(key, encode_log(records), records)
                 if spec.insights and region == spec.regions[0] and offset % 2 == 0:
                     delivered = dt.datetime.combine(day, dt.time(12, 5), tzinfo=dt.UTC)
                     records = [factory.insight(delivered - dt.timedelta(minutes=5))]
-                    key = spec.prefix + log_key(account, region, delivered, rand_suffix(rng), org,
-                                                kind="CloudTrail-Insight")
+                    key = spec.prefix + log_key(
+                        account, region, delivered, rand_suffix(rng), org, kind="CloudTrail-Insight"
+                    )
                     yield GeneratedFile(key, encode_log(records), records)
                 if spec.digests:
                     stamp = dt.datetime.combine(day, dt.time(1, 0, 30), tzinfo=dt.UTC)

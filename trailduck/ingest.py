@@ -181,7 +181,9 @@ def ingest(
         summary.rolled_back_runs = lake.recover(checkpoint.runs)
         src_state = checkpoint.source(source.uri)
         skipped: list[Skipped] = []
-        streams = discover_streams(source, accounts=options.accounts, regions=options.regions, skipped=skipped)
+        streams = discover_streams(
+            source, accounts=options.accounts, regions=options.regions, skipped=skipped
+        )
         summary.streams = len(streams)
         work = _plan(lake, source, src_state, streams, options, summary, skipped)
         summary.files_new = len(work)
@@ -323,7 +325,9 @@ def _convert_all(
                     events = table.num_rows
             if error is not None:
                 _quarantine(src_state, item.ref.key, f"{source.display(item.ref.key)}: {error}", now)
-                log.warning("%s: %s; quarantined, retried on the next run", source.display(item.ref.key), error)
+                log.warning(
+                    "%s: %s; quarantined, retried on the next run", source.display(item.ref.key), error
+                )
                 summary.files_failed += 1
             else:
                 done.append(item)

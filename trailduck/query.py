@@ -10,7 +10,9 @@ from trailduck.errors import ConfigError
 from trailduck.lake import Lake
 
 
-def run_query(lake: Lake, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_query(
+    lake: Lake, sql: str, params: list[Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one query read-only; returns the column names and the rows."""
     con = lake.connect(read_only=True)
     try:

@@ -14,7 +14,9 @@ def checkpoint_report(lake: Lake, state_path: Path | None = None) -> dict[str, A
     store = LocalStateStore(state_path or lake.state_path)
     checkpoint = store.load()
     if checkpoint is None:
-        raise StateError(f"{store.location}: no checkpoint; run `trailduck ingest SOURCE --lake {lake.root}` first")
+        raise StateError(
+            f"{store.location}: no checkpoint; run `trailduck ingest SOURCE --lake {lake.root}` first"
+        )
     return {
         "location": store.location,
         "updated": checkpoint.updated,
@@ -33,8 +35,13 @@ def checkpoint_report(lake: Lake, state_path: Path | None = None) -> dict[str, A
                     for prefix, st in sorted(src.streams.items())
                 ],
                 "failed": [
-                    {"key": key, "reason": f.reason, "attempts": f.attempts, "first_failed": f.first_failed,
-                     "last_failed": f.last_failed}
+                    {
+                        "key": key,
+                        "reason": f.reason,
+                        "attempts": f.attempts,
+                        "first_failed": f.first_failed,
+                        "last_failed": f.last_failed,
+                    }
                     for key, f in sorted(src.failed.items())
                 ],
             }

@@ -14,8 +14,11 @@ BODY = json.dumps({"Records": [{"eventName": "A"}, {"eventName": "B", "x": [1, 2
 def test_gzip_and_plain_json_give_the_same_records() -> None:
     gz = split_records(decompress(gzip.compress(BODY)))
     plain = split_records(decompress(BODY))
-    assert [bytes(r) for r in gz] == [bytes(r) for r in plain] == [b'{"eventName": "A"}',
-                                                                    b'{"eventName": "B", "x": [1, 2]}']
+    assert (
+        [bytes(r) for r in gz]
+        == [bytes(r) for r in plain]
+        == [b'{"eventName": "A"}', b'{"eventName": "B", "x": [1, 2]}']
+    )
 
 
 @pytest.mark.parametrize(

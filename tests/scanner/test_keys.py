@@ -13,19 +13,66 @@ F = f"{A}_CloudTrail_us-east-1_20240131T2355Z_abcdEFGH12345678.json.gz"
 
 VALID = [
     # key, account, region, kind, org, day
-    (f"AWSLogs/{A}/CloudTrail/us-east-1/2024/01/31/{F}", A, "us-east-1", Kind.LOG, None, dt.date(2024, 1, 31)),
-    (f"AWSLogs/{A}/CloudTrail/us-east-1/2024/01/31/{F[:-3]}", A, "us-east-1", Kind.LOG, None,
-     dt.date(2024, 1, 31)),  # a local copy, already decompressed
-    (f"AWSLogs/o-abcdefghij/{A}/CloudTrail/us-east-1/2024/02/29/{F}", A, "us-east-1", Kind.LOG, "o-abcdefghij",
-     dt.date(2024, 2, 29)),
-    (f"AWSLogs/{A}/CloudTrail/us-gov-west-1/2024/01/31/{A}_CloudTrail_us-gov-west-1_20240131T2355Z_"
-     "abcdEFGH12345678.json.gz", A, "us-gov-west-1", Kind.LOG, None, dt.date(2024, 1, 31)),
-    (f"AWSLogs/{A}/CloudTrail-Insight/eu-west-1/2024/01/31/{A}_CloudTrail-Insight_eu-west-1_20240131T2355Z_"
-     "abcdEFGH12345678.json.gz", A, "eu-west-1", Kind.INSIGHT, None, dt.date(2024, 1, 31)),
-    (f"AWSLogs/{A}/CloudTrail-Digest/us-east-1/2024/01/31/{A}_CloudTrail-Digest_us-east-1_mgmt-trail_"
-     "us-east-1_20240131T235501Z.json.gz", A, "us-east-1", Kind.DIGEST, None, dt.date(2024, 1, 31)),
-    (f"AWSLogs/{A}/CloudTrail-Digest/us-east-1/2024/01/31/{A}_CloudTrail-Digest_us-east-1_mgmt-trail_"
-     "us-east-1_20240131T235501Z_backfill.json.gz", A, "us-east-1", Kind.DIGEST, None, dt.date(2024, 1, 31)),
+    (
+        f"AWSLogs/{A}/CloudTrail/us-east-1/2024/01/31/{F}",
+        A,
+        "us-east-1",
+        Kind.LOG,
+        None,
+        dt.date(2024, 1, 31),
+    ),
+    (
+        f"AWSLogs/{A}/CloudTrail/us-east-1/2024/01/31/{F[:-3]}",
+        A,
+        "us-east-1",
+        Kind.LOG,
+        None,
+        dt.date(2024, 1, 31),
+    ),  # a local copy, already decompressed
+    (
+        f"AWSLogs/o-abcdefghij/{A}/CloudTrail/us-east-1/2024/02/29/{F}",
+        A,
+        "us-east-1",
+        Kind.LOG,
+        "o-abcdefghij",
+        dt.date(2024, 2, 29),
+    ),
+    (
+        f"AWSLogs/{A}/CloudTrail/us-gov-west-1/2024/01/31/{A}_CloudTrail_us-gov-west-1_20240131T2355Z_"
+        "abcdEFGH12345678.json.gz",
+        A,
+        "us-gov-west-1",
+        Kind.LOG,
+        None,
+        dt.date(2024, 1, 31),
+    ),
+    (
+        f"AWSLogs/{A}/CloudTrail-Insight/eu-west-1/2024/01/31/{A}_CloudTrail-Insight_eu-west-1_20240131T2355Z_"
+        "abcdEFGH12345678.json.gz",
+        A,
+        "eu-west-1",
+        Kind.INSIGHT,
+        None,
+        dt.date(2024, 1, 31),
+    ),
+    (
+        f"AWSLogs/{A}/CloudTrail-Digest/us-east-1/2024/01/31/{A}_CloudTrail-Digest_us-east-1_mgmt-trail_"
+        "us-east-1_20240131T235501Z.json.gz",
+        A,
+        "us-east-1",
+        Kind.DIGEST,
+        None,
+        dt.date(2024, 1, 31),
+    ),
+    (
+        f"AWSLogs/{A}/CloudTrail-Digest/us-east-1/2024/01/31/{A}_CloudTrail-Digest_us-east-1_mgmt-trail_"
+        "us-east-1_20240131T235501Z_backfill.json.gz",
+        A,
+        "us-east-1",
+        Kind.DIGEST,
+        None,
+        dt.date(2024, 1, 31),
+    ),
 ]
 
 
@@ -33,7 +80,11 @@ VALID = [
 def test_valid_keys(key: str, account: str, region: str, kind: Kind, org: str | None, day: dt.date) -> None:
     parsed = parse_key(key)
     assert (parsed.account, parsed.region, parsed.kind, parsed.stream.org_id, parsed.day) == (
-        account, region, kind, org, day
+        account,
+        region,
+        kind,
+        org,
+        day,
     )
     assert parsed.key == key
 
@@ -74,10 +125,18 @@ _days = st.dates(min_value=dt.date(2013, 1, 1), max_value=dt.date(2099, 12, 31))
 _suffix = st.from_regex(r"[A-Za-z0-9]{16}", fullmatch=True)
 
 
-@given(account=_accounts, region=_regions, org=_orgs, day=_days, suffix=_suffix, kind=st.sampled_from(
-    [Kind.LOG, Kind.INSIGHT]), gz=st.booleans())
-def test_parse_inverts_format(account: str, region: str, org: str | None, day: dt.date, suffix: str, kind: Kind,
-                              gz: bool) -> None:
+@given(
+    account=_accounts,
+    region=_regions,
+    org=_orgs,
+    day=_days,
+    suffix=_suffix,
+    kind=st.sampled_from([Kind.LOG, Kind.INSIGHT]),
+    gz=st.booleans(),
+)
+def test_parse_inverts_format(
+    account: str, region: str, org: str | None, day: dt.date, suffix: str, kind: Kind, gz: bool
+) -> None:
     filename = f"{account}_{kind.value}_{region}_{day:%Y%m%d}T0105Z_{suffix}.json{'.gz' if gz else ''}"
     key = TrailKey(Stream(account, region, kind, org), day, filename)
     assert parse_key(format_key(key)) == key

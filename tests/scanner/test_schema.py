@@ -21,49 +21,90 @@ EVENTS: list[dict[str, Any]] = [
     {  # 0: a full modern event
         "eventVersion": "1.11",
         "userIdentity": {
-            "type": "AssumedRole", "principalId": "AROAX:alice", "arn": "arn:aws:sts::000000000000:assumed-role/R/a",
-            "accountId": ACCOUNT, "accessKeyId": "ASIAX",
+            "type": "AssumedRole",
+            "principalId": "AROAX:alice",
+            "arn": "arn:aws:sts::000000000000:assumed-role/R/a",
+            "accountId": ACCOUNT,
+            "accessKeyId": "ASIAX",
             "sessionContext": {
-                "sessionIssuer": {"type": "Role", "principalId": "AROAX", "arn": "arn:aws:iam::0:role/R",
-                                  "accountId": ACCOUNT, "userName": "R"},
-                "webIdFederationData": {"federatedProvider": "arn:aws:iam::0:oidc-provider/x",
-                                        "attributes": {"aud": "sts"}},
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": "AROAX",
+                    "arn": "arn:aws:iam::0:role/R",
+                    "accountId": ACCOUNT,
+                    "userName": "R",
+                },
+                "webIdFederationData": {
+                    "federatedProvider": "arn:aws:iam::0:oidc-provider/x",
+                    "attributes": {"aud": "sts"},
+                },
                 "attributes": {"creationDate": "2024-03-08T23:00:00Z", "mfaAuthenticated": "false"},
-                "sourceIdentity": "alice@example.com", "ec2RoleDelivery": "2.0", "assumedRoot": "true",
+                "sourceIdentity": "alice@example.com",
+                "ec2RoleDelivery": "2.0",
+                "assumedRoot": "true",
             },
             "onBehalfOf": {"userId": "u-1", "identityStoreArn": "arn:aws:identitystore::0:identitystore/d-1"},
         },
         "eventTime": "2024-03-08T23:59:30Z",
-        "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.1", "userAgent": "aws-cli/2",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.1",
+        "userAgent": "aws-cli/2",
         "requestParameters": {"bucketName": "b", "key": "k", "nested": {"list": [1, "two", None]}},
         "responseElements": None,
         "additionalEventData": {"bytesTransferredOut": 42},
-        "requestID": "R1", "eventID": "E0", "readOnly": True,
-        "resources": [{"ARN": "arn:aws:s3:::b/k", "type": "AWS::S3::Object"},
-                      {"ARN": "arn:aws:s3:::b", "accountId": ACCOUNT, "type": "AWS::S3::Bucket"}],
-        "eventType": "AwsApiCall", "managementEvent": False, "recipientAccountId": ACCOUNT,
+        "requestID": "R1",
+        "eventID": "E0",
+        "readOnly": True,
+        "resources": [
+            {"ARN": "arn:aws:s3:::b/k", "type": "AWS::S3::Object"},
+            {"ARN": "arn:aws:s3:::b", "accountId": ACCOUNT, "type": "AWS::S3::Bucket"},
+        ],
+        "eventType": "AwsApiCall",
+        "managementEvent": False,
+        "recipientAccountId": ACCOUNT,
         "eventCategory": "Data",
-        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                       "clientProvidedHostHeader": "b.s3.amazonaws.com"},
-        "addendum": {"reason": "DELIVERY_DELAY", "updatedFields": "", "originalRequestID": "",
-                     "originalEventID": ""},
+        "tlsDetails": {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": "b.s3.amazonaws.com",
+        },
+        "addendum": {
+            "reason": "DELIVERY_DELAY",
+            "updatedFields": "",
+            "originalRequestID": "",
+            "originalEventID": "",
+        },
         "sessionCredentialFromConsole": "true",
     },
     {  # 1: requestParameters absent, readOnly a string, an unknown top-level field
-        "eventTime": "2024-03-09T00:01:00Z", "eventID": "E1", "eventName": "Decrypt", "readOnly": "true",
-        "managementEvent": "false", "futureField": {"x": [1, 2]},
+        "eventTime": "2024-03-09T00:01:00Z",
+        "eventID": "E1",
+        "eventName": "Decrypt",
+        "readOnly": "true",
+        "managementEvent": "false",
+        "futureField": {"x": [1, 2]},
         "userIdentity": {"type": "AWSService", "invokedBy": "s3.amazonaws.com"},
     },
     {  # 2: requestParameters a string, readOnly "maybe", eventTime missing, non-ASCII
-        "eventID": "E2", "requestParameters": "name=café ✓", "readOnly": "maybe",
+        "eventID": "E2",
+        "requestParameters": "name=café ✓",
+        "readOnly": "maybe",
         "responseElements": {"message": "Ünïcødé 测试", "Tag": "a", "tag": ["b"]},
         "errorMessage": "Zugriff verweigert für Jörg",
     },
     {  # 3: odd types where strings belong, eventTime unparseable, userIdentity not an object
-        "eventID": "E3", "eventTime": "yesterday", "eventName": 42, "errorCode": {"code": 1},
-        "userIdentity": "not-an-object", "resources": [{"ARN": 7}, "junk"], "requestParameters": [1, 2],
-        "serviceEventDetails": {"a": 1}, "edgeDeviceDetails": "edge", "insightDetails": None,
+        "eventID": "E3",
+        "eventTime": "yesterday",
+        "eventName": 42,
+        "errorCode": {"code": 1},
+        "userIdentity": "not-an-object",
+        "resources": [{"ARN": 7}, "junk"],
+        "requestParameters": [1, 2],
+        "serviceEventDetails": {"a": 1},
+        "edgeDeviceDetails": "edge",
+        "insightDetails": None,
     },
     {},  # 4: an empty record is still a record
 ]
@@ -96,8 +137,15 @@ def test_column_types(lake: Path) -> None:
     con.close()
     assert types["eventTime"] == "TIMESTAMP WITH TIME ZONE"
     assert types["readOnly"] == types["managementEvent"] == "BOOLEAN"
-    for name in ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
-                 "insightDetails", "edgeDeviceDetails", "event_json"):
+    for name in (
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "serviceEventDetails",
+        "insightDetails",
+        "edgeDeviceDetails",
+        "event_json",
+    ):
         assert types[name] == "JSON", name
     for name in ("account", "region", "date", "eventName", "source_key", "sessionCredentialFromConsole"):
         assert types[name] == "VARCHAR", name
@@ -113,19 +161,37 @@ def test_every_record_once_with_its_original_json(lake: Path) -> None:
 
 
 def test_nested_identity_fields(lake: Path) -> None:
-    got = row(lake, "E0", "userIdentity.arn, userIdentity.sessionContext.sessionIssuer.userName, "
-                          "userIdentity.sessionContext.attributes.mfaAuthenticated, "
-                          "userIdentity.sessionContext.webIdFederationData.attributes, "
-                          "userIdentity.sessionContext.sourceIdentity, userIdentity.onBehalfOf.userId, "
-                          "tlsDetails.tlsVersion, addendum.reason, resources[2].accountId, len(resources)")
-    assert got == ("arn:aws:sts::000000000000:assumed-role/R/a", "R", "false", '{"aud":"sts"}',
-                   "alice@example.com", "u-1", "TLSv1.3", "DELIVERY_DELAY", ACCOUNT, 2)
+    got = row(
+        lake,
+        "E0",
+        "userIdentity.arn, userIdentity.sessionContext.sessionIssuer.userName, "
+        "userIdentity.sessionContext.attributes.mfaAuthenticated, "
+        "userIdentity.sessionContext.webIdFederationData.attributes, "
+        "userIdentity.sessionContext.sourceIdentity, userIdentity.onBehalfOf.userId, "
+        "tlsDetails.tlsVersion, addendum.reason, resources[2].accountId, len(resources)",
+    )
+    assert got == (
+        "arn:aws:sts::000000000000:assumed-role/R/a",
+        "R",
+        "false",
+        '{"aud":"sts"}',
+        "alice@example.com",
+        "u-1",
+        "TLSv1.3",
+        "DELIVERY_DELAY",
+        ACCOUNT,
+        2,
+    )
 
 
 def test_time_and_partitions(lake: Path) -> None:
     # E0 happened before midnight: its partition is the event's UTC day, not the file's delivery day.
     assert row(lake, "E0", "eventTime, date, account, region") == (
-        dt.datetime(2024, 3, 8, 23, 59, 30, tzinfo=dt.UTC), "2024-03-08", ACCOUNT, "us-east-1")
+        dt.datetime(2024, 3, 8, 23, 59, 30, tzinfo=dt.UTC),
+        "2024-03-08",
+        ACCOUNT,
+        "us-east-1",
+    )
     # No or unparseable eventTime: NULL, and the partition is the file's day.
     assert row(lake, "E2", "eventTime, date") == (None, "2024-03-09")
     assert row(lake, "E3", "eventTime, date") == (None, "2024-03-09")
@@ -138,23 +204,39 @@ def test_booleans(lake: Path) -> None:
 
 
 def test_variable_fields_are_json_whatever_their_shape(lake: Path) -> None:
-    assert row(lake, "E0", "requestParameters->>'$.nested.list[1]', responseElements IS NULL") == ("two", True)
+    assert row(lake, "E0", "requestParameters->>'$.nested.list[1]', responseElements IS NULL") == (
+        "two",
+        True,
+    )
     assert row(lake, "E1", "requestParameters IS NULL, event_json->>'$.futureField.x[1]'") == (True, "2")
-    assert row(lake, "E2", "json_type(requestParameters), requestParameters->>'$'") == ("VARCHAR", "name=café ✓")
-    assert row(lake, "E3", "json_type(requestParameters), serviceEventDetails->>'a', edgeDeviceDetails->>'$'"
-               ) == ("ARRAY", "1", "edge")
+    assert row(lake, "E2", "json_type(requestParameters), requestParameters->>'$'") == (
+        "VARCHAR",
+        "name=café ✓",
+    )
+    assert row(
+        lake, "E3", "json_type(requestParameters), serviceEventDetails->>'a', edgeDeviceDetails->>'$'"
+    ) == ("ARRAY", "1", "edge")
 
 
 def test_values_that_do_not_fit_are_kept_faithfully(lake: Path) -> None:
     assert row(lake, "E3", "eventName, errorCode, userIdentity IS NULL, resources[1].ARN, resources[2]") == (
-        "42", '{"code":1}', True, "7", None)
+        "42",
+        '{"code":1}',
+        True,
+        "7",
+        None,
+    )
 
 
 def test_non_ascii(lake: Path) -> None:
-    assert row(lake, "E2", "responseElements->>'message', errorMessage") == ("Ünïcødé 测试", "Zugriff verweigert für Jörg")
+    assert row(lake, "E2", "responseElements->>'message', errorMessage") == (
+        "Ünïcødé 测试",
+        "Zugriff verweigert für Jörg",
+    )
     assert row(lake, "E2", "responseElements->>'Tag', responseElements->'tag'") == ("a", '["b"]')
 
 
 def test_empty_record_and_lineage(lake: Path) -> None:
-    assert row(lake, None, "eventID, source_key LIKE 'AWSLogs/000000000000/CloudTrail/us-east-1/2024/03/09/%'") == (
-        None, True)
+    assert row(
+        lake, None, "eventID, source_key LIKE 'AWSLogs/000000000000/CloudTrail/us-east-1/2024/03/09/%'"
+    ) == (None, True)

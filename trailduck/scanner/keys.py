@@ -97,7 +97,9 @@ def format_key(key: TrailKey) -> str:
 def parse_date_parts(year: str, month: str, day: str) -> dt.date:
     """``YYYY``, ``MM``, ``DD`` folder names to a date; raises InvalidKeyError for anything else."""
     if not (
-        re.fullmatch(r"[0-9]{4}", year) and re.fullmatch(r"[0-9]{2}", month) and re.fullmatch(r"[0-9]{2}", day)
+        re.fullmatch(r"[0-9]{4}", year)
+        and re.fullmatch(r"[0-9]{2}", month)
+        and re.fullmatch(r"[0-9]{2}", day)
     ):
         raise InvalidKeyError(f"date folders {year}/{month}/{day} are not YYYY/MM/DD")
     try:
@@ -113,12 +115,16 @@ def parse_key(key: str) -> TrailKey:
     """
     parts = key.split("/")
     if len(parts) < 8 or parts[0] != "AWSLogs":
-        raise InvalidKeyError("not under AWSLogs/<account>/<CloudTrail|CloudTrail-Digest|CloudTrail-Insight>/")
+        raise InvalidKeyError(
+            "not under AWSLogs/<account>/<CloudTrail|CloudTrail-Digest|CloudTrail-Insight>/"
+        )
     org_id: str | None = None
     rest = parts[1:]
     if rest[0].startswith("o-"):
         if not ORG_RE.fullmatch(rest[0]):
-            raise InvalidKeyError(f"organization id {rest[0]!r} is not o- followed by 10-32 lowercase letters/digits")
+            raise InvalidKeyError(
+                f"organization id {rest[0]!r} is not o- followed by 10-32 lowercase letters/digits"
+            )
         org_id, rest = rest[0], rest[1:]
     if len(rest) != 7:
         raise InvalidKeyError("expected <account>/<kind>/<region>/YYYY/MM/DD/<file> after AWSLogs/")
@@ -128,7 +134,9 @@ def parse_key(key: str) -> TrailKey:
     try:
         kind = Kind(kind_s)
     except ValueError as exc:
-        raise InvalidKeyError(f"folder {kind_s!r} is not CloudTrail, CloudTrail-Digest or CloudTrail-Insight") from exc
+        raise InvalidKeyError(
+            f"folder {kind_s!r} is not CloudTrail, CloudTrail-Digest or CloudTrail-Insight"
+        ) from exc
     if not REGION_RE.fullmatch(region):
         raise InvalidKeyError(f"region {region!r} is not a region name like us-east-1")
     date = parse_date_parts(year, month, day)

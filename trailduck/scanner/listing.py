@@ -13,7 +13,16 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from trailduck.scanner.keys import ACCOUNT_RE, ORG_RE, REGION_RE, InvalidKeyError, Kind, Stream, TrailKey, parse_key
+from trailduck.scanner.keys import (
+    ACCOUNT_RE,
+    ORG_RE,
+    REGION_RE,
+    InvalidKeyError,
+    Kind,
+    Stream,
+    TrailKey,
+    parse_key,
+)
 from trailduck.scanner.source import ObjectRef, Source
 
 log = logging.getLogger(__name__)

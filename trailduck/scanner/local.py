@@ -16,7 +16,9 @@ class LocalSource:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         path = Path(root).expanduser()
         if not path.is_dir():
-            raise ConfigError(f"{root}: no such folder; give s3://bucket[/prefix] or a folder holding AWSLogs/")
+            raise ConfigError(
+                f"{root}: no such folder; give s3://bucket[/prefix] or a folder holding AWSLogs/"
+            )
         self.root = path.resolve()
 
     @property

@@ -42,7 +42,9 @@ def make_client(
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigError(f"AWS profile {profile!r} not found; check ~/.aws/config or drop --profile") from exc
+        raise ConfigError(
+            f"AWS profile {profile!r} not found; check ~/.aws/config or drop --profile"
+        ) from exc
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 8},
         max_pool_connections=max(10, max_pool_connections),

@@ -100,12 +100,3 @@ EXTRA_FIELDS: list[pa.Field] = [
 
 #: What one Parquet file holds. ``account``, ``region`` and ``date`` are Hive partition folders, not columns.
 EVENT_SCHEMA = pa.schema(RECORD_FIELDS + EXTRA_FIELDS)
-
-#: The partition columns, always strings (an account like 000000000000 must never become the integer 0).
-PARTITION_COLUMNS = ("account", "region", "date")
-
-JSON_COLUMNS = tuple(f.name for f in RECORD_FIELDS if f.metadata == JSON_META) + ("event_json",)
-
-
-def without_event_json(schema: pa.Schema = EVENT_SCHEMA) -> pa.Schema:
-    return schema.remove(schema.get_field_index("event_json"))

@@ -154,7 +154,9 @@ class LocalLakeWriter:
             tmp,
             self.schema,
             compression="zstd",
-            use_dictionary=[f.name for f in self.schema if f.name not in ("event_json", "eventID", "requestID")],
+            use_dictionary=[
+                f.name for f in self.schema if f.name not in ("event_json", "eventID", "requestID")
+            ],
             write_statistics=True,
         )
         self._open[part] = _OpenFile(tmp, writer)

@@ -75,7 +75,9 @@ class Checkpoint:
         self.updated = now.astimezone(dt.UTC).isoformat()
 
     def key_count(self) -> int:
-        return sum(len(keys) for s in self.sources.values() for st in s.streams.values() for keys in st.days.values())
+        return sum(
+            len(keys) for s in self.sources.values() for st in s.streams.values() for keys in st.days.values()
+        )
 
     # -- serialisation -------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

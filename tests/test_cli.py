@@ -1,0 +1,223 @@
+"""The CLI through typer's runner: exit codes, JSON output and error text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from trailduck.cli import app
+from trailduck.generator import Manifest, log_key
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, list(args), env=env)
+
+
+@pytest.fixture
+def ingested(local_trail: tuple[Path, Manifest], tmp_path: Path) -> tuple[Path, Path, Manifest]:
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    result = invoke("ingest", str(root), "--lake", str(lake), "--json")
+    assert result.exit_code == 0, result.output
+    return root, lake, manifest
+
+
+def test_ingest_json_summary_and_second_run(ingested: tuple[Path, Path, Manifest]) -> None:
+    root, lake, manifest = ingested
+    result = invoke("ingest", str(root), "--lake", str(lake), "--json")
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    for key in (
+        "files_listed",
+        "files_new",
+        "files_converted",
+        "files_failed",
+        "events",
+        "bytes_read",
+        "partitions_written",
+        "duration_s",
+        "events_per_s",
+    ):
+        assert key in summary
+    # The trail's days are long sealed by the real clock: the second run lists nothing and converts nothing.
+    assert (summary["files_listed"], summary["files_new"], summary["events"]) == (0, 0, 0)
+    assert summary["exit_code"] == 0 and manifest.files > 0
+
+
+def test_ingest_text_summary(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    result = invoke("ingest", str(root), "--lake", str(tmp_path / "lake"))
+    assert result.exit_code == 0
+    assert (
+        "files converted" in result.stdout
+        and f"{manifest.events + manifest.insight_events:,}" in result.stdout
+    )
+
+
+def test_ingest_from_s3_with_endpoint_url(
+    s3_trail: tuple[str, Manifest], s3_endpoint: str, tmp_path: Path
+) -> None:
+    bucket, manifest = s3_trail
+    result = invoke(
+        "ingest",
+        f"s3://{bucket}",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--endpoint-url",
+        s3_endpoint,
+        "--region",
+        "us-east-1",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["events"] == manifest.events + manifest.insight_events
+
+
+def test_missing_bucket_is_a_clear_fatal_error(s3_endpoint: str, tmp_path: Path) -> None:
+    result = invoke(
+        "ingest", "s3://no-such-bucket-here", "--lake", str(tmp_path / "lake"), "--endpoint-url", s3_endpoint
+    )
+    assert result.exit_code == 1
+    assert "no such bucket" in result.stderr and "Traceback" not in result.output
+
+
+def test_quarantined_file_exits_3_and_is_listed(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    import datetime as dt
+
+    root, _ = local_trail
+    key = log_key("111122223333", "us-east-1", dt.datetime(2024, 3, 10, 2, tzinfo=dt.UTC), "TRUNCATEDgzip000")
+    (root / key).write_bytes(b'{"Records": [')
+    lake = tmp_path / "lake"
+    result = invoke("ingest", str(root), "--lake", str(lake), "--json")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["files_failed"] == 1
+    failed = invoke("state", "failed", "--lake", str(lake), "--json")
+    assert failed.exit_code == 0
+    entries = json.loads(failed.stdout)
+    assert [(e["key"], e["attempts"]) for e in entries] == [(key, 1)]
+    assert "invalid JSON" in entries[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "last tuesday"], "give a date as YYYY-MM-DD"),
+        (["--since", "2024-03-10", "--until", "2024-03-01"], "swap them"),
+        (["--accounts", "12345"], "12-digit"),
+        (["--regions", "mars-1"], "region name"),
+        (["--lookback", "-1"], "--lookback"),
+        (["--concurrency", "0"], "--concurrency"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(
+    local_trail: tuple[Path, Manifest], tmp_path: Path, args: list[str], message: str
+) -> None:
+    root, _ = local_trail
+    result = invoke("ingest", str(root), "--lake", str(tmp_path / "lake"), *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_source_folder_and_unknown_scheme(tmp_path: Path) -> None:
+    missing = invoke("ingest", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake"))
+    assert missing.exit_code == 2 and "no such folder" in missing.stderr
+    scheme = invoke("ingest", "gs://bucket", "--lake", str(tmp_path / "lake"))
+    assert scheme.exit_code == 2 and "only s3://" in scheme.stderr
+
+
+def test_lake_defaults_to_the_environment_variable(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "env-lake"
+    result = invoke("ingest", str(root), "--json", env={"TRAILDUCK_LAKE": str(lake)})
+    assert result.exit_code == 0
+    assert (lake / "trailduck.duckdb").is_file()
+    rows = json.loads(
+        invoke(
+            "sql", "SELECT count(*) AS n FROM events", "--format", "json", env={"TRAILDUCK_LAKE": str(lake)}
+        ).stdout
+    )
+    assert rows == [{"n": manifest.events}]
+
+
+def test_sql_formats(ingested: tuple[Path, Path, Manifest]) -> None:
+    _, lake, manifest = ingested
+    q = "SELECT eventSource, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC, 1"
+    as_json = invoke("sql", q, "--lake", str(lake), "--format", "json")
+    assert as_json.exit_code == 0
+    rows = json.loads(as_json.stdout)
+    assert sum(r["n"] for r in rows) == manifest.events and set(rows[0]) == {"eventSource", "n"}
+    as_csv = invoke("sql", q, "--lake", str(lake), "--format", "csv")
+    parsed = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["eventSource"], int(r["n"])) for r in parsed] == [(r["eventSource"], r["n"]) for r in rows]
+    table = invoke("sql", q, "--lake", str(lake))
+    assert table.exit_code == 0 and rows[0]["eventSource"] in table.stdout
+    times = json.loads(
+        invoke(
+            "sql",
+            "SELECT eventTime, userIdentity FROM events LIMIT 1",
+            "--lake",
+            str(lake),
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert times[0]["eventTime"].endswith("+00:00") and isinstance(times[0]["userIdentity"], dict)
+
+
+def test_sql_errors(ingested: tuple[Path, Path, Manifest], tmp_path: Path) -> None:
+    _, lake, _ = ingested
+    bad = invoke("sql", "SELECT nope FROM events", "--lake", str(lake))
+    assert bad.exit_code == 2 and "query failed" in bad.stderr and "Traceback" not in bad.output
+    fmt = invoke("sql", "SELECT 1", "--lake", str(lake), "--format", "xml")
+    assert fmt.exit_code == 2 and "--format" in fmt.stderr
+    nolake = invoke("sql", "SELECT 1", "--lake", str(tmp_path / "empty"))
+    assert nolake.exit_code == 1 and "trailduck ingest" in nolake.stderr
+
+
+def test_state_show(ingested: tuple[Path, Path, Manifest]) -> None:
+    _, lake, _ = ingested
+    result = invoke("state", "show", "--lake", str(lake), "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    streams = report["sources"][0]["streams"]
+    assert streams and all(s["watermark"] == "2024-03-08" or s["watermark"] > "2024-03-08" for s in streams)
+    text = invoke("state", "show", "--lake", str(lake))
+    assert text.exit_code == 0 and "watermark" in text.stdout
+
+
+def test_views_lists_and_refreshes(ingested: tuple[Path, Path, Manifest]) -> None:
+    _, lake, _ = ingested
+    result = invoke("views", "--lake", str(lake), "--refresh")
+    assert result.exit_code == 0 and "events_unique" in result.stdout
+
+
+def test_demo_ends_with_query_results(tmp_path: Path) -> None:
+    lake = tmp_path / "demo-lake"
+    result = invoke("demo", "--lake", str(lake), "--days", "2", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["summary"]["events"] > 0 and data["summary"]["files_failed"] == 0
+    assert all(q["rows"] for q in data["queries"])
+    text = invoke("demo", "--lake", str(lake), "--days", "2")
+    assert text.exit_code == 0 and "Console sign-ins" in text.stdout and "ConsoleLogin" not in text.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["ingest"], ["sql"], ["demo"], ["views"], ["state"], ["state", "show"], ["state", "failed"]],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout and len(result.stdout.splitlines()) > 5
