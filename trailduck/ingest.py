@@ -25,15 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
-
 from trailduck.errors import AccessDeniedError, BadObjectError, ConfigError, SourceError, StateError
 from trailduck.lake import Lake
-from trailduck.scanner.convert import convert_records
+from trailduck.scanner.convert import DecodedFile, build_table, decode_file
 from trailduck.scanner.decode import Limits, decompress, split_records
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, parse_key
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
+from trailduck.scanner.writer import LakeWriter
 from trailduck.state.checkpoint import Checkpoint, Failure, SourceState, StreamState
 from trailduck.state.lineage import dataset_of, lake_source_keys
 from trailduck.state.store import LocalStateStore, StateStore
@@ -45,6 +44,10 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
+
+#: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
+#: small files, small enough to keep memory bounded (about 1.2 KB a record).
+BATCH_RECORDS = 20_000
 
 
 @dataclass
@@ -137,7 +140,7 @@ class _NoProgress:
 
 @dataclass
 class _Fetched:
-    raws: list[msgspec.Raw] | None
+    decoded: DecodedFile | None
     error: Exception | None
     size: int
 
@@ -257,10 +260,11 @@ def _plan(
     return work
 
 
-def _fetch(source: Source, key: str, limits: Limits) -> _Fetched:
+def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
     try:
-        data = source.read(key)
-        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
+        data = source.read(item.ref.key)
+        raws = split_records(decompress(data, limits), limits)
+        return _Fetched(decode_file(raws, source_key=item.ref.key, key_day=item.key.day), None, len(data))
     except (BadObjectError, SourceError) as exc:
         return _Fetched(None, exc, 0)
 
@@ -268,7 +272,7 @@ def _fetch(source: Source, key: str, limits: Limits) -> _Fetched:
 def _fetch_all(
     source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
 ) -> Iterator[tuple[Listed, _Fetched]]:
-    """Fetch and decompress in threads (I/O and zlib release the GIL), yielding in listing order.
+    """Fetch, decompress and decode in threads (I/O and zlib release the GIL), yielding in listing order.
 
     At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
     """
@@ -277,17 +281,45 @@ def _fetch_all(
     items = iter(work)
     try:
         for item in items:
-            pending.append((item, pool.submit(_fetch, source, item.ref.key, limits)))
+            pending.append((item, pool.submit(_fetch, source, item, limits)))
             if len(pending) >= 2 * concurrency:
                 break
         while pending:
             item, future = pending.popleft()
             nxt = next(items, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(_fetch, source, nxt.ref.key, limits)))
+                pending.append((nxt, pool.submit(_fetch, source, nxt, limits)))
             yield item, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Batcher:
+    """Gathers decoded files of one stream until ``max_records``, then converts them as one table."""
+
+    def __init__(self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS) -> None:
+        self.writer = writer
+        self.keep_event_json = keep_event_json
+        self.max_records = max_records
+        self.stream: Stream | None = None
+        self.files: list[DecodedFile] = []
+        self.records = 0
+
+    def add(self, stream: Stream, decoded: DecodedFile) -> None:
+        if stream != self.stream:
+            self.flush()
+            self.stream = stream
+        self.files.append(decoded)
+        self.records += len(decoded.records)
+        if self.records >= self.max_records:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.files and self.stream is not None:
+            table = build_table(self.files, keep_event_json=self.keep_event_json)
+            self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
+        self.files = []
+        self.records = 0
 
 
 def _convert_all(
@@ -303,38 +335,27 @@ def _convert_all(
 ) -> list[Listed]:
     """Convert and write every planned object; returns those converted. Failures go into ``src_state``."""
     writer = lake.begin_run(run_id)
+    batcher = _Batcher(writer, options.keep_event_json)
     done: list[Listed] = []
     try:
         for item, fetched in _fetch_all(source, work, options.concurrency, options.limits):
-            events = 0
-            error = fetched.error
-            if isinstance(error, AccessDeniedError):
-                raise error
-            if error is None and fetched.raws is not None:
-                try:
-                    table = convert_records(
-                        fetched.raws,
-                        source_key=item.ref.key,
-                        key_day=item.key.day,
-                        keep_event_json=options.keep_event_json,
-                    )
-                except BadObjectError as exc:
-                    error = exc
-                else:
-                    writer.write(dataset_of(item.key.stream), item.key.account, item.key.region, table)
-                    events = table.num_rows
-            if error is not None:
-                _quarantine(src_state, item.ref.key, f"{source.display(item.ref.key)}: {error}", now)
-                log.warning(
-                    "%s: %s; quarantined, retried on the next run", source.display(item.ref.key), error
-                )
+            if isinstance(fetched.error, AccessDeniedError):
+                raise fetched.error
+            if fetched.decoded is None:
+                reason = f"{source.display(item.ref.key)}: {fetched.error}"
+                _quarantine(src_state, item.ref.key, reason, now)
+                log.warning("%s; quarantined, retried on the next run", reason)
                 summary.files_failed += 1
-            else:
-                done.append(item)
-                summary.files_converted += 1
-                summary.events += events
-                summary.bytes_read += fetched.size
-            progress.advance(1, events, fetched.size or item.ref.size)
+                progress.advance(1, 0, item.ref.size)
+                continue
+            events = len(fetched.decoded.records)
+            batcher.add(item.key.stream, fetched.decoded)
+            done.append(item)
+            summary.files_converted += 1
+            summary.events += events
+            summary.bytes_read += fetched.size
+            progress.advance(1, events, fetched.size)
+        batcher.flush()
         result = writer.commit()
     except BaseException:
         writer.abort()
