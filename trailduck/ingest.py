@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from trailduck.errors import AccessDeniedError, BadObjectError, ConfigError, SourceError, StateError
 from trailduck.lake import Lake
 from trailduck.scanner.convert import DecodedFile, build_table, decode_file
@@ -47,7 +49,7 @@ EXIT_QUARANTINED = 3
 
 #: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
 #: small files, small enough to keep memory bounded (about 1.2 KB a record).
-BATCH_RECORDS = 20_000
+BATCH_RECORDS = 10_000
 
 
 @dataclass
@@ -140,7 +142,7 @@ class _NoProgress:
 
 @dataclass
 class _Fetched:
-    decoded: DecodedFile | None
+    raws: list[msgspec.Raw] | None
     error: Exception | None
     size: int
 
@@ -263,8 +265,7 @@ def _plan(
 def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
     try:
         data = source.read(item.ref.key)
-        raws = split_records(decompress(data, limits), limits)
-        return _Fetched(decode_file(raws, source_key=item.ref.key, key_day=item.key.day), None, len(data))
+        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
     except (BadObjectError, SourceError) as exc:
         return _Fetched(None, exc, 0)
 
@@ -272,7 +273,7 @@ def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
 def _fetch_all(
     source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
 ) -> Iterator[tuple[Listed, _Fetched]]:
-    """Fetch, decompress and decode in threads (I/O and zlib release the GIL), yielding in listing order.
+    """Fetch, decompress and split in threads (I/O and zlib release the GIL), yielding in listing order.
 
     At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
     """
@@ -341,15 +342,23 @@ def _convert_all(
         for item, fetched in _fetch_all(source, work, options.concurrency, options.limits):
             if isinstance(fetched.error, AccessDeniedError):
                 raise fetched.error
-            if fetched.decoded is None:
-                reason = f"{source.display(item.ref.key)}: {fetched.error}"
+            decoded: DecodedFile | None = None
+            error = fetched.error
+            if fetched.raws is not None:
+                # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
+                try:
+                    decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
+                except BadObjectError as exc:
+                    error = exc
+            if decoded is None:
+                reason = f"{source.display(item.ref.key)}: {error}"
                 _quarantine(src_state, item.ref.key, reason, now)
                 log.warning("%s; quarantined, retried on the next run", reason)
                 summary.files_failed += 1
                 progress.advance(1, 0, item.ref.size)
                 continue
-            events = len(fetched.decoded.records)
-            batcher.add(item.key.stream, fetched.decoded)
+            events = len(decoded.records)
+            batcher.add(item.key.stream, decoded)
             done.append(item)
             summary.files_converted += 1
             summary.events += events

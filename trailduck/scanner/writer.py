@@ -91,8 +91,8 @@ class LocalLakeWriter:
         root: Path,
         run_id: str,
         *,
-        row_group_bytes: int = 64 << 20,
-        buffer_bytes: int = 256 << 20,
+        row_group_bytes: int = 32 << 20,
+        buffer_bytes: int = 128 << 20,
         max_file_bytes: int = 512 << 20,
         max_open_files: int = 64,
     ) -> None:
