@@ -348,3 +348,22 @@ def test_event_json_can_be_turned_off(local_trail: tuple[Path, Manifest], tmp_pa
         0,
         manifest.events,
     )
+
+
+def test_a_second_writer_is_refused(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    from trailduck.errors import LakeError
+
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    fd = os.open(lake / "_trailduck" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LakeError, match="another trailduck process"):
+            run(str(root), lake)
+    finally:
+        os.close(fd)
+    assert run(str(root), lake).exit_code == 0  # the lock went with its holder

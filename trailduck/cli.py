@@ -368,7 +368,7 @@ def state_show(
         for src in report["sources"]:
             table = Table(title=escape(src["source"]), title_justify="left")
             for c in ("stream", "watermark", "open days", "keys"):
-                table.add_column(c)
+                table.add_column(c, overflow="fold")
             for st in src["streams"]:
                 table.add_row(
                     Text(st["stream"]),

@@ -1,0 +1,38 @@
+"""The README's commands are the ones CI and users run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = text.split("## Set up (two commands)")[1].split("## ")[0]
+    return [m.strip() for m in re.findall(r"```bash\n(.*?)```", setup, flags=re.S)]
+
+
+def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
+    demo, tests = readme_commands()
+    assert demo.endswith("trailduck demo") and "pip install -e ." in demo
+    assert tests.endswith("pytest") and '".[test]"' in tests
+    test_part = tests.split("&& ", 2)[2]  # after creating and activating the venv
+    assert test_part in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_installed_console_script_runs_the_demo(tmp_path: Path) -> None:
+    exe = shutil.which("trailduck")
+    assert exe, "the trailduck console script is not installed; run pip install -e ."
+    result = subprocess.run(
+        [exe, "demo", "--lake", str(tmp_path / "lake"), "--days", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Root account activity" in result.stdout and "files converted" in result.stdout
