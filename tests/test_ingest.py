@@ -367,3 +367,14 @@ def test_a_second_writer_is_refused(local_trail: tuple[Path, Manifest], tmp_path
     finally:
         os.close(fd)
     assert run(str(root), lake).exit_code == 0  # the lock went with its holder
+
+
+def test_the_database_stays_readable_by_older_duckdb(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    import struct
+
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    header = (lake / "trailduck.duckdb").read_bytes()[:20]
+    # Storage version 64 is what DuckDB 0.10 to 1.x read; a newer default would lock out older DuckDB CLIs.
+    assert header[8:12] == b"DUCK" and struct.unpack("<Q", header[12:20])[0] == 64

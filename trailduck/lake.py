@@ -27,6 +27,7 @@ from trailduck.scanner.writer import DATASETS, TMP_SUFFIX, LocalLakeWriter
 
 log = logging.getLogger(__name__)
 
+STORAGE_COMPATIBILITY = "v1.0.0"
 _FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\\\n\r\t\x00")
 
 
@@ -138,8 +139,11 @@ class Lake:
         """A DuckDB connection to ``trailduck.duckdb`` with the views in it."""
         if read_only and not self.db_path.exists():
             raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
+        # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:
+        # a newer DuckDB writing the default format makes the lake unreadable to a user's older DuckDB CLI.
+        config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
         try:
-            return duckdb.connect(str(self.db_path), read_only=read_only)
+            return duckdb.connect(str(self.db_path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             raise LakeError(
                 f"{self.db_path}: cannot open ({exc}); another process may hold it open for writing"
