@@ -230,7 +230,7 @@ def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
         run(str(root), lake, now=dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC))
         state = LocalStateStore(lake / "_trailduck" / "state.json").load()
         assert state is not None
-        days = {d for src in state.sources.values() for st in src.streams.values() for d in st.days}
+        days = {d for st in state.streams.values() for d in st.days}
         assert days and min(days) >= day - dt.timedelta(days=2)
         assert state.key_count() <= 3 * 2 * 2  # (lookback + 1) days x files per day x accounts
     assert count(lake) == total
@@ -240,7 +240,7 @@ def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
     run(str(root), one_shot)
     state = LocalStateStore(one_shot / "_trailduck" / "state.json").load()
     assert state is not None
-    days = {d for src in state.sources.values() for st in src.streams.values() for d in st.days}
+    days = {d for st in state.streams.values() for d in st.days}
     assert days == {TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1), TODAY}
     assert count(one_shot) == total
 
@@ -369,7 +369,9 @@ def test_a_second_writer_is_refused(local_trail: tuple[Path, Manifest], tmp_path
     assert run(str(root), lake).exit_code == 0  # the lock went with its holder
 
 
-def test_the_database_stays_readable_by_older_duckdb(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+def test_the_database_stays_readable_by_older_duckdb(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
     import struct
 
     root, _ = local_trail
@@ -378,3 +380,41 @@ def test_the_database_stays_readable_by_older_duckdb(local_trail: tuple[Path, Ma
     header = (lake / "trailduck.duckdb").read_bytes()[:20]
     # Storage version 64 is what DuckDB 0.10 to 1.x read; a newer default would lock out older DuckDB CLIs.
     assert header[8:12] == b"DUCK" and struct.unpack("<Q", header[12:20])[0] == 64
+
+
+def test_switching_between_a_local_copy_and_the_bucket_never_ingests_twice(
+    s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    spec = small_spec()
+    manifest = write_trail(spec, s3_sink(s3_client, bucket))
+    write_trail(spec, folder_sink(tmp_path / "copy"))
+    lake = tmp_path / "lake"
+    first = run(str(tmp_path / "copy"), lake)
+    assert first.events == manifest.events + manifest.insight_events
+    # Keys are relative to the source root, so the bucket's copy of the same trail is the same work.
+    _add_file(tmp_path / "late-copy", TODAY, "LATEinbucket0000", n=2)
+    late_key = next(p for p in (tmp_path / "late-copy").rglob("*.json.gz"))
+    s3_client.put_object(
+        Bucket=bucket, Key=late_key.relative_to(tmp_path / "late-copy").as_posix(), Body=late_key.read_bytes()
+    )
+    second = run_s3(s3_client, bucket, lake)
+    assert (second.files_new, second.events) == (1, 2)
+    assert count(lake) == manifest.events + 2
+
+
+def test_checkpoint_can_live_elsewhere(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake, state = tmp_path / "lake", tmp_path / "elsewhere" / "state.json"
+    run(str(root), lake, state=state)
+    assert state.is_file() and not (lake / "_trailduck" / "state.json").exists()
+    assert run(str(root), lake, state=state).files_new == 0
+    assert count(lake) == manifest.events
+
+
+def test_an_empty_bucket_is_not_an_error(s3_client: Any, bucket: str, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    summary = run_s3(s3_client, bucket, lake)
+    assert (summary.streams, summary.files_listed, summary.exit_code) == (0, 0, 0)
+    assert count(lake) == 0 and count(lake, "insights") == 0
+    s3_client.put_object(Bucket=bucket, Key="AWSLogs/111122223333/CloudTrail/us-east-1/", Body=b"")
+    assert run_s3(s3_client, bucket, lake).files_listed == 0

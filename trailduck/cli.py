@@ -365,19 +365,16 @@ def state_show(
             print(json.dumps(report, indent=2))
             return
         out.print(f"checkpoint {escape(report['location'])} (updated {report['updated']})", highlight=False)
-        for src in report["sources"]:
-            table = Table(title=escape(src["source"]), title_justify="left")
-            for c in ("stream", "watermark", "open days", "keys"):
-                table.add_column(c, overflow="fold")
-            for st in src["streams"]:
-                table.add_row(
-                    Text(st["stream"]),
-                    st["watermark"] or "-",
-                    ", ".join(st["open_days"]) or "-",
-                    str(st["keys"]),
-                )
-            out.print(table)
-            out.print(f"quarantined files: {len(src['failed'])}")
+        out.print(f"sources read: {escape(', '.join(report['sources']))}", highlight=False)
+        table = Table(title="streams", title_justify="left")
+        for c in ("stream", "watermark", "open days", "keys"):
+            table.add_column(c, overflow="fold")
+        for st in report["streams"]:
+            table.add_row(
+                Text(st["stream"]), st["watermark"] or "-", ", ".join(st["open_days"]) or "-", str(st["keys"])
+            )
+        out.print(table)
+        out.print(f"quarantined files: {len(report['failed'])} (see `trailduck state failed`)")
         out.print(f"keys held in all: {report['keys']}")
 
 
@@ -392,7 +389,7 @@ def state_failed(
 
     with _errors():
         report = checkpoint_report(Lake(_lake_path(lake)), state)
-        failed = [f for src in report["sources"] for f in src["failed"]]
+        failed = report["failed"]
         if as_json:
             print(json.dumps(failed, indent=2))
             return

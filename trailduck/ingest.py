@@ -35,7 +35,7 @@ from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Strea
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import LakeWriter
-from trailduck.state.checkpoint import Checkpoint, Failure, SourceState, StreamState
+from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
 from trailduck.state.lineage import dataset_of, lake_source_keys
 from trailduck.state.store import LocalStateStore, StateStore
 from trailduck.views import refresh_views
@@ -184,27 +184,26 @@ def ingest(
                 )
             checkpoint = Checkpoint()
         summary.rolled_back_runs = lake.recover(checkpoint.runs)
-        src_state = checkpoint.source(source.uri)
         skipped: list[Skipped] = []
         streams = discover_streams(
             source, accounts=options.accounts, regions=options.regions, skipped=skipped
         )
         summary.streams = len(streams)
-        work = _plan(lake, source, src_state, streams, options, summary, skipped)
+        work = _plan(lake, source, checkpoint, streams, options, summary, skipped)
         summary.files_new = len(work)
         summary.files_skipped = len(skipped)
         summary.skipped = [{"key": s.key, "reason": s.reason} for s in skipped]
         progress.planned(len(work), sum(item.ref.size for item in work))
 
-        done = _convert_all(lake, source, work, options, run_id, summary, progress, src_state, now)
-        _advance_checkpoint(src_state, streams, done, options, now.date())
-        checkpoint.record_run(run_id, now)
+        done = _convert_all(lake, source, work, options, run_id, summary, progress, checkpoint, now)
+        _advance_checkpoint(checkpoint, streams, done, options, now.date())
+        checkpoint.record_run(run_id, source.uri, now)
         store.save(checkpoint)
         lake.end_run(run_id)
         refresh_views(lake)
     summary.failures = [
         {"key": key, "reason": f.reason, "attempts": f.attempts}
-        for key, f in sorted(src_state.failed.items())
+        for key, f in sorted(checkpoint.failed.items())
         if f.last_failed == now.isoformat()
     ]
     summary.duration_s = time.monotonic() - started
@@ -214,7 +213,7 @@ def ingest(
 def _plan(
     lake: Lake,
     source: Source,
-    src_state: SourceState,
+    checkpoint: Checkpoint,
     streams: list[Stream],
     options: IngestOptions,
     summary: IngestSummary,
@@ -224,7 +223,7 @@ def _plan(
     work: list[Listed] = []
     queued: set[str] = set()
     for stream in streams:
-        st = src_state.stream(stream.prefix)
+        st = checkpoint.stream(stream.prefix)
         start = options.since or st.watermark
         sealed_keys: set[str] = set()
         if st.watermark and start and start < st.watermark:
@@ -236,7 +235,7 @@ def _plan(
         for item in list_stream(source, stream, since=start, until=options.until, skipped=skipped):
             summary.files_listed += 1
             key = item.ref.key
-            if key in src_state.failed:
+            if key in checkpoint.failed:
                 pass  # quarantined earlier: always retried
             elif st.watermark and item.key.day < st.watermark:
                 if key in sealed_keys:
@@ -247,7 +246,7 @@ def _plan(
             queued.add(key)
     # Quarantined files outside the listed window are retried too.
     chosen = set(streams)
-    for key in sorted(src_state.failed):
+    for key in sorted(checkpoint.failed):
         if key in queued:
             continue
         try:
@@ -331,10 +330,10 @@ def _convert_all(
     run_id: str,
     summary: IngestSummary,
     progress: Progress,
-    src_state: SourceState,
+    checkpoint: Checkpoint,
     now: dt.datetime,
 ) -> list[Listed]:
-    """Convert and write every planned object; returns those converted. Failures go into ``src_state``."""
+    """Convert and write every planned object; returns those converted. Failures go into ``checkpoint``."""
     writer = lake.begin_run(run_id)
     batcher = _Batcher(writer, options.keep_event_json)
     done: list[Listed] = []
@@ -352,7 +351,7 @@ def _convert_all(
                     error = exc
             if decoded is None:
                 reason = f"{source.display(item.ref.key)}: {error}"
-                _quarantine(src_state, item.ref.key, reason, now)
+                _quarantine(checkpoint, item.ref.key, reason, now)
                 log.warning("%s; quarantined, retried on the next run", reason)
                 summary.files_failed += 1
                 progress.advance(1, 0, item.ref.size)
@@ -372,15 +371,15 @@ def _convert_all(
     summary.partitions_written = len(result.partitions)
     summary.parquet_files_written = len(result.files)
     for item in done:
-        src_state.failed.pop(item.ref.key, None)
+        checkpoint.failed.pop(item.ref.key, None)
     return done
 
 
-def _quarantine(src_state: SourceState, key: str, reason: str, now: dt.datetime) -> None:
+def _quarantine(checkpoint: Checkpoint, key: str, reason: str, now: dt.datetime) -> None:
     stamp = now.isoformat()
-    previous = src_state.failed.get(key)
+    previous = checkpoint.failed.get(key)
     if previous is None:
-        src_state.failed[key] = Failure(reason=reason, attempts=1, first_failed=stamp, last_failed=stamp)
+        checkpoint.failed[key] = Failure(reason=reason, attempts=1, first_failed=stamp, last_failed=stamp)
     else:
         previous.reason = reason
         previous.attempts += 1
@@ -388,7 +387,7 @@ def _quarantine(src_state: SourceState, key: str, reason: str, now: dt.datetime)
 
 
 def _advance_checkpoint(
-    src_state: SourceState,
+    checkpoint: Checkpoint,
     streams: list[Stream],
     done: list[Listed],
     options: IngestOptions,
@@ -396,14 +395,14 @@ def _advance_checkpoint(
 ) -> None:
     """Record what was done, then seal the days that fell out of the lookback window."""
     for item in done:
-        st = src_state.stream(item.key.stream.prefix)
+        st = checkpoint.stream(item.key.stream.prefix)
         if st.watermark is None or item.key.day >= st.watermark:
             st.mark_done(item.key.day, item.key.filename)
     seal_to = today - dt.timedelta(days=options.lookback)
     if options.until is not None:
         seal_to = min(seal_to, options.until + dt.timedelta(days=1))
     for stream in streams:
-        st: StreamState = src_state.stream(stream.prefix)
+        st: StreamState = checkpoint.stream(stream.prefix)
         start = options.since or st.watermark
         # Only a run that listed everything from the watermark on may move it: a --since that leaves a gap
         # after the watermark has not seen the days in that gap.

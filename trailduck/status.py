@@ -20,31 +20,26 @@ def checkpoint_report(lake: Lake, state_path: Path | None = None) -> dict[str, A
     return {
         "location": store.location,
         "updated": checkpoint.updated,
+        "sources": checkpoint.sources,
         "keys": checkpoint.key_count(),
         "runs": checkpoint.runs,
-        "sources": [
+        "streams": [
             {
-                "source": uri,
-                "streams": [
-                    {
-                        "stream": prefix,
-                        "watermark": st.watermark.isoformat() if st.watermark else None,
-                        "open_days": [d.isoformat() for d in sorted(st.days)],
-                        "keys": sum(len(k) for k in st.days.values()),
-                    }
-                    for prefix, st in sorted(src.streams.items())
-                ],
-                "failed": [
-                    {
-                        "key": key,
-                        "reason": f.reason,
-                        "attempts": f.attempts,
-                        "first_failed": f.first_failed,
-                        "last_failed": f.last_failed,
-                    }
-                    for key, f in sorted(src.failed.items())
-                ],
+                "stream": prefix,
+                "watermark": st.watermark.isoformat() if st.watermark else None,
+                "open_days": [d.isoformat() for d in sorted(st.days)],
+                "keys": sum(len(k) for k in st.days.values()),
             }
-            for uri, src in sorted(checkpoint.sources.items())
+            for prefix, st in sorted(checkpoint.streams.items())
+        ],
+        "failed": [
+            {
+                "key": key,
+                "reason": f.reason,
+                "attempts": f.attempts,
+                "first_failed": f.first_failed,
+                "last_failed": f.last_failed,
+            }
+            for key, f in sorted(checkpoint.failed.items())
         ],
     }

@@ -53,31 +53,30 @@ class Failure:
 
 
 @dataclass
-class SourceState:
+class Checkpoint:
+    """Progress per stream, keyed by the stream's relative prefix (``AWSLogs/<account>/CloudTrail/<region>/``).
+
+    Keys are relative to the source root, like the lake's ``source_key``: the same trail read from the bucket
+    or from a local copy of it is the same work, so switching between them never ingests a file twice.
+    """
+
     streams: dict[str, StreamState] = field(default_factory=dict)
     failed: dict[str, Failure] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    updated: str | None = None
 
     def stream(self, prefix: str) -> StreamState:
         return self.streams.setdefault(prefix, StreamState())
 
-
-@dataclass
-class Checkpoint:
-    sources: dict[str, SourceState] = field(default_factory=dict)
-    runs: list[str] = field(default_factory=list)
-    updated: str | None = None
-
-    def source(self, uri: str) -> SourceState:
-        return self.sources.setdefault(uri, SourceState())
-
-    def record_run(self, run_id: str, now: dt.datetime) -> None:
+    def record_run(self, run_id: str, source: str, now: dt.datetime) -> None:
         self.runs = [*self.runs, run_id][-KEEP_RUNS:]
+        if source not in self.sources:
+            self.sources.append(source)
         self.updated = now.astimezone(dt.UTC).isoformat()
 
     def key_count(self) -> int:
-        return sum(
-            len(keys) for s in self.sources.values() for st in s.streams.values() for keys in st.days.values()
-        )
+        return sum(len(keys) for st in self.streams.values() for keys in st.days.values())
 
     # -- serialisation -------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -85,27 +84,23 @@ class Checkpoint:
             "format": FORMAT,
             "version": VERSION,
             "updated": self.updated,
+            "sources": self.sources,
             "runs": self.runs,
-            "sources": {
-                uri: {
-                    "streams": {
-                        prefix: {
-                            "watermark": st.watermark.isoformat() if st.watermark else None,
-                            "days": {d.isoformat(): sorted(keys) for d, keys in sorted(st.days.items())},
-                        }
-                        for prefix, st in sorted(src.streams.items())
-                    },
-                    "failed": {
-                        key: {
-                            "reason": f.reason,
-                            "attempts": f.attempts,
-                            "first_failed": f.first_failed,
-                            "last_failed": f.last_failed,
-                        }
-                        for key, f in sorted(src.failed.items())
-                    },
+            "streams": {
+                prefix: {
+                    "watermark": st.watermark.isoformat() if st.watermark else None,
+                    "days": {d.isoformat(): sorted(keys) for d, keys in sorted(st.days.items())},
                 }
-                for uri, src in sorted(self.sources.items())
+                for prefix, st in sorted(self.streams.items())
+            },
+            "failed": {
+                key: {
+                    "reason": f.reason,
+                    "attempts": f.attempts,
+                    "first_failed": f.first_failed,
+                    "last_failed": f.last_failed,
+                }
+                for key, f in sorted(self.failed.items())
             },
         }
 
@@ -119,19 +114,20 @@ class Checkpoint:
                 "use the trailduck release that wrote it, or upgrade trailduck"
             )
         try:
-            sources = {
-                uri: SourceState(
-                    streams={
-                        prefix: StreamState(
-                            watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
-                            days={dt.date.fromisoformat(d): set(keys) for d, keys in st["days"].items()},
-                        )
-                        for prefix, st in src["streams"].items()
-                    },
-                    failed={key: Failure(**f) for key, f in src.get("failed", {}).items()},
+            streams = {
+                prefix: StreamState(
+                    watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
+                    days={dt.date.fromisoformat(d): set(keys) for d, keys in st["days"].items()},
                 )
-                for uri, src in data["sources"].items()
+                for prefix, st in data["streams"].items()
             }
-            return cls(sources=sources, runs=list(data.get("runs", [])), updated=data.get("updated"))
+            failed = {key: Failure(**f) for key, f in data["failed"].items()}
+            return cls(
+                streams=streams,
+                failed=failed,
+                sources=list(data.get("sources", [])),
+                runs=list(data.get("runs", [])),
+                updated=data.get("updated"),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"checkpoint is malformed ({exc!r})") from exc
