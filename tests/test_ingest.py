@@ -418,3 +418,34 @@ def test_an_empty_bucket_is_not_an_error(s3_client: Any, bucket: str, tmp_path: 
     assert count(lake) == 0 and count(lake, "insights") == 0
     s3_client.put_object(Bucket=bucket, Key="AWSLogs/111122223333/CloudTrail/us-east-1/", Body=b"")
     assert run_s3(s3_client, bucket, lake).files_listed == 0
+
+
+def test_a_reader_holding_the_database_does_not_fail_the_ingest(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from trailduck.lake import Lake
+
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    _add_file(root, TODAY, "LATEwhilereading", n=3)
+    # Another process (a notebook, the DuckDB CLI) has the file open read-write.
+    code = (
+        "import sys, duckdb; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(Lake(lake).db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        summary = run(str(root), lake, now=NOW + dt.timedelta(hours=1))
+    finally:
+        holder.communicate("", timeout=30)
+    assert summary.exit_code == 0 and summary.events == 3 and summary.views_error
+    assert count(lake) == manifest.events + 3  # the views read the new file through their glob

@@ -153,6 +153,8 @@ def _render_summary(summary: IngestSummary) -> None:
     for name, value in rows:
         table.add_row(name, Text(value))
     out.print(table)
+    if summary.views_error:
+        out.print(f"[yellow]views not refreshed:[/] {escape(summary.views_error)}", highlight=False)
     for run in summary.rolled_back_runs:
         out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
     for f in summary.failures[:20]:

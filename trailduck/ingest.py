@@ -27,7 +27,14 @@ from typing import Any, Protocol
 
 import msgspec
 
-from trailduck.errors import AccessDeniedError, BadObjectError, ConfigError, SourceError, StateError
+from trailduck.errors import (
+    AccessDeniedError,
+    BadObjectError,
+    ConfigError,
+    LakeError,
+    SourceError,
+    StateError,
+)
 from trailduck.lake import Lake
 from trailduck.scanner.convert import DecodedFile, build_table, decode_file
 from trailduck.scanner.decode import Limits, decompress, split_records
@@ -104,6 +111,7 @@ class IngestSummary:
     partitions_written: int = 0
     parquet_files_written: int = 0
     rolled_back_runs: list[str] = field(default_factory=list)
+    views_error: str | None = None
     duration_s: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -200,7 +208,15 @@ def ingest(
         checkpoint.record_run(run_id, source.uri, now)
         store.save(checkpoint)
         lake.end_run(run_id)
-        refresh_views(lake)
+        try:
+            refresh_views(lake)
+        except LakeError as exc:
+            # The data and the checkpoint are committed; the views read the lake through globs, so new files
+            # are visible anyway. Only a first ingest needs the refresh; say so rather than fail the run.
+            summary.views_error = (
+                f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
+            )
+            log.warning("%s", summary.views_error)
     summary.failures = [
         {"key": key, "reason": f.reason, "attempts": f.attempts}
         for key, f in sorted(checkpoint.failed.items())

@@ -135,8 +135,12 @@ class Lake:
         return rolled_back
 
     # -- reading -------------------------------------------------------------------------------------------
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection to ``trailduck.duckdb`` with the views in it."""
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection to ``trailduck.duckdb`` with the views in it.
+
+        Read-only by default: any number of readers (notebooks, the DuckDB CLI) can then share the file, while a
+        read-write connection would keep the next ingest from refreshing the views.
+        """
         if read_only and not self.db_path.exists():
             raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
         # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:

@@ -62,7 +62,7 @@ def view_statements(lake: Lake) -> list[str]:
 def refresh_views(lake: Lake) -> None:
     """(Re)create every view so that it sees the lake's current files."""
     statements = view_statements(lake)
-    con = lake.connect()
+    con = lake.connect(read_only=False)
     try:
         for statement in statements:
             con.execute(statement)
