@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from trailduck import crashpoints
 from trailduck.errors import (
     AccessDeniedError,
     BadObjectError,
@@ -169,7 +170,6 @@ def ingest(
     now = now or dt.datetime.now(dt.UTC)
     progress = progress or _NoProgress()
     lake = Lake(options.lake)
-    lake.create()
     store = store or LocalStateStore(Path(options.state) if options.state else lake.state_path)
     if source is None:
         source = open_source(
@@ -183,6 +183,8 @@ def ingest(
     summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id)
     with lake.lock():
         checkpoint = store.load()
+        # Roll back an interrupted run first: a first run killed before its checkpoint left files but no state.
+        rolled_back = lake.recover(checkpoint.runs if checkpoint else [])
         if checkpoint is None:
             if lake.has_data():
                 raise StateError(
@@ -191,7 +193,7 @@ def ingest(
                     "everything twice"
                 )
             checkpoint = Checkpoint()
-        summary.rolled_back_runs = lake.recover(checkpoint.runs)
+        summary.rolled_back_runs = rolled_back
         skipped: list[Skipped] = []
         streams = discover_streams(
             source, accounts=options.accounts, regions=options.regions, skipped=skipped
@@ -206,6 +208,7 @@ def ingest(
         done = _convert_all(lake, source, work, options, run_id, summary, progress, checkpoint, now)
         _advance_checkpoint(checkpoint, streams, done, options, now.date())
         checkpoint.record_run(run_id, source.uri, now)
+        crashpoints.hit("parquet_written")
         store.save(checkpoint)
         lake.end_run(run_id)
         try:
@@ -249,6 +252,7 @@ def _plan(
                 last = options.until
             sealed_keys = lake_source_keys(lake, stream, start, last)
         for item in list_stream(source, stream, since=start, until=options.until, skipped=skipped):
+            crashpoints.hit("listing")
             summary.files_listed += 1
             key = item.ref.key
             if key in checkpoint.failed:
@@ -280,6 +284,7 @@ def _plan(
 def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
     try:
         data = source.read(item.ref.key)
+        crashpoints.hit("fetch")
         return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
     except (BadObjectError, SourceError) as exc:
         return _Fetched(None, exc, 0)
@@ -374,6 +379,7 @@ def _convert_all(
                 continue
             events = len(decoded.records)
             batcher.add(item.key.stream, decoded)
+            crashpoints.hit("convert")
             done.append(item)
             summary.files_converted += 1
             summary.events += events

@@ -13,6 +13,7 @@ from importlib import resources
 import duckdb
 import pyarrow.parquet as pq
 
+from trailduck import crashpoints
 from trailduck.errors import LakeError
 from trailduck.lake import Lake
 from trailduck.scanner.schema import EVENT_SCHEMA
@@ -66,6 +67,7 @@ def refresh_views(lake: Lake) -> None:
     try:
         for statement in statements:
             con.execute(statement)
+            crashpoints.hit("views")
     except duckdb.Error as exc:
         raise LakeError(f"{lake.db_path}: cannot create the views ({exc})") from exc
     finally:

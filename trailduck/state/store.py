@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from trailduck import crashpoints
 from trailduck.errors import StateError
 from trailduck.state.checkpoint import Checkpoint
 
@@ -63,6 +64,7 @@ class LocalStateStore:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        crashpoints.hit("state_commit")
         os.replace(tmp, self.path)
         fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:

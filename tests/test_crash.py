@@ -1,0 +1,129 @@
+"""Exactly once across crashes: the real command, killed with SIGKILL at chosen points and at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import query
+from trailduck.crashpoints import ENV
+from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
+
+
+def ingest_cmd(source: Path, lake: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "trailduck",
+        "ingest",
+        str(source),
+        "--lake",
+        str(lake),
+        "--json",
+        "--concurrency",
+        "4",
+    ]
+
+
+def run_cli(source: Path, lake: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if crash_at:
+        env[ENV] = crash_at
+    return subprocess.run(
+        ingest_cmd(source, lake), env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def expected(manifest: Manifest) -> Counter[tuple[str, str]]:
+    return Counter(
+        (key, json.dumps(rec, sort_keys=True))
+        for key, recs in manifest.records_by_key.items()
+        if "/CloudTrail/" in key
+        for rec in recs
+    )
+
+
+def stored(lake: Path) -> Counter[tuple[str, str]]:
+    rows = query(lake, "SELECT source_key, event_json::VARCHAR FROM events")
+    return Counter((key, json.dumps(json.loads(ej), sort_keys=True)) for key, ej in rows)
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    root = tmp_path_factory.mktemp("crash") / "bucket"
+    spec = TrailSpec(days=2, files_per_day=6, events_per_file=(20, 80), seed=11)
+    return root, write_trail(spec, folder_sink(root))
+
+
+@pytest.mark.parametrize(
+    "point", ["listing", "fetch:5", "convert:9", "parquet_written", "state_commit", "views", "views:2"]
+)
+def test_killed_at_a_point_then_rerun_gives_exactly_the_clean_lake(
+    trail: tuple[Path, Manifest], tmp_path: Path, point: str
+) -> None:
+    root, manifest = trail
+    lake = tmp_path / "lake"
+    crashed = run_cli(root, lake, crash_at=point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    rerun = run_cli(root, lake)
+    assert rerun.returncode == 0, rerun.stderr
+    assert stored(lake) == expected(manifest)
+    again = run_cli(root, lake)
+    assert json.loads(again.stdout)["files_new"] == 0
+    assert stored(lake) == expected(manifest)
+    assert not list(lake.rglob("*.tmp")) and not list((lake / "_trailduck" / "runs").iterdir())
+
+
+def test_a_killed_run_after_earlier_good_runs_keeps_them(
+    trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = trail
+    lake = tmp_path / "lake"
+    # A first good run over one account, then a crash after Parquet is written for the rest.
+    ok = subprocess.run(
+        [*ingest_cmd(root, lake), "--accounts", "111122223333"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert run_cli(root, lake, crash_at="parquet_written").returncode == -signal.SIGKILL
+    rerun = run_cli(root, lake)
+    assert rerun.returncode == 0 and json.loads(rerun.stdout)["rolled_back_runs"]
+    assert stored(lake) == expected(manifest)
+
+
+def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Path) -> None:
+    root = tmp_path / "bucket"
+    spec = TrailSpec(
+        days=5, files_per_day=12, events_per_file=(100, 1200), seed=5, insights=False, digests=False
+    )
+    manifest = write_trail(spec, folder_sink(root))
+    assert manifest.events > 200_000  # a few hundred thousand
+    lake = tmp_path / "lake"
+    rng = random.Random(2024)
+    kills = 0
+    for _ in range(8):
+        env = {k: v for k, v in os.environ.items() if k != ENV}
+        proc = subprocess.Popen(
+            ingest_cmd(root, lake), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(0.3, 6.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=600)
+    assert kills >= 3  # the loop must really have interrupted runs
+    final = run_cli(root, lake)
+    assert final.returncode == 0, final.stderr
+    assert stored(lake) == expected(manifest)

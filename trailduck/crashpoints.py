@@ -1,0 +1,33 @@
+"""Named points where a test can kill the process, to prove that a run interrupted anywhere is redone exactly.
+
+Set ``TRAILDUCK_CRASH_AT=<name>[:<n>]`` and the process kills itself with SIGKILL the n-th time (default: the
+first time) it passes the point ``<name>``. This is the one environment read outside the CLI layer, on purpose:
+the crash tests run the real ``trailduck`` command in a subprocess, and nothing else can reach inside it.
+Unset, a check costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+ENV = "TRAILDUCK_CRASH_AT"
+POINTS = ("listing", "fetch", "convert", "parquet_written", "state_commit", "views")
+
+_lock = threading.Lock()
+_hits: dict[str, int] = {}
+
+
+def hit(name: str) -> None:
+    """Die here if the environment asks for it."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    target, _, count = spec.partition(":")
+    if target != name:
+        return
+    with _lock:
+        _hits[name] = _hits.get(name, 0) + 1
+        if _hits[name] >= int(count or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
