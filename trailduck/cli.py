@@ -155,6 +155,11 @@ def _render_summary(summary: IngestSummary) -> None:
     out.print(table)
     if summary.views_error:
         out.print(f"[yellow]views not refreshed:[/] {escape(summary.views_error)}", highlight=False)
+    for key in summary.gone:
+        out.print(
+            f"[yellow]gone[/] {escape(key)}: quarantined earlier, now deleted from the source",
+            highlight=False,
+        )
     for run in summary.rolled_back_runs:
         out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
     for f in summary.failures[:20]:
@@ -224,10 +229,10 @@ def ingest_cmd(
     ] = True,
     max_decompressed_mb: Annotated[
         int, typer.Option(help="Refuse an object that inflates beyond this.")
-    ] = 2048,
+    ] = 1024,
     max_records: Annotated[
         int, typer.Option(help="Refuse an object with more records than this.")
-    ] = 2_000_000,
+    ] = 1_000_000,
     profile: Annotated[
         str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
     ] = None,

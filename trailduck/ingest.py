@@ -33,6 +33,7 @@ from trailduck.errors import (
     BadObjectError,
     ConfigError,
     LakeError,
+    ObjectGoneError,
     SourceError,
     StateError,
 )
@@ -113,6 +114,7 @@ class IngestSummary:
     parquet_files_written: int = 0
     rolled_back_runs: list[str] = field(default_factory=list)
     views_error: str | None = None
+    gone: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -370,7 +372,16 @@ def _convert_all(
                     decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
                 except BadObjectError as exc:
                     error = exc
+            if isinstance(error, ObjectGoneError) and item.ref.key in checkpoint.failed:
+                # Quarantined earlier and now deleted: nothing is left to ingest or retry.
+                del checkpoint.failed[item.ref.key]
+                summary.gone.append(item.ref.key)
+                log.warning("%s: no longer exists; dropped from the quarantine", source.display(item.ref.key))
+                progress.advance(1, 0, 0)
+                continue
             if decoded is None:
+                # A first "gone" is quarantined like any failure: a CloudTrail file deleted between listing and
+                # reading deserves an alert (exit 3) once; the next run drops it if it is still gone.
                 reason = f"{source.display(item.ref.key)}: {error}"
                 _quarantine(checkpoint, item.ref.key, reason, now)
                 log.warning("%s; quarantined, retried on the next run", reason)

@@ -16,15 +16,16 @@ import msgspec
 from trailduck.errors import BadObjectError
 
 GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 1 << 20
+_IN_CHUNK = 64 << 10
+_OUT_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Caps that keep one hostile object from exhausting the machine; far above real CloudTrail files."""
 
-    max_decompressed_bytes: int = 2 << 30
-    max_records: int = 2_000_000
+    max_decompressed_bytes: int = 1 << 30
+    max_records: int = 1_000_000
 
 
 class _LogFile(msgspec.Struct):
@@ -43,20 +44,22 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
     view = memoryview(data)
     pos = 0
     try:
-        while not d.eof:
-            if d.unconsumed_tail:
-                chunk = d.decompress(d.unconsumed_tail, _CHUNK)
-            elif pos < len(view):
-                chunk = d.decompress(view[pos : pos + _CHUNK], _CHUNK)
-                pos += _CHUNK
-            else:
-                break
-            total += len(chunk)
-            if total > limits.max_decompressed_bytes:
-                raise BadObjectError(
-                    f"decompresses to more than {limits.max_decompressed_bytes} bytes (possible gzip bomb)"
-                )
-            out.append(chunk)
+        # Small input chunks keep zlib's unconsumed_tail (a copy) small, so a bomb is refused at full speed.
+        while not d.eof and pos < len(view):
+            pending: bytes | memoryview = view[pos : pos + _IN_CHUNK]
+            pos += _IN_CHUNK
+            chunk = b""
+            # Go on while input is left or the output came back full (zlib may hold more for us).
+            while (pending or len(chunk) == _OUT_CHUNK) and not d.eof:
+                chunk = d.decompress(pending, _OUT_CHUNK)
+                pending = d.unconsumed_tail
+                total += len(chunk)
+                if total > limits.max_decompressed_bytes:
+                    raise BadObjectError(
+                        f"decompresses to more than {limits.max_decompressed_bytes} bytes (possible gzip bomb); "
+                        "raise --max-decompressed-mb if this is a real log file"
+                    )
+                out.append(chunk)
     except zlib.error as exc:
         raise BadObjectError(f"corrupt gzip stream ({exc})") from exc
     if not d.eof:
