@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
+import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import urllib3.exceptions
 from botocore.config import Config
 
 from trailduck.errors import AccessDeniedError, ConfigError, ObjectGoneError, SourceError
@@ -54,7 +58,7 @@ def make_client(
     return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
-def translate(exc: Exception, action: str, resource: str, where: str) -> Exception:
+def translate(exc: Exception, action: str, resource: str, where: str) -> SourceError:
     """Map a botocore error to the project's hierarchy. ``action`` is the IAM action the call needed."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -73,18 +77,28 @@ def translate(exc: Exception, action: str, resource: str, where: str) -> Excepti
             f"{where}: no AWS credentials found; set AWS_PROFILE or pass --profile, or configure the "
             "standard credential chain"
         )
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return SourceError(f"{where}: {exc}")
-    return exc
+    return SourceError(f"{where}: {exc}")
 
 
 class S3Source:
     """Lists and reads ``s3://bucket/prefix``."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        read_attempts: int = 5,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 8.0,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.read_attempts = read_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
 
     @property
     def uri(self) -> str:
@@ -124,11 +138,55 @@ class S3Source:
                 yield ObjectRef(key[cut:], int(obj.get("Size", 0)), obj.get("ETag"))
 
     def read(self, key: str) -> bytes:
+        """GET and read the whole body, retrying both together.
+
+        botocore retries a failed request (503 SlowDown, 500, a reset connection) but not a body that breaks
+        off while being read; a truncated body must never be mistaken for a complete object, so the whole
+        get-and-read is retried with exponential backoff and jitter.
+        """
         full = self.prefix + key
-        try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=full)
-            return resp["Body"].read()
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise translate(
-                exc, "s3:GetObject", f"arn:aws:s3:::{self.bucket}/{full}", self.display(key)
-            ) from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self.client.get_object(Bucket=self.bucket, Key=full)
+                return resp["Body"].read()
+            except _READ_ERRORS as exc:
+                if attempt < self.read_attempts and _transient(exc):
+                    delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+                    log.info("%s: %s; retrying in %.2f s", self.display(key), exc, delay)
+                    time.sleep(delay * (0.5 + random.random() / 2))
+                    continue
+                raise translate(
+                    exc, "s3:GetObject", f"arn:aws:s3:::{self.bucket}/{full}", self.display(key)
+                ) from exc
+
+
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+_TRANSIENT_CODES = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "ThrottlingException",
+}
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) in _TRANSIENT_CODES
+    # Connection resets, read timeouts and bodies cut off mid-read (IncompleteRead, ResponseStreamingError).
+    return not isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.ParamValidationError
+    )

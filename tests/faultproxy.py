@@ -1,0 +1,121 @@
+"""A small HTTP proxy in front of the S3 server that injects faults into chosen requests.
+
+boto3 talks to the proxy exactly as it would to S3; the proxy forwards to the moto server and, when a rule
+matches, answers with a 503 SlowDown, a 500, a 403 AccessDenied, resets the connection, or cuts the response
+body off half way (which botocore does not retry by itself).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import socketserver
+import struct
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_ERRORS = {
+    "503": (503, "Service Unavailable", "SlowDown", "Please reduce your request rate."),
+    "500": (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
+    "denied": (403, "Forbidden", "AccessDenied", "Access Denied"),
+}
+
+
+@dataclass
+class Rule:
+    method: str
+    path_contains: str
+    fault: str  # 503 | 500 | denied | reset | cut
+    times: int  # how many matching requests get the fault; -1 for all
+    hits: int = 0
+
+
+@dataclass
+class FaultProxy:
+    upstream: str
+    rules: list[Rule] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, method: str, path_contains: str, fault: str, times: int = 1) -> Rule:
+        rule = Rule(method, path_contains, fault, times)
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def match(self, method: str, path: str) -> str | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.method == method and rule.path_contains in path and rule.times != 0:
+                    rule.times -= 1 if rule.times > 0 else 0
+                    rule.hits += 1
+                    return rule.fault
+        return None
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        reader = sock.makefile("rb")
+        up = urlsplit(self.server.proxy.upstream)
+        while True:
+            request_line = reader.readline()
+            if not request_line:
+                return
+            method, path, _ = request_line.decode("latin-1").split(" ", 2)
+            headers: list[tuple[str, str]] = []
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers.append((name.strip(), value.strip()))
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = reader.read(length) if length else b""
+            fault = self.server.proxy.match(method, path)
+            if fault == "reset":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+                return
+            if fault in _ERRORS:
+                status, reason, code, message = _ERRORS[fault]
+                xml = (
+                    f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                    f"<Message>{message}</Message></Error>"
+                ).encode()
+                sock.sendall(
+                    f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+                    f"Content-Length: {len(xml)}\r\n\r\n".encode()
+                    + xml
+                )
+                continue
+            conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+            conn.request(method, path, body=body, headers=dict(headers))
+            resp = conn.getresponse()
+            payload = resp.read()
+            out = [f"HTTP/1.1 {resp.status} {resp.reason}\r\n"]
+            for name, value in resp.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    out.append(f"{name}: {value}\r\n")
+            out.append(f"Content-Length: {len(payload)}\r\n\r\n")
+            conn.close()
+            if fault == "cut" and len(payload) > 1:
+                sock.sendall("".join(out).encode("latin-1") + payload[: len(payload) // 2])
+                sock.close()
+                return
+            sock.sendall("".join(out).encode("latin-1") + payload)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: FaultProxy
+
+
+def start(upstream: str) -> tuple[FaultProxy, str, _Server]:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.proxy = FaultProxy(upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    return server.proxy, f"http://{host}:{port}", server

@@ -1,0 +1,109 @@
+"""S3 faults injected by a proxy in front of the real S3 server: retried, reported, or fatal as they should be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import faultproxy
+from tests.conftest import NOW, small_spec
+from tests.helpers import count
+from trailduck.errors import AccessDeniedError
+from trailduck.generator import Manifest, s3_sink, write_trail
+from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.scanner.s3 import S3Source, make_client
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[tuple[faultproxy.FaultProxy, str]]:
+    state, url, server = faultproxy.start(s3_endpoint)
+    yield state, url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def trail(s3_client: Any, bucket: str) -> tuple[str, Manifest]:
+    return bucket, write_trail(small_spec(insights=False), s3_sink(s3_client, bucket))
+
+
+def run_through(url: str, bucket: str, lake: Path) -> IngestSummary:
+    client = make_client(endpoint_url=url, region="us-east-1", max_pool_connections=4)
+    source = S3Source(client, bucket, backoff_base=0.01)
+    return ingest(IngestOptions(source=f"s3://{bucket}", lake=lake, concurrency=4), source=source, now=NOW)
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "reset", "cut"])
+def test_transient_faults_on_reads_are_retried(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path, fault: str
+) -> None:
+    state, url = proxy
+    bucket, manifest = trail
+    victims = [k for k in manifest.keys if "/CloudTrail/" in k][:3]
+    rules = [state.add("GET", k, fault, times=2) for k in victims]
+    summary = run_through(url, bucket, tmp_path / "lake")
+    assert all(r.hits == 2 for r in rules)  # the faults really happened
+    assert summary.exit_code == 0 and summary.files_failed == 0
+    assert count(tmp_path / "lake") == manifest.events
+
+
+@pytest.mark.parametrize("fault", ["503", "500", "reset", "cut"])
+def test_transient_faults_on_listing_are_retried(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path, fault: str
+) -> None:
+    state, url = proxy
+    bucket, manifest = trail
+    rule = state.add("GET", "list-type=2", fault, times=2)
+    summary = run_through(url, bucket, tmp_path / "lake")
+    assert rule.hits == 2 and summary.exit_code == 0
+    assert count(tmp_path / "lake") == manifest.events
+
+
+def test_a_persistent_fault_quarantines_that_object_only(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path
+) -> None:
+    state, url = proxy
+    bucket, manifest = trail
+    victim = next(k for k in manifest.keys if "/CloudTrail/" in k)
+    state.add("GET", victim, "cut", times=-1)
+    summary = run_through(url, bucket, tmp_path / "lake")
+    assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [victim]
+    assert count(tmp_path / "lake") == manifest.events - len(manifest.records_by_key[victim])
+    state.rules.clear()
+    again = run_through(url, bucket, tmp_path / "lake")
+    assert again.exit_code == 0 and count(tmp_path / "lake") == manifest.events
+
+
+def test_access_denied_on_read_stops_with_the_missing_permission(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path
+) -> None:
+    state, url = proxy
+    bucket, manifest = trail
+    victim = next(k for k in manifest.keys if "/CloudTrail/" in k)
+    state.add("GET", victim, "denied", times=-1)
+    with pytest.raises(AccessDeniedError) as info:
+        run_through(url, bucket, tmp_path / "lake")
+    message = str(info.value)
+    assert "s3:GetObject" in message and f"arn:aws:s3:::{bucket}/{victim}" in message
+    assert not list((tmp_path / "lake").rglob("*.parquet"))  # nothing half-written is left visible
+
+
+def test_access_denied_on_listing_names_list_bucket(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from trailduck.cli import app
+
+    state, url = proxy
+    bucket, _ = trail
+    state.add("GET", "list-type=2", "denied", times=-1)
+    result = CliRunner().invoke(
+        app, ["ingest", f"s3://{bucket}", "--lake", str(tmp_path / "lake"), "--endpoint-url", url]
+    )
+    assert result.exit_code == 1
+    assert "s3:ListBucket" in result.stderr and f"arn:aws:s3:::{bucket}" in result.stderr
+    assert "Traceback" not in result.output
