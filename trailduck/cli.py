@@ -407,6 +407,35 @@ def state_failed(
         )
 
 
+@state_app.command("rebuild")
+def state_rebuild(
+    lake: LakeOpt = None,
+    state: Annotated[Path | None, typer.Option(help="Checkpoint file to write.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a checkpoint that is still readable.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild a lost or corrupt checkpoint from the lake's source_key lineage.
+
+    The next ingest then lists the whole history once and converts only what the lake lacks.
+    """
+    from trailduck.state.rebuild import rebuild_checkpoint
+
+    with _errors():
+        result = rebuild_checkpoint(Lake(_lake_path(lake)), state, force=force)
+        if as_json:
+            print(json.dumps(result.__dict__, indent=2))
+            return
+        if result.moved_aside:
+            out.print(f"kept the old checkpoint as {escape(result.moved_aside)}", highlight=False)
+        out.print(
+            f"rebuilt {escape(result.location)}: {result.keys:,} objects in {result.streams} streams; the next "
+            "ingest lists the whole history once and converts only what the lake lacks",
+            highlight=False,
+        )
+
+
 @app.command("demo")
 def demo_cmd(
     lake: LakeOpt = None,

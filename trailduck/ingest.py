@@ -190,9 +190,9 @@ def ingest(
         if checkpoint is None:
             if lake.has_data():
                 raise StateError(
-                    f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; restore "
-                    "the checkpoint (or pass --state with its location); a fresh start would ingest "
-                    "everything twice"
+                    f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; pass "
+                    "--state with its location, or run `trailduck state rebuild` to rebuild it from the lake "
+                    "(a fresh start would ingest everything twice)"
                 )
             checkpoint = Checkpoint()
         summary.rolled_back_runs = rolled_back

@@ -48,13 +48,15 @@ class LocalStateStore:
             data = json.loads(text)
         except ValueError as exc:
             raise StateError(
-                f"{self.path}: the checkpoint is corrupt ({exc}); restore it from a backup or rebuild it "
-                "from the lake; trailduck will not guess what was done"
+                f"{self.path}: the checkpoint is corrupt ({exc}); restore it from a backup or run "
+                "`trailduck state rebuild` to rebuild it from the lake; trailduck will not guess what was done"
             ) from exc
         try:
             return Checkpoint.from_json(data)
         except StateError as exc:
-            raise StateError(f"{self.path}: {exc}") from exc
+            raise StateError(
+                f"{self.path}: {exc}; `trailduck state rebuild` rebuilds it from the lake"
+            ) from exc
 
     def save(self, checkpoint: Checkpoint) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
