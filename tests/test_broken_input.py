@@ -36,6 +36,18 @@ CASES: dict[str, tuple[bytes, str]] = {
     "second_member": (GOOD + gzip.compress(RAW_GOOD), "after the first gzip member"),
     "bomb": (gzip.compress(b'{"Records": [' + b" " * (3 << 20) + b"]}"), "gzip bomb"),
     "too_many_records": (encode_log([{"eventID": f"r{i}"} for i in range(60)]), "more than the cap"),
+    "bad_utf8_in_a_string": (
+        gzip.compress(b'{"Records": [{"eventID": "u1", "userAgent": "a\xffb"}]}'),
+        "UTF-8",
+    ),
+    "bad_utf8_in_json_field": (
+        gzip.compress(b'{"Records": [{"requestParameters": {"a": "\xff"}}]}'),
+        "UTF-8",
+    ),
+    "nested_too_deep": (
+        gzip.compress(b'{"Records": [{"requestParameters": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"),
+        "deep",
+    ),
 }
 
 
@@ -222,3 +234,48 @@ def test_local_sources_never_follow_symbolic_links(tmp_path: Path) -> None:
     summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"))
     assert summary.events == manifest.events and summary.files_failed == 0
     assert query(tmp_path / "lake", "SELECT count(*) FROM events WHERE account = '999999999999'") == [(0,)]
+
+
+def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:
+    from trailduck.generator import folder_sink
+    from trailduck.ingest import IngestOptions, ingest
+
+    root = tmp_path / "bucket"
+    records = [
+        {"eventID": "year-one", "eventTime": "0001-01-01T00:00:00+05:00"},  # out of range once in UTC
+        {"eventID": "far-future", "eventTime": "9999-12-31T23:59:59-01:00"},
+        {"eventID": "big-number", "requestParameters": {"n": 123456789012345678901234567890}},
+        {"eventID": "nul", "userAgent": "a\u0000b"},
+    ]
+    folder_sink(root)(bad_key(1), encode_log(records))
+    summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"))
+    assert summary.exit_code == 0 and summary.events == 4
+    rows = query(tmp_path / "lake", "SELECT eventID, eventTime, date FROM events ORDER BY eventID")
+    assert [(r[0], r[1], r[2]) for r in rows if r[0] in ("year-one", "far-future")] == [
+        ("far-future", None, "2024-03-09"),
+        ("year-one", None, "2024-03-09"),
+    ]
+
+
+def test_a_file_arrow_refuses_is_quarantined_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure inside a batch of many files (here forced) falls back to converting file by file."""
+    import trailduck.ingest as ingest_module
+    from trailduck.generator import folder_sink
+    from trailduck.ingest import IngestOptions, ingest
+
+    root = tmp_path / "bucket"
+    for i in range(5):
+        folder_sink(root)(bad_key(i), encode_log([{"eventID": f"f{i}-{j}"} for j in range(3)]))
+    guilty = bad_key(2)
+    real = ingest_module.build_table
+
+    def picky(files: list[Any], **kw: Any) -> Any:
+        if any(f.source_key == guilty for f in files):
+            raise ValueError("simulated Arrow failure")
+        return real(files, **kw)
+
+    monkeypatch.setattr(ingest_module, "build_table", picky)
+    summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"))
+    assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [guilty]
+    assert (summary.files_converted, summary.events) == (4, 12)
+    assert query(tmp_path / "lake", "SELECT count(*) FROM events")[0][0] == 12

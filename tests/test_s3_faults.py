@@ -82,7 +82,7 @@ def test_access_denied_on_read_stops_with_the_missing_permission(
 ) -> None:
     state, url = proxy
     bucket, manifest = trail
-    victim = next(k for k in manifest.keys if "/CloudTrail/" in k)
+    victim = min(k for k in manifest.keys if "/CloudTrail/" in k)  # the first object read
     state.add("GET", victim, "denied", times=-1)
     with pytest.raises(AccessDeniedError) as info:
         run_through(url, bucket, tmp_path / "lake")
@@ -107,3 +107,17 @@ def test_access_denied_on_listing_names_list_bucket(
     assert result.exit_code == 1
     assert "s3:ListBucket" in result.stderr and f"arn:aws:s3:::{bucket}" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_one_denied_object_after_good_reads_is_quarantined(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest], tmp_path: Path
+) -> None:
+    """Reads already worked, so the permission is there: one object under, say, a disabled KMS key."""
+    state, url = proxy
+    bucket, manifest = trail
+    victim = max(k for k in manifest.keys if "/CloudTrail/" in k)  # the last object read
+    state.add("GET", victim, "denied", times=-1)
+    summary = run_through(url, bucket, tmp_path / "lake")
+    assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [victim]
+    assert "s3:GetObject" in summary.failures[0]["reason"] and "kms:Decrypt" in summary.failures[0]["reason"]
+    assert count(tmp_path / "lake") == manifest.events - len(manifest.records_by_key[victim])

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
+import pyarrow as pa
 
 from trailduck import crashpoints
 from trailduck.errors import (
@@ -328,21 +329,42 @@ class _Batcher:
         self.files: list[DecodedFile] = []
         self.records = 0
 
-    def add(self, stream: Stream, decoded: DecodedFile) -> None:
+    def add(self, stream: Stream, decoded: DecodedFile) -> list[tuple[DecodedFile, Exception]]:
+        """Queue a file; returns the files that could not be converted when this filled a batch."""
+        failures: list[tuple[DecodedFile, Exception]] = []
         if stream != self.stream:
-            self.flush()
+            failures = self.flush()
             self.stream = stream
         self.files.append(decoded)
         self.records += len(decoded.records)
         if self.records >= self.max_records:
-            self.flush()
+            failures += self.flush()
+        return failures
 
-    def flush(self) -> None:
+    def flush(self) -> list[tuple[DecodedFile, Exception]]:
+        failures: list[tuple[DecodedFile, Exception]] = []
         if self.files and self.stream is not None:
-            table = build_table(self.files, keep_event_json=self.keep_event_json)
-            self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
+            try:
+                self._write(self.files)
+            except _CONVERT_ERRORS:
+                # Something in the batch defeated the checks before it: convert file by file so that only the
+                # guilty file is quarantined, whole, and the others still land.
+                for decoded in self.files:
+                    try:
+                        self._write([decoded])
+                    except _CONVERT_ERRORS as exc:
+                        failures.append((decoded, exc))
         self.files = []
         self.records = 0
+        return failures
+
+    def _write(self, files: list[DecodedFile]) -> None:
+        assert self.stream is not None
+        table = build_table(files, keep_event_json=self.keep_event_json)
+        self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
+
+
+_CONVERT_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
 
 
 def _convert_all(
@@ -359,14 +381,33 @@ def _convert_all(
     """Convert and write every planned object; returns those converted. Failures go into ``checkpoint``."""
     writer = lake.begin_run(run_id)
     batcher = _Batcher(writer, options.keep_event_json)
-    done: list[Listed] = []
+    done: dict[str, Listed] = {}
+    read_any = False
+
+    def fail(key: str, error: Exception | None) -> None:
+        reason = f"{source.display(key)}: {error}"
+        _quarantine(checkpoint, key, reason, now)
+        log.warning("%s; quarantined, retried on the next run", reason)
+        summary.files_failed += 1
+
+    def unconvert(failures: list[tuple[DecodedFile, Exception]]) -> None:
+        # Files whose batch Arrow refused; each was retried alone and failed alone.
+        for bad, exc in failures:
+            done.pop(bad.source_key, None)
+            summary.files_converted -= 1
+            summary.events -= len(bad.records)
+            fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
+
     try:
         for item, fetched in _fetch_all(source, work, options.concurrency, options.limits):
-            if isinstance(fetched.error, AccessDeniedError):
-                raise fetched.error
-            decoded: DecodedFile | None = None
             error = fetched.error
+            if isinstance(error, AccessDeniedError) and not read_any:
+                # Denied before anything could be read: a missing permission, which every object would hit.
+                # Later, a single denied object (say, under a disabled KMS key) is quarantined instead.
+                raise error
+            decoded: DecodedFile | None = None
             if fetched.raws is not None:
+                read_any = True
                 # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
                 try:
                     decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
@@ -382,30 +423,27 @@ def _convert_all(
             if decoded is None:
                 # A first "gone" is quarantined like any failure: a CloudTrail file deleted between listing and
                 # reading deserves an alert (exit 3) once; the next run drops it if it is still gone.
-                reason = f"{source.display(item.ref.key)}: {error}"
-                _quarantine(checkpoint, item.ref.key, reason, now)
-                log.warning("%s; quarantined, retried on the next run", reason)
-                summary.files_failed += 1
+                fail(item.ref.key, error)
                 progress.advance(1, 0, item.ref.size)
                 continue
             events = len(decoded.records)
-            batcher.add(item.key.stream, decoded)
-            crashpoints.hit("convert")
-            done.append(item)
+            done[item.ref.key] = item
             summary.files_converted += 1
             summary.events += events
             summary.bytes_read += fetched.size
+            unconvert(batcher.add(item.key.stream, decoded))
+            crashpoints.hit("convert")
             progress.advance(1, events, fetched.size)
-        batcher.flush()
+        unconvert(batcher.flush())
         result = writer.commit()
     except BaseException:
         writer.abort()
         raise
     summary.partitions_written = len(result.partitions)
     summary.parquet_files_written = len(result.files)
-    for item in done:
-        checkpoint.failed.pop(item.ref.key, None)
-    return done
+    for key in done:
+        checkpoint.failed.pop(key, None)
+    return list(done.values())
 
 
 def _quarantine(checkpoint: Checkpoint, key: str, reason: str, now: dt.datetime) -> None:

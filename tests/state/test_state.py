@@ -76,7 +76,7 @@ def test_checkpoint_round_trips(streams: dict[str, StreamState], failed: dict[st
 def test_a_bad_checkpoint_is_a_clear_error_never_a_reset(
     local_trail: tuple[Path, Manifest], tmp_path: Path, content: str, message: str
 ) -> None:
-    root, manifest = local_trail
+    root, _ = local_trail
     lake = tmp_path / "lake"
     run(root, lake)
     before = lake_snapshot(lake)

@@ -112,10 +112,10 @@ def parse_event_times(values: list[Any]) -> pa.Array:
 def _parse_iso(text: str) -> dt.datetime | None:
     try:
         ts = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(dt.UTC)  # an offset can push year 1 or 9999 out of range
+    except (ValueError, OverflowError):
         return None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.UTC)
     return ts.replace(tzinfo=None)
 
 
@@ -136,8 +136,8 @@ def decode_file(raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date) -
         records = [_record_decoder.decode(r) for r in raws]
     except msgspec.ValidationError as exc:
         raise BadObjectError(f"a record is not a JSON object ({exc})") from exc
-    except msgspec.DecodeError as exc:  # pragma: no cover - split_records already parsed these bytes
-        raise BadObjectError(f"invalid JSON in a record ({exc})") from exc
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError) as exc:
+        raise BadObjectError(f"a record cannot be decoded ({exc})") from exc
     return DecodedFile(raws, records, source_key, key_day)
 
 

@@ -8,6 +8,7 @@ silently joins members, which would let a second member smuggle records past a d
 
 from __future__ import annotations
 
+import codecs
 import zlib
 from dataclasses import dataclass
 
@@ -72,11 +73,19 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
 def split_records(text: bytes, limits: Limits = Limits()) -> list[msgspec.Raw]:
     """The raw bytes of each record of ``{"Records": [...]}``, exactly as delivered."""
     try:
+        # Raw records are not checked for valid UTF-8 by msgspec; one pass here keeps a bad byte from failing a
+        # whole batch later in Arrow (which would stop the run instead of quarantining this one file).
+        codecs.utf_8_decode(text, "strict", True)
+    except UnicodeDecodeError as exc:
+        raise BadObjectError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
         records = msgspec.json.decode(text, type=_LogFile).Records
     except msgspec.ValidationError as exc:
         raise BadObjectError(f"not a CloudTrail log file ({exc})") from exc
     except msgspec.DecodeError as exc:
         raise BadObjectError(f"invalid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise BadObjectError("JSON nested too deeply to decode") from exc
     if len(records) > limits.max_records:
         raise BadObjectError(f"holds {len(records)} records, more than the cap of {limits.max_records}")
     return records
