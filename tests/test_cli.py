@@ -115,6 +115,9 @@ def test_quarantined_file_exits_3_and_is_listed(local_trail: tuple[Path, Manifes
         (["--regions", "mars-1"], "region name"),
         (["--lookback", "-1"], "--lookback"),
         (["--concurrency", "0"], "--concurrency"),
+        (["--until", "9999-12-31"], "between 2000-01-01 and 2999-12-31"),
+        (["--since", "99999999d"], "at most 36500d"),
+        (["--lookback", "1000000"], "--lookback"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(

@@ -449,3 +449,37 @@ def test_a_reader_holding_the_database_does_not_fail_the_ingest(
         holder.communicate("", timeout=30)
     assert summary.exit_code == 0 and summary.events == 3 and summary.views_error
     assert count(lake) == manifest.events + 3  # the views read the new file through their glob
+
+
+def test_a_second_source_for_the_same_streams_is_read_in_full(tmp_path: Path) -> None:
+    """A second trail's bucket, or an archive, for accounts and regions the lake already has."""
+    lake = tmp_path / "lake"
+    first = write_trail(small_spec(seed=1, days=2), folder_sink(tmp_path / "trail-a"))
+    second = write_trail(small_spec(seed=2, days=10), folder_sink(tmp_path / "trail-b"))
+    later = NOW + dt.timedelta(days=20)
+    run(str(tmp_path / "trail-a"), lake, now=later)
+    b = run(str(tmp_path / "trail-b"), lake, now=later)
+    assert b.files_converted == second.files  # not only the days after trail A's watermark
+    assert count(lake) == first.events + second.events
+    assert run(str(tmp_path / "trail-b"), lake, now=later).files_new == 0
+
+
+def test_a_decompressed_copy_is_the_same_file_as_the_gzipped_one(tmp_path: Path) -> None:
+    import gzip
+
+    root = tmp_path / "copy"
+    manifest = write_trail(small_spec(insights=False), folder_sink(root))
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    # The copy is refreshed with decompressed files, and one day holds both forms of one file.
+    gz_files = sorted(root.rglob("*.json.gz"))
+    for path in gz_files[:5]:
+        path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))
+        path.unlink()
+    both = gz_files[5]
+    both.with_suffix("").write_bytes(gzip.decompress(both.read_bytes()))
+    again = run(str(root), lake)
+    assert again.files_new == 0 and count(lake) == manifest.events
+    assert any("decompressed copy" in s["reason"] for s in again.skipped)
+    fresh = run(str(root), tmp_path / "lake2")
+    assert fresh.events == manifest.events  # one of the pair, not both

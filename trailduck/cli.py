@@ -101,7 +101,10 @@ def parse_day(value: str | None, option: str, today: dt.date | None = None) -> d
         return today
     m = _RELATIVE.fullmatch(text)
     if m:
-        return today - dt.timedelta(days=int(m.group(1)))
+        days = int(m.group(1))
+        if days > 36500:
+            raise ConfigError(f"{option} {value!r}: give at most 36500d")
+        return today - dt.timedelta(days=days)
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

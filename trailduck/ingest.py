@@ -41,7 +41,7 @@ from trailduck.errors import (
 from trailduck.lake import Lake
 from trailduck.scanner.convert import DecodedFile, build_table, decode_file
 from trailduck.scanner.decode import Limits, decompress, split_records
-from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, parse_key
+from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import LakeWriter
@@ -56,6 +56,10 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
+
+#: The range of days an option may name (CloudTrail began in 2013; the bounds keep date arithmetic safe).
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
 
 #: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
 #: small files, small enough to keep memory bounded (about 1.2 KB a record).
@@ -82,8 +86,11 @@ class IngestOptions:
     endpoint_url: str | None = None
 
     def validate(self) -> None:
-        if self.lookback < 0:
-            raise ConfigError(f"--lookback {self.lookback}: give a number of days, 0 or more (default 2)")
+        if not 0 <= self.lookback <= 3650:
+            raise ConfigError(f"--lookback {self.lookback}: give a number of days from 0 to 3650 (default 2)")
+        for name, day in (("--since", self.since), ("--until", self.until)):
+            if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise ConfigError(f"{name} {day}: give a day between {EARLIEST_DAY} and {LATEST_DAY}")
         if not 1 <= self.concurrency <= 256:
             raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
         if self.since and self.until and self.since > self.until:
@@ -202,14 +209,14 @@ def ingest(
             source, accounts=options.accounts, regions=options.regions, skipped=skipped
         )
         summary.streams = len(streams)
-        work = _plan(lake, source, checkpoint, streams, options, summary, skipped)
+        work, starts = _plan(lake, source, checkpoint, streams, options, summary, skipped)
         summary.files_new = len(work)
         summary.files_skipped = len(skipped)
         summary.skipped = [{"key": s.key, "reason": s.reason} for s in skipped]
         progress.planned(len(work), sum(item.ref.size for item in work))
 
         done = _convert_all(lake, source, work, options, run_id, summary, progress, checkpoint, now)
-        _advance_checkpoint(checkpoint, streams, done, options, now.date())
+        _advance_checkpoint(checkpoint, starts, done, options, now.date())
         checkpoint.record_run(run_id, source.uri, now)
         crashpoints.hit("parquet_written")
         store.save(checkpoint)
@@ -232,6 +239,15 @@ def ingest(
     return summary
 
 
+def _start_day(options: IngestOptions, st: StreamState, known_source: bool) -> dt.date | None:
+    """The first day a stream is listed from; None for its whole history."""
+    if options.since:
+        return options.since
+    # A source this lake has never read (a second trail's bucket, an archive) is listed in full: its files are
+    # checked against the lake's lineage, so what the lake holds is not converted again.
+    return st.watermark if known_source else None
+
+
 def _plan(
     lake: Lake,
     source: Source,
@@ -240,16 +256,19 @@ def _plan(
     options: IngestOptions,
     summary: IngestSummary,
     skipped: list[Skipped],
-) -> list[Listed]:
-    """The objects to convert in this run, in listing order."""
+) -> tuple[list[Listed], dict[Stream, dt.date | None]]:
+    """The objects to convert in this run, in listing order, and the day each stream was listed from."""
     work: list[Listed] = []
+    starts: dict[Stream, dt.date | None] = {}
     queued: set[str] = set()
+    seen: dict[str, str] = {}
+    known_source = source.uri in checkpoint.sources
     for stream in streams:
         st = checkpoint.stream(stream.prefix)
-        start = options.since or st.watermark
+        start = starts[stream] = _start_day(options, st, known_source)
         sealed_keys: set[str] = set()
-        if st.watermark and start and start < st.watermark:
-            # A backfill over sealed days: their keys are no longer in the checkpoint; ask the lake.
+        if st.watermark and (start is None or start < st.watermark):
+            # Sealed days: their keys are no longer in the checkpoint; ask the lake what it holds.
             last = st.watermark - dt.timedelta(days=1)
             if options.until and options.until < last:
                 last = options.until
@@ -258,17 +277,23 @@ def _plan(
             crashpoints.hit("listing")
             summary.files_listed += 1
             key = item.ref.key
+            ident = object_identity(key)
+            if ident in seen:
+                skipped.append(
+                    Skipped(key, f"the same log file as {seen[ident]} (one is a decompressed copy)")
+                )
+                continue
+            seen[ident] = key
             if key in checkpoint.failed:
                 pass  # quarantined earlier: always retried
             elif st.watermark and item.key.day < st.watermark:
-                if key in sealed_keys:
+                if ident in sealed_keys:
                     continue
             elif st.is_done(item.key.day, item.key.filename):
                 continue
             work.append(item)
             queued.add(key)
     # Quarantined files outside the listed window are retried too.
-    chosen = set(streams)
     for key in sorted(checkpoint.failed):
         if key in queued:
             continue
@@ -276,12 +301,12 @@ def _plan(
             parsed = parse_key(key)
         except InvalidKeyError:  # pragma: no cover - only valid keys are ever quarantined
             continue
-        if parsed.stream not in chosen:
+        if parsed.stream not in starts:
             continue
         if (options.since and parsed.day < options.since) or (options.until and parsed.day > options.until):
             continue
         work.append(Listed(ObjectRef(key, 0), parsed))
-    return work
+    return work, starts
 
 
 def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
@@ -459,7 +484,7 @@ def _quarantine(checkpoint: Checkpoint, key: str, reason: str, now: dt.datetime)
 
 def _advance_checkpoint(
     checkpoint: Checkpoint,
-    streams: list[Stream],
+    starts: dict[Stream, dt.date | None],
     done: list[Listed],
     options: IngestOptions,
     today: dt.date,
@@ -472,9 +497,8 @@ def _advance_checkpoint(
     seal_to = today - dt.timedelta(days=options.lookback)
     if options.until is not None:
         seal_to = min(seal_to, options.until + dt.timedelta(days=1))
-    for stream in streams:
+    for stream, start in starts.items():
         st: StreamState = checkpoint.stream(stream.prefix)
-        start = options.since or st.watermark
         # Only a run that listed everything from the watermark on may move it: a --since that leaves a gap
         # after the watermark has not seen the days in that gap.
         if st.watermark is None or start is None or start <= st.watermark:

@@ -12,6 +12,15 @@ A = "123456789012"
 F = f"{A}_CloudTrail_us-east-1_20240131T2355Z_abcdEFGH12345678.json.gz"
 
 VALID = [
+    (
+        f"AWSLogs/{A}/CloudTrail/eusc-de-east-1/2026/01/31/{A}_CloudTrail_eusc-de-east-1_20260131T2355Z_"
+        "abcdEFGH12345678.json.gz",
+        A,
+        "eusc-de-east-1",  # the AWS European Sovereign Cloud
+        Kind.LOG,
+        None,
+        dt.date(2026, 1, 31),
+    ),
     # key, account, region, kind, org, day
     (
         f"AWSLogs/{A}/CloudTrail/us-east-1/2024/01/31/{F}",
@@ -140,3 +149,27 @@ def test_parse_inverts_format(
     filename = f"{account}_{kind.value}_{region}_{day:%Y%m%d}T0105Z_{suffix}.json{'.gz' if gz else ''}"
     key = TrailKey(Stream(account, region, kind, org), day, filename)
     assert parse_key(format_key(key)) == key
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://bucket", ("bucket", "")),
+        ("s3://bucket/", ("bucket", "")),
+        ("s3://bucket/logs/cloudtrail/", ("bucket", "logs/cloudtrail/")),
+        ("s3://bucket/MyAWSLogs", ("bucket", "MyAWSLogs/")),
+    ],
+)
+def test_s3_uris(uri: str, expected: tuple[str, str]) -> None:
+    from trailduck.scanner.s3 import split_s3_uri
+
+    assert split_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///prefix", "s3://bucket/AWSLogs", "s3://bucket/x/AWSLogs/"])
+def test_bad_s3_uris(uri: str) -> None:
+    from trailduck.errors import ConfigError
+    from trailduck.scanner.s3 import split_s3_uri
+
+    with pytest.raises(ConfigError):
+        split_s3_uri(uri)

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
 ORG_RE = re.compile(r"o-[a-z0-9]{10,32}")
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+REGION_RE = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}")  # us-east-1, us-gov-west-1, eusc-de-east-1
 _TS_LOG = r"(?P<ts>[0-9]{8}T[0-9]{4}Z)"
 _RAND = r"[A-Za-z0-9]{16}"
 
@@ -87,6 +87,15 @@ class TrailKey:
     @property
     def key(self) -> str:
         return format_key(self)
+
+
+def object_identity(key: str) -> str:
+    """What makes two objects the same log file: the key without ``.gz``.
+
+    A local copy is sometimes already decompressed (``x.json``); it is the same file as ``x.json.gz`` in the
+    bucket, and must not be ingested twice.
+    """
+    return key.removesuffix(".gz")
 
 
 def format_key(key: TrailKey) -> str:

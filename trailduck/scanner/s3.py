@@ -30,7 +30,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket:
         raise ConfigError(f"{uri}: no bucket name; write s3://bucket or s3://bucket/prefix")
     prefix = prefix.strip("/")
-    if prefix.endswith("AWSLogs") or "/AWSLogs/" in f"/{prefix}/":
+    if "AWSLogs" in prefix.split("/"):
         raise ConfigError(f"{uri}: give the location that holds AWSLogs/, not AWSLogs/ itself")
     return bucket, f"{prefix}/" if prefix else ""
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailduck.errors import StateError
+from trailduck.scanner.keys import object_identity
 
 FORMAT = "trailduck-state"
 VERSION = 1
@@ -32,10 +33,10 @@ class StreamState:
     days: dict[dt.date, set[str]] = field(default_factory=dict)
 
     def is_done(self, day: dt.date, filename: str) -> bool:
-        return filename in self.days.get(day, ())
+        return object_identity(filename) in self.days.get(day, ())
 
     def mark_done(self, day: dt.date, filename: str) -> None:
-        self.days.setdefault(day, set()).add(filename)
+        self.days.setdefault(day, set()).add(object_identity(filename))
 
     def seal_before(self, day: dt.date) -> None:
         """Move the watermark forward to ``day`` (never back) and drop the key lists before it."""

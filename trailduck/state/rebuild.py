@@ -80,7 +80,7 @@ def rebuild_checkpoint(
             except InvalidKeyError:  # pragma: no cover - only validated keys are ever written
                 log.warning("%s: not a CloudTrail key; left out of the rebuilt checkpoint", key)
                 continue
-            checkpoint.stream(parsed.stream.prefix).days.setdefault(parsed.day, set()).add(parsed.filename)
+            checkpoint.stream(parsed.stream.prefix).mark_done(parsed.day, parsed.filename)
         checkpoint.record_run(f"rebuild-{now:%Y%m%dT%H%M%SZ}", "rebuilt from the lake", now)
         store.save(checkpoint)
     return RebuildResult(store.location, checkpoint.key_count(), len(checkpoint.streams), rolled_back, moved)
