@@ -225,3 +225,23 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = invoke(*command, "--help")
     assert result.exit_code == 0
     assert "Usage" in result.stdout and len(result.stdout.splitlines()) > 5
+
+
+@pytest.mark.parametrize("name", ["it's", 'say "hi"', "star*", "what?", "[abc]", "a{b,c}", "back\\slash"])
+def test_lake_paths_that_would_change_sql_or_globs_are_refused(
+    local_trail: tuple[Path, Manifest], tmp_path: Path, name: str
+) -> None:
+    root, _ = local_trail
+    result = invoke("ingest", str(root), "--lake", str(tmp_path / name))
+    assert result.exit_code == 2 and "may not contain" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
+def test_lake_paths_with_spaces_and_unicode_work(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = local_trail
+    lake = tmp_path / "my lake ünïcødé; DROP VIEW events"
+    assert invoke("ingest", str(root), "--lake", str(lake)).exit_code == 0
+    rows = json.loads(
+        invoke("sql", "SELECT count(*) AS n FROM events", "--lake", str(lake), "--format", "json").stdout
+    )
+    assert rows == [{"n": manifest.events}]

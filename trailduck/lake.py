@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from trailduck.errors import LakeError
+from trailduck.errors import ConfigError, LakeError
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX, LocalLakeWriter
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Lake:
         bad = sorted(_FORBIDDEN_PATH_CHARS.intersection(str(path)))
         if bad:
             # DuckDB reads the lake through glob patterns inside SQL text: such characters would change them.
-            raise LakeError(
+            raise ConfigError(
                 f"{path}: the lake path may not contain any of {' '.join(repr(c) for c in bad)}; "
                 "choose a plain folder name"
             )
