@@ -439,6 +439,39 @@ def state_rebuild(
         )
 
 
+@app.command("compact")
+def compact_cmd(
+    lake: LakeOpt = None,
+    since: Annotated[str | None, typer.Option(help="First partition day (YYYY-MM-DD or Nd).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last partition day (YYYY-MM-DD or Nd).")] = None,
+    state: Annotated[Path | None, typer.Option(help="Checkpoint file, if moved with ingest --state.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge each partition's small Parquet files into large ones, atomically and crash-safely.
+
+    Readers see the old files or the new ones, never both. Safe to run again; partitions already in one file
+    are left alone.
+    """
+    from trailduck.compact import compact
+
+    with _errors():
+        summary = compact(
+            Lake(_lake_path(lake)),
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            state_path=state,
+        )
+        if as_json:
+            print(json.dumps(summary.__dict__, indent=2))
+            return
+        out.print(
+            f"compacted {summary.partitions_compacted} partitions ({summary.files_before} files into "
+            f"{summary.files_after}, {summary.rows:,} rows, {summary.bytes_before:,} -> {summary.bytes_after:,} "
+            f"bytes) in {summary.duration_s:.2f} s; {summary.partitions_already_compact} already compact",
+            highlight=False,
+        )
+
+
 @app.command("demo")
 def demo_cmd(
     lake: LakeOpt = None,

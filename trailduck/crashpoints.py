@@ -13,7 +13,16 @@ import signal
 import threading
 
 ENV = "TRAILDUCK_CRASH_AT"
-POINTS = ("listing", "fetch", "convert", "parquet_written", "state_commit", "views")
+POINTS = (
+    "listing",
+    "fetch",
+    "convert",
+    "parquet_written",
+    "state_commit",
+    "views",
+    "compact_merged",
+    "compact_swapped",
+)
 
 _lock = threading.Lock()
 _hits: dict[str, int] = {}

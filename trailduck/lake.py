@@ -16,6 +16,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +119,11 @@ class Lake:
         """
         rolled_back: list[str] = []
         committed = set(committed_runs)
+        # An interrupted compaction: the live partition folders always hold one complete set of files.
+        staging = self.meta_dir / "compact"
+        if staging.exists():
+            shutil.rmtree(staging)
+            log.warning("removed the staging area of an interrupted compaction")
         for marker in sorted(self.runs_dir.glob("*.run")):
             run_id = marker.stem
             if run_id not in committed:

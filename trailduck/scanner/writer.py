@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trailduck.errors import LakeError
+from trailduck.fsutil import fsync_dir, fsync_file
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 from trailduck.scanner.schema import EVENT_SCHEMA
 
@@ -175,13 +176,13 @@ class LocalLakeWriter:
             self._close(part)
         dirs: set[Path] = set()
         for tmp in self._closed:
-            _fsync_file(tmp)
+            fsync_file(tmp)
             final = tmp.with_name(tmp.name[1 : -len(TMP_SUFFIX)] + ".parquet")
             os.replace(tmp, final)
             dirs.add(final.parent)
             self._result.files.append(final.relative_to(self.root).as_posix())
         for d in dirs:
-            _fsync_dir(d)
+            fsync_dir(d)
         self._closed = []
         return self._result
 
@@ -195,22 +196,3 @@ class LocalLakeWriter:
         self._closed = []
         self._buffers.clear()
         self._buffered.clear()
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from trailduck import crashpoints
 from trailduck.errors import StateError
+from trailduck.fsutil import fsync_dir
 from trailduck.state.checkpoint import Checkpoint
 
 
@@ -68,8 +69,4 @@ class LocalStateStore:
             os.fsync(fh.fileno())
         crashpoints.hit("state_commit")
         os.replace(tmp, self.path)
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.path.parent)
