@@ -51,6 +51,21 @@ CASES: dict[str, tuple[bytes, str]] = {
 }
 
 
+DAY = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09/"
+NAME = "111122223333_CloudTrail_us-east-1_20240309T0000Z_aaaaaaaaaaaaaaaa.json.gz"
+HOSTILE: dict[str, str] = {
+    f"{DAY}../../../../../../../tmp/{NAME}": "expected <account>",
+    f"{DAY}..%2F..%2F{NAME}": "naming pattern",
+    "AWSLogs/111122223333/CloudTrail/us-east-1/2024/02/30/"
+    + NAME.replace("20240309", "20240230"): "calendar",
+    "AWSLogs/111122223333/CloudTrail/us-east-1/２０２４/03/09/" + NAME: "YYYY/MM/DD",
+    "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09/sub/" + NAME: "expected <account>",
+    "AWSLogs/1111222233334/CloudTrail/us-east-1/2024/03/09/" + NAME: "not an account or organization",
+    "AWSLogs/111122223333/CloudTrail/us-east-1\u202e/2024/03/09/" + NAME: "not a region folder",
+    f"{DAY}111122223333_CloudTrail_us-east-1_20240309T0000Z_aaaaaaaaaaaaaaaa.json.gz.exe": "naming pattern",
+}
+
+
 def bad_key(i: int) -> str:
     when = dt.datetime(2024, 3, 9, 12, i, tzinfo=dt.UTC)
     return log_key("111122223333", "us-east-1", when, f"BROKEN{i:010d}")
@@ -64,6 +79,10 @@ def broken_bucket(s3_client: Any, bucket: str) -> tuple[str, Manifest, dict[str,
         key = bad_key(i)
         s3_client.put_object(Bucket=bucket, Key=key, Body=body)
         reasons[key] = reason
+    for key in HOSTILE:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=encode_log([{"eventID": "hostile"}]))
+    s3_client.put_object(Bucket=bucket, Key="/AWSLogs/111122223333/x.json.gz", Body=b"absolute")
+    s3_client.put_object(Bucket=bucket, Key=DAY, Body=b"")  # a zero-byte "folder" object
     return bucket, manifest, reasons
 
 
@@ -109,6 +128,13 @@ def test_every_broken_case_is_quarantined_and_the_rest_goes_on(
         assert reason in entries[key]["reason"], (key, entries[key]["reason"])
         assert isinstance(entries[key]["attempts"], int) and entries[key]["attempts"] == 1
         assert entries[key]["reason"].startswith(f"s3://{bucket}/{key}: ")
+    # Hostile keys are skipped with their reason, never read, never a path.
+    skipped = {k["key"]: k["reason"] for k in summary["skipped"]}
+    for key, reason in HOSTILE.items():
+        listed_as = next((k for k in skipped if key.startswith(k) or k == key), None)
+        assert listed_as is not None, key
+        assert reason in skipped[listed_as], (key, skipped[listed_as])
+    assert query(lake, "SELECT count(*) FROM events WHERE eventID = 'hostile'") == [(0,)]
     # Quarantined whole: not even the good record of a half-good file is in the lake.
     assert query(
         lake, "SELECT count(*) FROM events WHERE eventID IN ('good-one', 'inside-a-broken-file')"
