@@ -159,6 +159,14 @@ class Lake:
                 f"{self.db_path}: cannot open ({exc}); another process may hold it open for writing"
             ) from exc
 
+    def scratch_connection(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection for reading the Parquet files directly.
+
+        Its spill folder is inside the lake: an in-memory DuckDB would otherwise spill into ``./.tmp`` of
+        whatever directory the job runs from.
+        """
+        return duckdb.connect(config={"temp_directory": str(self.meta_dir / "duckdb-tmp")})
+
 
 def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:
     """The lake at ``root``, or at ``$TRAILDUCK_LAKE``, or at ``./cloudtrail-lake``."""

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
-
 from trailduck.lake import Lake
 from trailduck.scanner.keys import Kind, Stream, object_identity
 from trailduck.views import sql_literal
@@ -31,7 +29,7 @@ def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt
         "SELECT DISTINCT source_key FROM read_parquet(" + sql_literal(f"{folder}/date=*/*.parquet") + ") "
         "WHERE source_key >= ? AND source_key < ?"
     )
-    con = duckdb.connect()
+    con = lake.scratch_connection()
     try:
         return {object_identity(row[0]) for row in con.execute(query, [low, high]).fetchall()}
     finally:

@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from trailduck.errors import StateError
 from trailduck.lake import Lake
 from trailduck.scanner.keys import InvalidKeyError, parse_key
@@ -37,7 +35,7 @@ class RebuildResult:
 def lake_lineage(lake: Lake) -> set[str]:
     """Every ``source_key`` with rows in the lake."""
     keys: set[str] = set()
-    con = duckdb.connect()
+    con = lake.scratch_connection()
     try:
         for dataset in DATASETS:
             if lake.data_files(dataset):
