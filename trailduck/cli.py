@@ -62,6 +62,14 @@ LakeOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="Checkpoint file, if it was moved with ingest --state. Default: <lake>/_trailduck/state.json.",
+        show_default=False,
+    ),
+]
 
 
 def _lake_path(lake: Path | None) -> Path:
@@ -363,7 +371,7 @@ def views_cmd(
 @state_app.command("show")
 def state_show(
     lake: LakeOpt = None,
-    state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What the checkpoint holds: per source and stream, the watermark and the open days."""
@@ -391,7 +399,7 @@ def state_show(
 @state_app.command("failed")
 def state_failed(
     lake: LakeOpt = None,
-    state: Annotated[Path | None, typer.Option(help="Checkpoint file.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The quarantined files with their reason and attempts; each is retried on the next ingest."""
@@ -413,7 +421,7 @@ def state_failed(
 @state_app.command("rebuild")
 def state_rebuild(
     lake: LakeOpt = None,
-    state: Annotated[Path | None, typer.Option(help="Checkpoint file to write.")] = None,
+    state: StateOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a checkpoint that is still readable.")
     ] = False,
@@ -444,7 +452,7 @@ def compact_cmd(
     lake: LakeOpt = None,
     since: Annotated[str | None, typer.Option(help="First partition day (YYYY-MM-DD or Nd).")] = None,
     until: Annotated[str | None, typer.Option(help="Last partition day (YYYY-MM-DD or Nd).")] = None,
-    state: Annotated[Path | None, typer.Option(help="Checkpoint file, if moved with ingest --state.")] = None,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Merge each partition's small Parquet files into large ones, atomically and crash-safely.
