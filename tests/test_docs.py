@@ -36,3 +36,17 @@ def test_the_installed_console_script_runs_the_demo(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Root account activity" in result.stdout and "files converted" in result.stdout
+
+
+def test_the_python_api_of_the_readme(local_trail: tuple[Path, object], tmp_path: Path) -> None:
+    import trailduck
+
+    root, _ = local_trail
+    summary = trailduck.ingest(trailduck.IngestOptions(source=str(root), lake=tmp_path / "lake"))
+    assert summary.exit_code == 0 and trailduck.__version__
+    con = trailduck.open_lake(tmp_path / "lake").connect(read_only=True)
+    events = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    insights = con.execute("SELECT count(*) FROM insights").fetchall()[0][0]
+    assert events + insights == summary.events and insights > 0
+    # The README's one-liner works as written.
+    con.sql("SELECT eventSource, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC").show()

@@ -1,1 +1,15 @@
-"""trailduck"""
+"""trailduck: turn an AWS CloudTrail bucket into a Hive-partitioned Parquet lake with DuckDB views.
+
+The library the CLI and the notebooks share::
+
+    import trailduck
+    summary = trailduck.ingest(trailduck.IngestOptions(source="s3://bucket", lake=Path("cloudtrail-lake")))
+    con = trailduck.open_lake("cloudtrail-lake").connect()
+"""
+
+from trailduck.errors import TrailduckError
+from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.lake import Lake, open_lake
+
+__all__ = ["IngestOptions", "IngestSummary", "Lake", "TrailduckError", "__version__", "ingest", "open_lake"]
+__version__ = "0.1.0"

@@ -1,0 +1,391 @@
+"""trailduck benchmark: the floor, the naive script, trailduck (folder and S3), queries, a no-op run, lake size.
+
+Everything is measured in the same run on the same generated files, and reported with ratios, because absolute
+times on a shared machine mean little. A script, not a test:
+
+    python bench/run.py                      # 200,000 events, a minute or two on 2 cores
+    python bench/run.py --events 1000000 --json bench-result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import logging
+import math
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import duckdb
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import trailduck
+from trailduck.generator import EventFactory, encode_log, log_key, rand_suffix
+from trailduck.ingest import IngestOptions, ingest
+from trailduck.scanner.decode import decompress, split_records
+from trailduck.scanner.s3 import S3Source, make_client
+
+ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+END = dt.date(2024, 3, 10)
+
+
+def generate(root: Path, events: int, seed: int = 42) -> tuple[int, int, int]:
+    """Files of mixed sizes (log-uniform, 5 to 20,000 events) over 3 accounts, 3 regions and 7 days."""
+    rng = random.Random(seed)
+    factories = {(a, r): EventFactory(rng, a, r) for a in ACCOUNTS for r in REGIONS}
+    made = files = size = 0
+    while made < events:
+        account, region = rng.choice(ACCOUNTS), rng.choice(REGIONS)
+        n = min(events - made, int(math.exp(rng.uniform(math.log(5), math.log(20_000)))))
+        day = END - dt.timedelta(days=rng.randrange(7))
+        delivered = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(
+            minutes=rng.randrange(1440)
+        )
+        records = [
+            factories[(account, region)].event(delivered - dt.timedelta(seconds=rng.randint(30, 900)))
+            for _ in range(n)
+        ]
+        body = encode_log(records)
+        path = root / log_key(account, region, delivered, rand_suffix(rng))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        made += n
+        files += 1
+        size += len(body)
+    return made, files, size
+
+
+def trail_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.json.gz"))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def floor(root: Path) -> int:
+    """The least any converter must do: decompress each file and split Records into raw records."""
+    return sum(len(split_records(decompress(p.read_bytes()))) for p in trail_files(root))
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = value
+    return out
+
+
+def naive(root: Path, out: Path) -> int:
+    """The article's approach done decently: json.load, flatten, pyarrow from dicts, one Parquet per file."""
+    out.mkdir(parents=True)
+    events = 0
+    for i, path in enumerate(trail_files(root)):
+        with gzip.open(path) as fh:
+            records = [_flatten(r) for r in json.load(fh)["Records"]]
+        for r in records:  # real data mixes types under one name; a decent script stringifies scalars
+            for k, v in r.items():
+                if v is not None and not isinstance(v, str):
+                    r[k] = json.dumps(v)
+        pq.write_table(pa.Table.from_pylist(records), out / f"{i:06d}.parquet", compression="zstd")
+        events += len(records)
+    return events
+
+
+def run_cli(args: list[str]) -> tuple[float, dict[str, Any], int]:
+    """Run the real command in a child process: wall time, its --json summary, its peak RSS in KiB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    elapsed, proc = timed(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "trailduck", *args, "--json"], capture_output=True, text=True, check=False
+        )
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"trailduck {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, json.loads(proc.stdout), max(peak, before)
+
+
+def du(path: Path, pattern: str) -> int:
+    return sum(p.stat().st_size for p in path.rglob(pattern))
+
+
+# Each question twice: over the raw files the way a DuckDB user would write it (read_json_auto's inference fails
+# on real CloudTrail: sibling keys differing only by case, "Tag" and "tag"), and over the lake's events view.
+RAW = (
+    "(SELECT unnest(Records) AS r FROM read_json('{glob}', columns = {{Records: 'JSON[]'}}, "
+    "maximum_object_size = 1000000000))"
+)
+QUERIES = {
+    "count by eventSource": (
+        "SELECT r->>'eventSource' AS s, count(*) FROM {raw} GROUP BY 1 ORDER BY 2 DESC, 1",
+        "SELECT eventSource, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1",
+    ),
+    "console logins with failures, one week": (
+        "SELECT (r->>'eventTime')::TIMESTAMPTZ AS t, r->>'$.userIdentity.userName', r->>'sourceIPAddress' "
+        "FROM {raw} WHERE r->>'eventName' = 'ConsoleLogin' AND r->>'errorMessage' = 'Failed authentication' "
+        "AND t >= TIMESTAMPTZ '2024-03-04' AND t < TIMESTAMPTZ '2024-03-11' ORDER BY ALL",
+        "SELECT eventTime, userIdentity.userName, sourceIPAddress FROM events WHERE eventName = 'ConsoleLogin' "
+        "AND errorMessage = 'Failed authentication' AND eventTime >= TIMESTAMPTZ '2024-03-04' "
+        "AND eventTime < TIMESTAMPTZ '2024-03-11' ORDER BY ALL",
+    ),
+    "one principal's activity": (
+        "SELECT (r->>'eventTime')::TIMESTAMPTZ, r->>'eventSource', r->>'eventName' FROM {raw} "
+        "WHERE r->>'$.userIdentity.arn' = 'arn:aws:iam::111122223333:user/alice' ORDER BY ALL",
+        "SELECT eventTime, eventSource, eventName FROM events "
+        "WHERE userIdentity.arn = 'arn:aws:iam::111122223333:user/alice' ORDER BY ALL",
+    ),
+}
+
+
+def query_times(root: Path, lake: Path) -> dict[str, dict[str, float]]:
+    raw = RAW.format(glob=f"{root}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz")
+    results: dict[str, dict[str, float]] = {}
+    con = duckdb.connect(str(lake / "trailduck.duckdb"), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    for name, (raw_sql, lake_sql) in QUERIES.items():
+        raw_s, raw_rows = timed(lambda q=raw_sql: con.execute(q.format(raw=raw)).fetchall())
+        lake_s = min(timed(lambda q=lake_sql: con.execute(q).fetchall())[0] for _ in range(3))
+        lake_rows = con.execute(lake_sql).fetchall()
+        if raw_rows != lake_rows:
+            raise SystemExit(
+                f"{name}: the raw files and the lake disagree ({len(raw_rows)} vs {len(lake_rows)} rows)"
+            )
+        results[name] = {
+            "raw_json_s": raw_s,
+            "lake_s": lake_s,
+            "ratio": raw_s / lake_s,
+            "rows": len(lake_rows),
+        }
+    con.close()
+    return results
+
+
+def s3_runs(root: Path, work: Path) -> dict[str, Any]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    os.environ.update(env)
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="bench")
+        for path in trail_files(root):
+            client.put_object(Bucket="bench", Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+        lake = work / "lake-s3"
+        elapsed, summary, _ = run_cli(
+            [
+                "ingest",
+                "s3://bench",
+                "--lake",
+                str(lake),
+                "--endpoint-url",
+                endpoint,
+                "--concurrency",
+                "16",
+                "--no-progress",
+            ]
+        )
+        # The no-op run, in process, counting the requests it sends.
+        counts: dict[str, int] = {}
+        s3 = make_client(endpoint_url=endpoint, region="us-east-1")
+
+        def count(**kw: Any) -> None:
+            name = kw["model"].name
+            counts[name] = counts.get(name, 0) + 1
+
+        s3.meta.events.register("before-call.s3", count)
+        noop_s, noop = timed(
+            lambda: ingest(IngestOptions(source="s3://bench", lake=lake), source=S3Source(s3, "bench"))
+        )
+        return {
+            "seconds": elapsed,
+            "files": summary["files_converted"],
+            "events": summary["events"],
+            "files_per_s": summary["files_converted"] / elapsed,
+            "events_per_s": summary["events"] / elapsed,
+            "get_concurrency": 16,
+            "noop_seconds": noop_s,
+            "noop_files_new": noop.files_new,
+            "noop_list_requests": counts.get("ListObjectsV2", 0),
+            "noop_get_requests": counts.get("GetObject", 0),
+            "noop_streams": noop.streams,
+        }
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="events in the generated trail")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--skip-s3", action="store_true", help="skip the S3 server runs")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
+    try:
+        root = work / "trail"
+        gen_s, (events, files, gz_bytes) = timed(lambda: generate(root, args.events))
+        raw_bytes = sum(len(zlib.decompress(p.read_bytes(), 31)) for p in trail_files(root))
+        floor_s, floor_events = timed(lambda: floor(root))
+        naive_s, naive_events = timed(lambda: naive(root, work / "naive"))
+        local_s, local, local_rss = run_cli(
+            ["ingest", str(root), "--lake", str(work / "lake"), "--no-progress"]
+        )
+        slim_s, _, _ = run_cli(
+            ["ingest", str(root), "--lake", str(work / "lake-slim"), "--no-event-json", "--no-progress"]
+        )
+        lake_bytes = du(work / "lake" / "events", "*.parquet")
+        slim_bytes = du(work / "lake-slim" / "events", "*.parquet")
+        queries = query_times(root, work / "lake")
+        s3 = None if args.skip_s3 else s3_runs(root, work)
+        assert floor_events == naive_events == local["events"] == events
+        result = {
+            "machine": {
+                "cores": os.cpu_count(),
+                "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "versions": {
+                "trailduck": trailduck.__version__,
+                "pyarrow": pa.__version__,
+                "duckdb": duckdb.__version__,
+                "msgspec": msgspec.__version__,
+                "boto3": boto3.__version__,
+            },
+            "trail": {
+                "events": events,
+                "files": files,
+                "gzip_bytes": gz_bytes,
+                "raw_bytes": raw_bytes,
+                "bytes_per_event": raw_bytes / events,
+                "generate_s": gen_s,
+            },
+            "floor": {"seconds": floor_s, "events_per_s": events / floor_s},
+            "naive": {"seconds": naive_s, "events_per_s": events / naive_s},
+            "trailduck_local": {
+                "seconds": local_s,
+                "events_per_s": events / local_s,
+                "peak_rss_mib": local_rss / 1024,
+                "parquet_files": local["parquet_files_written"],
+                "partitions": local["partitions_written"],
+            },
+            "ratios": {"local_vs_floor": floor_s / local_s, "local_vs_naive": naive_s / local_s},
+            "lake": {
+                "bytes": lake_bytes,
+                "vs_gzip": lake_bytes / gz_bytes,
+                "without_event_json_bytes": slim_bytes,
+                "without_event_json_vs_gzip": slim_bytes / gz_bytes,
+                "slim_ingest_s": slim_s,
+            },
+            "queries": queries,
+            "s3": s3,
+        }
+        report(result)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"work folder kept: {work}")
+
+
+def report(r: dict[str, Any]) -> None:
+    rows: list[tuple[str, str]] = []
+    m, t = r["machine"], r["trail"]
+    rows.append(("machine", f"{m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}"))
+    rows.append(("versions", ", ".join(f"{k} {v}" for k, v in r["versions"].items())))
+    rows.append(
+        (
+            "trail",
+            f"{t['events']:,} events in {t['files']:,} files; {t['gzip_bytes'] / 2**20:.1f} MiB gzip, "
+            f"{t['raw_bytes'] / 2**20:.1f} MiB JSON ({t['bytes_per_event']:.0f} B/event)",
+        )
+    )
+    rows.append(("floor (gunzip + split)", f"{r['floor']['events_per_s']:,.0f} events/s"))
+    rows.append(("naive script", f"{r['naive']['events_per_s']:,.0f} events/s"))
+    loc = r["trailduck_local"]
+    rows.append(
+        (
+            "trailduck, folder",
+            f"{loc['events_per_s']:,.0f} events/s, peak RSS {loc['peak_rss_mib']:.0f} MiB, "
+            f"{loc['parquet_files']} Parquet files",
+        )
+    )
+    rows.append(
+        (
+            "  vs floor / vs naive",
+            f"{r['ratios']['local_vs_floor']:.2f} of the floor, "
+            f"{r['ratios']['local_vs_naive']:.1f}x the naive script",
+        )
+    )
+    lake = r["lake"]
+    rows.append(
+        (
+            "lake size",
+            f"{lake['vs_gzip']:.2f}x the gzip input; without event_json "
+            f"{lake['without_event_json_vs_gzip']:.2f}x",
+        )
+    )
+    for name, q in r["queries"].items():
+        rows.append(
+            (
+                f"query: {name}",
+                f"raw JSON {q['raw_json_s']:.2f} s, lake {q['lake_s'] * 1000:.1f} ms: {q['ratio']:,.0f}x",
+            )
+        )
+    if r["s3"]:
+        s3 = r["s3"]
+        rows.append(
+            (
+                "trailduck, S3 server",
+                f"{s3['files_per_s']:,.0f} files/s, {s3['events_per_s']:,.0f} events/s "
+                f"with {s3['get_concurrency']} GETs at once",
+            )
+        )
+        rows.append(
+            (
+                "no-op run on S3",
+                f"{s3['noop_seconds']:.2f} s, {s3['noop_list_requests']} LIST, "
+                f"{s3['noop_get_requests']} GET for {s3['noop_streams']} streams",
+            )
+        )
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
