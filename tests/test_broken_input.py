@@ -285,7 +285,9 @@ def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:
 
 def test_a_file_arrow_refuses_is_quarantined_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure inside a batch of many files (here forced) falls back to converting file by file."""
-    import trailduck.ingest as ingest_module
+    import importlib
+
+    ingest_module = importlib.import_module("trailduck.ingest")  # the package exports a function of that name
     from trailduck.generator import folder_sink
     from trailduck.ingest import IngestOptions, ingest
 

@@ -332,7 +332,8 @@ def test_files_of_an_interrupted_run_are_rolled_back(
     some = next((lake / "events").rglob("*.parquet"))
     shutil.copy(some, some.with_name("part-20240310T000000Z-dead0000-00001.parquet"))
     (some.parent / ".part-20240310T000000Z-dead0000-00002.parquet.tmp").write_bytes(b"partial")
-    (lake / "_trailduck" / "runs" / "20240310T000000Z-dead0000.run").write_text("x")
+    marker = {"run": "20240310T000000Z-dead0000", "state": str(lake / "_trailduck" / "state.json")}
+    (lake / "_trailduck" / "runs" / "20240310T000000Z-dead0000.run").write_text(json.dumps(marker))
     summary = run(str(root), lake)
     assert summary.rolled_back_runs == ["20240310T000000Z-dead0000"]
     assert count(lake) == manifest.events
@@ -483,3 +484,25 @@ def test_a_decompressed_copy_is_the_same_file_as_the_gzipped_one(tmp_path: Path)
     assert any("decompressed copy" in s["reason"] for s in again.skipped)
     fresh = run(str(root), tmp_path / "lake2")
     assert fresh.events == manifest.events  # one of the pair, not both
+
+
+def test_a_marker_for_another_checkpoint_is_never_guessed_at(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    """A run killed after committing to --state elsewhere; a later command without that --state must not
+    roll its files back (they are committed there) nor keep them blindly."""
+    from trailduck.compact import compact
+    from trailduck.lake import Lake
+
+    root, manifest = local_trail
+    lake, elsewhere = tmp_path / "lake", tmp_path / "elsewhere.json"
+    summary = run(str(root), lake, state=elsewhere)
+    marker = {"run": summary.run_id, "state": str(elsewhere)}  # as if killed between commit and cleanup
+    (lake / "_trailduck" / "runs" / f"{summary.run_id}.run").write_text(json.dumps(marker))
+    with pytest.raises(StateError, match="pass --state"):
+        compact(Lake(lake))
+    with pytest.raises(StateError, match="pass --state"):
+        run(str(root), lake, state=tmp_path / "third.json")
+    assert count(lake) == manifest.events
+    assert run(str(root), lake, state=elsewhere).rolled_back_runs == []  # committed there: kept
+    assert count(lake) == manifest.events

@@ -129,8 +129,10 @@ def compact(
         raise LakeError(f"{lake.root}: no such lake; run `trailduck ingest` first")
     with lake.lock():
         # Files of an interrupted ingest must go before they could be merged into a file that outlives them.
-        checkpoint = LocalStateStore(state_path or lake.state_path).load()
-        lake.recover(checkpoint.runs if checkpoint else [])  # also clears an interrupted compaction
+        store = LocalStateStore(state_path or lake.state_path)
+        checkpoint = store.load()
+        # Also clears an interrupted compaction; refuses when an interrupted ingest used another checkpoint.
+        lake.recover(checkpoint.runs if checkpoint else None, store.location)
         for folder in _partitions(lake, since, until):
             files = sorted(folder.glob("*.parquet"))
             if len(files) <= 1:

@@ -193,16 +193,18 @@ def ingest(
     summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id)
     with lake.lock():
         checkpoint = store.load()
-        # Roll back an interrupted run first: a first run killed before its checkpoint left files but no state.
-        rolled_back = lake.recover(checkpoint.runs if checkpoint else [])
         if checkpoint is None:
-            if lake.has_data():
+            # No checkpoint: only the files of a first run that died before committing may be here.
+            if lake.has_data_besides(set(lake.run_markers())):
                 raise StateError(
                     f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; pass "
                     "--state with its location, or run `trailduck state rebuild` to rebuild it from the lake "
                     "(a fresh start would ingest everything twice)"
                 )
+            rolled_back = lake.recover(None, store.location)
             checkpoint = Checkpoint()
+        else:
+            rolled_back = lake.recover(checkpoint.runs, store.location)
         summary.rolled_back_runs = rolled_back
         skipped: list[Skipped] = []
         streams = discover_streams(
@@ -215,7 +217,9 @@ def ingest(
         summary.skipped = [{"key": s.key, "reason": s.reason} for s in skipped]
         progress.planned(len(work), sum(item.ref.size for item in work))
 
-        done = _convert_all(lake, source, work, options, run_id, summary, progress, checkpoint, now)
+        done = _convert_all(
+            lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
+        )
         _advance_checkpoint(checkpoint, starts, done, options, now.date())
         checkpoint.record_run(run_id, source.uri, now)
         crashpoints.hit("parquet_written")
@@ -311,6 +315,11 @@ def _plan(
 
 def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
     try:
+        if item.ref.size > limits.max_decompressed_bytes:
+            # Its compressed size alone is over the cap: refuse it without reading it into memory.
+            raise BadObjectError(
+                f"{item.ref.size} bytes, larger than the cap of {limits.max_decompressed_bytes}"
+            )
         data = source.read(item.ref.key)
         crashpoints.hit("fetch")
         return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
@@ -394,6 +403,7 @@ _CONVERT_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
 
 def _convert_all(
     lake: Lake,
+    state_location: str,
     source: Source,
     work: list[Listed],
     options: IngestOptions,
@@ -404,7 +414,7 @@ def _convert_all(
     now: dt.datetime,
 ) -> list[Listed]:
     """Convert and write every planned object; returns those converted. Failures go into ``checkpoint``."""
-    writer = lake.begin_run(run_id)
+    writer = lake.begin_run(run_id, state_location)
     batcher = _Batcher(writer, options.keep_event_json)
     done: dict[str, Listed] = {}
     read_any = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from trailduck.errors import ConfigError, LakeError
+from trailduck.errors import ConfigError, LakeError, StateError
+from trailduck.fsutil import fsync_dir
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX, LocalLakeWriter
 
 log = logging.getLogger(__name__)
@@ -101,31 +103,66 @@ class Lake:
         finally:
             os.close(fd)
 
-    def begin_run(self, run_id: str) -> LocalLakeWriter:
-        """Mark a run as writing and return its writer. The marker is removed by :meth:`end_run`."""
+    def begin_run(self, run_id: str, state_location: str) -> LocalLakeWriter:
+        """Mark a run as writing and return its writer. The marker is removed by :meth:`end_run`.
+
+        The marker names the checkpoint the run commits to: only that checkpoint can say whether the run
+        committed, so recovery never decides from another one.
+        """
         marker = self.runs_dir / f"{run_id}.run"
-        marker.write_text(run_id)
+        marker.write_text(json.dumps({"run": run_id, "state": state_location}))
+        fsync_dir(self.runs_dir)
         return LocalLakeWriter(self.root, run_id)
+
+    def run_markers(self) -> dict[str, str]:
+        """Runs that started writing and have not finished, with the checkpoint each commits to."""
+        markers: dict[str, str] = {}
+        for marker in sorted(self.runs_dir.glob("*.run")) if self.runs_dir.is_dir() else []:
+            try:
+                markers[marker.stem] = str(json.loads(marker.read_text())["state"])
+            except (ValueError, KeyError, TypeError):
+                markers[marker.stem] = ""  # unreadable: treated as belonging to no known checkpoint
+        return markers
+
+    def has_data_besides(self, runs: set[str]) -> bool:
+        """Whether any Parquet file belongs to a run other than ``runs``."""
+        return any(
+            not any(f.name.startswith(f"part-{run}-") for run in runs)
+            for d in DATASETS
+            for f in self.data_files(d)
+        )
 
     def end_run(self, run_id: str) -> None:
         (self.runs_dir / f"{run_id}.run").unlink(missing_ok=True)
 
-    def recover(self, committed_runs: list[str]) -> list[str]:
+    def recover(
+        self, committed_runs: list[str] | None, state_location: str, *, discard: bool = False
+    ) -> list[str]:
         """Undo what interrupted runs left behind; returns the ids of the runs rolled back.
 
-        A run whose marker is still there either committed its checkpoint (its files are kept, only the marker
-        goes) or did not (its Parquet files are deleted: the checkpoint does not know them, so the next run
-        converts those objects again and nothing is counted twice).
+        A run whose marker is still there either committed to its checkpoint (its files are kept, only the
+        marker goes) or did not (its Parquet files are deleted: the checkpoint does not know them, so the next run
+        converts those objects again and nothing is counted twice). ``committed_runs`` is None when the
+        checkpoint does not exist: then only a run that never reached it (a first run) can be rolled back.
+        A marker written for another checkpoint is an error, never a guess, unless ``discard`` (state rebuild)
+        says that whatever those runs wrote is to be converted again.
         """
         rolled_back: list[str] = []
-        committed = set(committed_runs)
+        committed = set(committed_runs or [])
         # An interrupted compaction: the live partition folders always hold one complete set of files.
         staging = self.meta_dir / "compact"
         if staging.exists():
             shutil.rmtree(staging)
             log.warning("removed the staging area of an interrupted compaction")
-        for marker in sorted(self.runs_dir.glob("*.run")):
-            run_id = marker.stem
+        markers = self.run_markers()
+        if not discard:
+            for run_id, location in markers.items():
+                if location != state_location:
+                    raise StateError(
+                        f"{self.root}: the interrupted run {run_id} commits to the checkpoint {location or '?'}, "
+                        f"not {state_location}; pass --state {location} so it can be finished correctly"
+                    )
+        for run_id in markers:
             if run_id not in committed:
                 for dataset in DATASETS:
                     base = self.dataset_dir(dataset)
@@ -137,7 +174,7 @@ class Lake:
                             path.unlink()
                 rolled_back.append(run_id)
                 log.warning("rolled back the files of interrupted run %s", run_id)
-            marker.unlink()
+            (self.runs_dir / f"{run_id}.run").unlink()
         return rolled_back
 
     # -- reading -------------------------------------------------------------------------------------------

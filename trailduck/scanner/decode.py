@@ -9,6 +9,7 @@ silently joins members, which would let a second member smuggle records past a d
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from trailduck.errors import BadObjectError
 
 GZIP_MAGIC = b"\x1f\x8b"
 _IN_CHUNK = 64 << 10
+_LANE_BYTES = 64 << 20
+_BIG_LANE = threading.Semaphore(1)
 _OUT_CHUNK = 4 << 20
 
 
@@ -45,6 +48,7 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
     total = 0
     view = memoryview(data)
     pos = 0
+    in_lane = False
     try:
         # Small input chunks keep zlib's unconsumed_tail (a copy) small, so a bomb is refused at full speed.
         while not d.eof and pos < len(view):
@@ -56,6 +60,11 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
                 chunk = d.decompress(pending, _OUT_CHUNK)
                 pending = d.unconsumed_tail
                 total += len(chunk)
+                if total > _LANE_BYTES and not in_lane:
+                    # Past this size, one object at a time: many bombs fetched at once must not each take
+                    # the whole cap of memory before they are refused.
+                    _BIG_LANE.acquire()
+                    in_lane = True
                 if total > limits.max_decompressed_bytes:
                     raise BadObjectError(
                         f"decompresses to more than {limits.max_decompressed_bytes} bytes (possible gzip bomb); "
@@ -64,6 +73,9 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
                 out.append(chunk)
     except zlib.error as exc:
         raise BadObjectError(f"corrupt gzip stream ({exc})") from exc
+    finally:
+        if in_lane:
+            _BIG_LANE.release()
     if not d.eof:
         raise BadObjectError("truncated gzip stream (no end-of-stream marker)")
     if d.unused_data or pos < len(view):

@@ -70,7 +70,7 @@ def rebuild_checkpoint(
             moved = str(aside)
         # Without a checkpoint no run can be known to have committed: files of interrupted runs go, so the
         # next ingest converts those objects again instead of trusting a half-renamed run.
-        rolled_back = lake.recover([])
+        rolled_back = lake.recover(None, store.location, discard=True)
         checkpoint = Checkpoint()
         for key in sorted(lake_lineage(lake)):
             try:
