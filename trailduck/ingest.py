@@ -324,7 +324,8 @@ def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
         crashpoints.hit("fetch")
         return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
     except (BadObjectError, SourceError) as exc:
-        return _Fetched(None, exc, 0)
+        # Without its traceback: the frames it references can hold a whole decompressed object.
+        return _Fetched(None, exc.with_traceback(None), 0)
 
 
 def _fetch_all(

@@ -66,6 +66,7 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
                     _BIG_LANE.acquire()
                     in_lane = True
                 if total > limits.max_decompressed_bytes:
+                    out.clear()  # the exception's traceback keeps this frame, and so this list, alive
                     raise BadObjectError(
                         f"decompresses to more than {limits.max_decompressed_bytes} bytes (possible gzip bomb); "
                         "raise --max-decompressed-mb if this is a real log file"
