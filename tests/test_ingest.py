@@ -506,3 +506,52 @@ def test_a_marker_for_another_checkpoint_is_never_guessed_at(
     assert count(lake) == manifest.events
     assert run(str(root), lake, state=elsewhere).rolled_back_runs == []  # committed there: kept
     assert count(lake) == manifest.events
+
+
+def test_nightly_runs_with_since_keep_the_checkpoint_bounded(tmp_path: Path) -> None:
+    root, lake = tmp_path / "bucket", tmp_path / "lake"
+    total = 0
+    for offset in range(20):
+        day = TODAY - dt.timedelta(days=19 - offset)
+        spec = small_spec(
+            end=day,
+            days=1,
+            files_per_day=2,
+            events_per_file=(1, 3),
+            seed=offset,
+            regions=["us-east-1"],
+            org_id=None,
+            insights=False,
+            digests=False,
+            accounts=["111122223333"],
+        )
+        total += write_trail(spec, folder_sink(root)).events
+        run(
+            str(root),
+            lake,
+            now=dt.datetime.combine(day, dt.time(23), tzinfo=dt.UTC),
+            since=day - dt.timedelta(days=1),
+        )
+        state = LocalStateStore(lake / "_trailduck" / "state.json").load()
+        assert state is not None and state.key_count() <= 3 * 2
+    assert count(lake) == total
+    # A later run without --since lists from the old watermark and finds everything already in the lake.
+    assert run(str(root), lake, now=NOW + dt.timedelta(hours=2)).files_new == 0
+    assert count(lake) == total
+
+
+def test_a_quarantined_file_and_its_decompressed_twin_land_once(tmp_path: Path) -> None:
+    import gzip
+
+    root, lake = tmp_path / "bucket", tmp_path / "lake"
+    records = [{"eventID": f"twin-{i}"} for i in range(4)]
+    key = log_key("111122223333", "us-east-1", dt.datetime(2024, 3, 10, 8, tzinfo=dt.UTC), "TWINtwinTWINtwin")
+    good = encode_log(records)
+    folder_sink(root)(key, good[: len(good) // 2])  # truncated: quarantined
+    assert run(str(root), lake).exit_code == 3
+    (root / key).write_bytes(good)
+    (root / key.removesuffix(".gz")).write_bytes(gzip.decompress(good))  # and a decompressed copy beside it
+    fixed = run(str(root), lake)
+    assert fixed.exit_code == 0 and fixed.events == 4 and fixed.failures == []
+    assert count(lake) == 4
+    assert run(str(root), lake).files_new == 0

@@ -271,9 +271,10 @@ def _plan(
         st = checkpoint.stream(stream.prefix)
         start = starts[stream] = _start_day(options, st, known_source)
         sealed_keys: set[str] = set()
-        if st.watermark and (start is None or start < st.watermark):
+        sealed = st.lineage_before
+        if sealed and (start is None or start < sealed):
             # Sealed days: their keys are no longer in the checkpoint; ask the lake what it holds.
-            last = st.watermark - dt.timedelta(days=1)
+            last = sealed - dt.timedelta(days=1)
             if options.until and options.until < last:
                 last = options.until
             sealed_keys = lake_source_keys(lake, stream, start, last)
@@ -290,7 +291,7 @@ def _plan(
             seen[ident] = key
             if key in checkpoint.failed:
                 pass  # quarantined earlier: always retried
-            elif st.watermark and item.key.day < st.watermark:
+            elif sealed and item.key.day < sealed:
                 if ident in sealed_keys:
                     continue
             elif st.is_done(item.key.day, item.key.filename):
@@ -299,8 +300,8 @@ def _plan(
             queued.add(key)
     # Quarantined files outside the listed window are retried too.
     for key in sorted(checkpoint.failed):
-        if key in queued:
-            continue
+        if key in queued or object_identity(key) in seen:
+            continue  # already planned, or its decompressed (or gzipped) twin was listed instead
         try:
             parsed = parse_key(key)
         except InvalidKeyError:  # pragma: no cover - only valid keys are ever quarantined
@@ -477,8 +478,9 @@ def _convert_all(
         raise
     summary.partitions_written = len(result.partitions)
     summary.parquet_files_written = len(result.files)
-    for key in done:
-        checkpoint.failed.pop(key, None)
+    converted = {object_identity(key) for key in done}
+    for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
+        del checkpoint.failed[key]  # converted now, or its twin was
     return list(done.values())
 
 
@@ -502,9 +504,7 @@ def _advance_checkpoint(
 ) -> None:
     """Record what was done, then seal the days that fell out of the lookback window."""
     for item in done:
-        st = checkpoint.stream(item.key.stream.prefix)
-        if st.watermark is None or item.key.day >= st.watermark:
-            st.mark_done(item.key.day, item.key.filename)
+        checkpoint.stream(item.key.stream.prefix).mark_done(item.key.day, item.key.filename)
     seal_to = today - dt.timedelta(days=options.lookback)
     if options.until is not None:
         seal_to = min(seal_to, options.until + dt.timedelta(days=1))
@@ -514,3 +514,5 @@ def _advance_checkpoint(
         # after the watermark has not seen the days in that gap.
         if st.watermark is None or start is None or start <= st.watermark:
             st.seal_before(seal_to)
+        else:
+            st.drop_keys_before(seal_to)  # the watermark stays, the checkpoint stays bounded

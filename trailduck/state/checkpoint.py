@@ -27,22 +27,43 @@ KEEP_RUNS = 50
 
 @dataclass
 class StreamState:
-    """One stream's progress. ``days`` maps an open day to the file names done on it."""
+    """One stream's progress.
+
+    ``watermark`` is the first day a run without ``--since`` lists from. ``days`` maps each day from
+    ``sealed_before`` on to the file names done on it; days before ``sealed_before`` keep no key list, and the
+    lake's lineage answers for them. Both normally move together; a run whose ``--since`` leaves a gap after the
+    watermark cannot move the watermark, but still drops old key lists, so the checkpoint stays bounded.
+    """
 
     watermark: dt.date | None = None
     days: dict[dt.date, set[str]] = field(default_factory=dict)
+    sealed_before: dt.date | None = None
+
+    @property
+    def lineage_before(self) -> dt.date | None:
+        """Days before this are looked up in the lake, not in ``days``."""
+        marks = [d for d in (self.watermark, self.sealed_before) if d is not None]
+        return max(marks) if marks else None
 
     def is_done(self, day: dt.date, filename: str) -> bool:
         return object_identity(filename) in self.days.get(day, ())
 
     def mark_done(self, day: dt.date, filename: str) -> None:
-        self.days.setdefault(day, set()).add(object_identity(filename))
+        sealed = self.lineage_before
+        if sealed is None or day >= sealed:
+            self.days.setdefault(day, set()).add(object_identity(filename))
+
+    def drop_keys_before(self, day: dt.date) -> None:
+        """Forget the key lists of the days before ``day``; the lake's lineage answers for them from now on."""
+        sealed = self.lineage_before
+        self.sealed_before = day if sealed is None or day > sealed else sealed
+        self.days = {d: keys for d, keys in self.days.items() if d >= self.sealed_before}
 
     def seal_before(self, day: dt.date) -> None:
         """Move the watermark forward to ``day`` (never back) and drop the key lists before it."""
         if self.watermark is None or day > self.watermark:
             self.watermark = day
-        self.days = {d: keys for d, keys in self.days.items() if d >= self.watermark}
+        self.drop_keys_before(day)
 
 
 @dataclass
@@ -90,6 +111,7 @@ class Checkpoint:
             "streams": {
                 prefix: {
                     "watermark": st.watermark.isoformat() if st.watermark else None,
+                    "sealed_before": st.sealed_before.isoformat() if st.sealed_before else None,
                     "days": {d.isoformat(): sorted(keys) for d, keys in sorted(st.days.items())},
                 }
                 for prefix, st in sorted(self.streams.items())
@@ -119,6 +141,9 @@ class Checkpoint:
                 prefix: StreamState(
                     watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
                     days={dt.date.fromisoformat(d): set(keys) for d, keys in st["days"].items()},
+                    sealed_before=dt.date.fromisoformat(st["sealed_before"])
+                    if st.get("sealed_before")
+                    else None,
                 )
                 for prefix, st in data["streams"].items()
             }
