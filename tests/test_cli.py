@@ -245,3 +245,15 @@ def test_lake_paths_with_spaces_and_unicode_work(local_trail: tuple[Path, Manife
         invoke("sql", "SELECT count(*) AS n FROM events", "--lake", str(lake), "--format", "json").stdout
     )
     assert rows == [{"n": manifest.events}]
+
+
+def test_terminal_escapes_in_hostile_keys_are_shown_not_sent(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, _ = local_trail
+    day = next(p for p in root.rglob("*.json.gz")).parent
+    (day / "evil\x1b]0;pwned\x07\x1b[2J.json.gz").write_bytes(b"x")
+    result = invoke("ingest", str(root), "--lake", str(tmp_path / "lake"))
+    assert result.exit_code == 0
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "evil\\x1b]0;pwned\\x07" in result.stdout

@@ -76,8 +76,21 @@ def _lake_path(lake: Path | None) -> Path:
     return lake or Path(os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """Keys and values are attacker-chosen: show control characters (terminal escapes) as \\xNN, never raw."""
+    return text.translate(_CONTROL)
+
+
+def _show(text: str) -> str:
+    """Text for rich's markup: control characters made visible, markup escaped."""
+    return escape(printable(text))
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {_show(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -162,23 +175,23 @@ def _render_summary(summary: IngestSummary) -> None:
         ("events/s", f"{summary.events_per_s:,.0f}"),
     ]
     for name, value in rows:
-        table.add_row(name, Text(value))
+        table.add_row(name, Text(printable(value)))
     out.print(table)
     if summary.views_error:
-        out.print(f"[yellow]views not refreshed:[/] {escape(summary.views_error)}", highlight=False)
+        out.print(f"[yellow]views not refreshed:[/] {_show(summary.views_error)}", highlight=False)
     for key in summary.gone:
         out.print(
-            f"[yellow]gone[/] {escape(key)}: quarantined earlier, now deleted from the source",
+            f"[yellow]gone[/] {_show(key)}: quarantined earlier, now deleted from the source",
             highlight=False,
         )
     for run in summary.rolled_back_runs:
         out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
     for f in summary.failures[:20]:
-        out.print(f"[red]quarantined[/] {escape(f['reason'])} (attempt {f['attempts']})", highlight=False)
+        out.print(f"[red]quarantined[/] {_show(f['reason'])} (attempt {f['attempts']})", highlight=False)
     if len(summary.failures) > 20:
         out.print(f"... and {len(summary.failures) - 20} more: see `trailduck state failed`")
     for s in summary.skipped[:10]:
-        out.print(f"[yellow]skipped[/] {escape(s['key'])}: {escape(s['reason'])}", highlight=False)
+        out.print(f"[yellow]skipped[/] {_show(s['key'])}: {_show(s['reason'])}", highlight=False)
     if len(summary.skipped) > 10:
         out.print(f"... and {len(summary.skipped) - 10} more skipped objects (use --json to see all)")
 
@@ -329,7 +342,7 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title:
         for c in columns:
             table.add_column(c, overflow="fold")
         for r in rows:
-            table.add_row(*[Text("" if v is None else str(v)) for v in r])
+            table.add_row(*[Text("" if v is None else printable(str(v))) for v in r])
         out.print(table)
 
 
@@ -382,14 +395,14 @@ def state_show(
         if as_json:
             print(json.dumps(report, indent=2))
             return
-        out.print(f"checkpoint {escape(report['location'])} (updated {report['updated']})", highlight=False)
-        out.print(f"sources read: {escape(', '.join(report['sources']))}", highlight=False)
+        out.print(f"checkpoint {_show(report['location'])} (updated {report['updated']})", highlight=False)
+        out.print(f"sources read: {_show(', '.join(report['sources']))}", highlight=False)
         table = Table(title="streams", title_justify="left")
         for c in ("stream", "watermark", "open days", "keys"):
             table.add_column(c, overflow="fold")
         for st in report["streams"]:
             table.add_row(
-                Text(st["stream"]), st["watermark"] or "-", ", ".join(st["open_days"]) or "-", str(st["keys"])
+                Text(printable(st["stream"])), st["watermark"] or "-", ", ".join(st["open_days"]) or "-", str(st["keys"])
             )
         out.print(table)
         out.print(f"quarantined files: {len(report['failed'])} (see `trailduck state failed`)")
@@ -439,9 +452,9 @@ def state_rebuild(
             print(json.dumps(result.__dict__, indent=2))
             return
         if result.moved_aside:
-            out.print(f"kept the old checkpoint as {escape(result.moved_aside)}", highlight=False)
+            out.print(f"kept the old checkpoint as {_show(result.moved_aside)}", highlight=False)
         out.print(
-            f"rebuilt {escape(result.location)}: {result.keys:,} objects in {result.streams} streams; the next "
+            f"rebuilt {_show(result.location)}: {result.keys:,} objects in {result.streams} streams; the next "
             "ingest lists the whole history once and converts only what the lake lacks",
             highlight=False,
         )
@@ -507,14 +520,14 @@ def demo_cmd(
                 )
             )
             raise typer.Exit(result.summary.exit_code)
-        out.print(f"generated a demo trail in {escape(str(result.trail))}", highlight=False)
+        out.print(f"generated a demo trail in {_show(str(result.trail))}", highlight=False)
         _render_summary(result.summary)
         for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
-            shown = escape(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
-            out.print(f"\n[bold]{escape(title)}[/]\n[dim]{shown}[/]", highlight=False)
+            shown = _show(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
+            out.print(f"\n[bold]{_show(title)}[/]\n[dim]{shown}[/]", highlight=False)
             print_rows(columns, rows, "table")
         out.print(
-            escape(
+            _show(
                 f'\nOpen it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake '
                 f"{the_lake.root})"
             ),
