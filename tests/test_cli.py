@@ -251,7 +251,11 @@ def test_terminal_escapes_in_hostile_keys_are_shown_not_sent(
     local_trail: tuple[Path, Manifest], tmp_path: Path
 ) -> None:
     root, _ = local_trail
-    day = next(p for p in root.rglob("*.json.gz")).parent
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()  # the CLI runs on the real clock: a day inside its window
+    day = root / f"AWSLogs/111122223333/CloudTrail/us-east-1/{today:%Y/%m/%d}"
+    day.mkdir(parents=True)
     (day / "evil\x1b]0;pwned\x07\x1b[2J.json.gz").write_bytes(b"x")
     result = invoke("ingest", str(root), "--lake", str(tmp_path / "lake"))
     assert result.exit_code == 0
