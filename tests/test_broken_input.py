@@ -257,9 +257,14 @@ def test_local_sources_never_follow_symbolic_links(tmp_path: Path) -> None:
     os.symlink(outside / "AWSLogs" / "999999999999", root / "AWSLogs" / "999999999999")
     linked = root / bad_key(0)
     os.symlink(next((outside / "AWSLogs").rglob("*.json.gz")), linked)
+    fifo = root / bad_key(1)
+    os.mkfifo(fifo)  # reading it would block forever
     summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"))
     assert summary.events == manifest.events and summary.files_failed == 0
     assert query(tmp_path / "lake", "SELECT count(*) FROM events WHERE account = '999999999999'") == [(0,)]
+    skipped = {s["key"]: s["reason"] for s in summary.skipped}
+    assert "symbolic link" in skipped[linked.relative_to(root).as_posix()]
+    assert "not a regular file" in skipped[fifo.relative_to(root).as_posix()]
 
 
 def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:

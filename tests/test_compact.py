@@ -133,3 +133,19 @@ def test_compacting_a_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["compact", "--lake", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "no such lake" in result.stderr
+
+
+def test_compaction_with_a_small_cap_is_idempotent_and_keeps_big_files(tmp_path: Path) -> None:
+    _, lake, total = fragmented_lake(tmp_path, runs=6)
+    before = rows(lake)
+    sizes = sorted(p.stat().st_size for p in (lake / "events").rglob("*.parquet"))
+    cap = sizes[len(sizes) // 2] * 3  # some merged files reach half the cap, so they count as done
+    first = compact(Lake(lake), max_file_bytes=cap)
+    assert first.partitions_compacted > 0 and rows(lake) == before
+    layout = sorted((p.relative_to(lake), p.stat().st_ino) for p in (lake / "events").rglob("*.parquet"))
+    second = compact(Lake(lake), max_file_bytes=cap)
+    assert second.partitions_compacted == 0  # nothing left to merge: nothing rewritten
+    assert (
+        sorted((p.relative_to(lake), p.stat().st_ino) for p in (lake / "events").rglob("*.parquet")) == layout
+    )
+    assert rows(lake) == before and sum(before.values()) == total

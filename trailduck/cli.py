@@ -402,7 +402,10 @@ def state_show(
             table.add_column(c, overflow="fold")
         for st in report["streams"]:
             table.add_row(
-                Text(printable(st["stream"])), st["watermark"] or "-", ", ".join(st["open_days"]) or "-", str(st["keys"])
+                Text(printable(st["stream"])),
+                st["watermark"] or "-",
+                ", ".join(st["open_days"]) or "-",
+                str(st["keys"]),
             )
         out.print(table)
         out.print(f"quarantined files: {len(report['failed'])} (see `trailduck state failed`)")

@@ -95,6 +95,10 @@ def list_stream(
     """The stream's objects on days ``since``..``until`` (inclusive; open-ended when None), validated."""
     start_after = f"{stream.prefix}{since:%Y/%m/%d}" if since else None
     for ref in source.list_objects(stream.prefix, start_after):
+        if ref.skip_reason:
+            if skipped is not None:
+                skipped.append(Skipped(ref.key, ref.skip_reason))
+            continue
         try:
             key = parse_key(ref.key)
         except InvalidKeyError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,13 +51,16 @@ class LocalSource:
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             dirnames.sort()
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                full = os.path.join(dirpath, name)
-                st = os.lstat(full)
-                if not os.path.isfile(full) or os.path.islink(full):
-                    continue
+            for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))] + filenames:
                 key = f"{rel_dir}/{name}"
-                if start_after is None or key > start_after:
+                if start_after is not None and key <= start_after:
+                    continue
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISLNK(st.st_mode):
+                    refs.append(ObjectRef(key, 0, skip_reason="a symbolic link; never followed"))
+                elif not stat.S_ISREG(st.st_mode):
+                    refs.append(ObjectRef(key, 0, skip_reason="not a regular file"))
+                else:
                     refs.append(ObjectRef(key, st.st_size))
         # S3 lists in UTF-8 binary order; sort the same way so both sources behave alike.
         refs.sort(key=lambda r: r.key.encode("utf-8", "surrogateescape"))

@@ -19,6 +19,8 @@ class ObjectRef:
     key: str
     size: int
     etag: str | None = None
+    #: Set when the entry is listed but must not be read (a symbolic link, a FIFO): the reason it is skipped.
+    skip_reason: str | None = None
 
 
 class Source(Protocol):

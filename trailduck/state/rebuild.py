@@ -53,10 +53,11 @@ def rebuild_checkpoint(
     now = now or dt.datetime.now(dt.UTC)
     store = LocalStateStore(state_path or lake.state_path)
     moved: str | None = None
+    old: Checkpoint | None = None
     with lake.lock():
         if store.path.exists():
             try:
-                store.load()
+                old = store.load()
             except StateError:
                 pass  # corrupt: that is what a rebuild is for; the old file is kept aside below
             else:
@@ -79,6 +80,8 @@ def rebuild_checkpoint(
                 log.warning("%s: not a CloudTrail key; left out of the rebuilt checkpoint", key)
                 continue
             checkpoint.stream(parsed.stream.prefix).mark_done(parsed.day, parsed.filename)
+        if old is not None:
+            checkpoint.failed = old.failed  # the quarantine and its attempt counts survive a forced rebuild
         checkpoint.record_run(f"rebuild-{now:%Y%m%dT%H%M%SZ}", "rebuilt from the lake", now)
         store.save(checkpoint)
     return RebuildResult(store.location, checkpoint.key_count(), len(checkpoint.streams), rolled_back, moved)
