@@ -207,6 +207,22 @@ def test_backfill_over_sealed_days_adds_only_what_is_missing(
     assert run(str(root), lake, now=later, since=old_day).files_new == 0
 
 
+def one_day_of_deliveries(day: dt.date, seed: int, **kw: Any) -> Any:
+    """A night's worth of small files for one region: what a nightly run finds."""
+    return small_spec(
+        end=day,
+        days=1,
+        files_per_day=2,
+        events_per_file=(1, 3),
+        seed=seed,
+        regions=["us-east-1"],
+        org_id=None,
+        insights=False,
+        digests=False,
+        **kw,
+    )
+
+
 def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
     root = tmp_path / "bucket"
     lake = tmp_path / "lake"
@@ -215,18 +231,7 @@ def test_state_holds_keys_for_the_lookback_window_only(tmp_path: Path) -> None:
     # 60 nightly runs, each seeing the day's deliveries, then one run over a trail of 60 days at once.
     for offset in range(60):
         day = first_day + dt.timedelta(days=offset)
-        spec = small_spec(
-            end=day,
-            days=1,
-            files_per_day=2,
-            events_per_file=(1, 3),
-            seed=offset,
-            regions=["us-east-1"],
-            org_id=None,
-            insights=False,
-            digests=False,
-        )
-        total += write_trail(spec, folder_sink(root)).events
+        total += write_trail(one_day_of_deliveries(day, offset), folder_sink(root)).events
         run(str(root), lake, now=dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC))
         state = LocalStateStore(lake / "_trailduck" / "state.json").load()
         assert state is not None
@@ -513,18 +518,7 @@ def test_nightly_runs_with_since_keep_the_checkpoint_bounded(tmp_path: Path) -> 
     total = 0
     for offset in range(20):
         day = TODAY - dt.timedelta(days=19 - offset)
-        spec = small_spec(
-            end=day,
-            days=1,
-            files_per_day=2,
-            events_per_file=(1, 3),
-            seed=offset,
-            regions=["us-east-1"],
-            org_id=None,
-            insights=False,
-            digests=False,
-            accounts=["111122223333"],
-        )
+        spec = one_day_of_deliveries(day, offset, accounts=["111122223333"])
         total += write_trail(spec, folder_sink(root)).events
         run(
             str(root),
