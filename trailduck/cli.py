@@ -529,10 +529,10 @@ def demo_cmd(
             shown = _show(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
             out.print(f"\n[bold]{_show(title)}[/]\n[dim]{shown}[/]", highlight=False)
             print_rows(columns, rows, "table")
+        out.print()
         out.print(
             _show(
-                f'\nOpen it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake '
-                f"{the_lake.root})"
+                f'Open it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake {the_lake.root})'
             ),
             highlight=False,
         )
