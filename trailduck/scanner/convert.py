@@ -9,15 +9,18 @@ the file: the column gets the closest faithful value or NULL, and ``event_json``
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailduck.errors import BadObjectError
+from trailduck.scanner.fastpath import FastPath, Shape, well_shaped
 from trailduck.scanner.schema import EVENT_SCHEMA, EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
 
 Coercer = Callable[[Any], Any]
@@ -33,6 +36,9 @@ _Record = msgspec.defstruct(
     + [(f.name, Any, None) for f in RECORD_FIELDS if f.name not in _RAW_FIELDS],
 )
 _record_decoder = msgspec.json.Decoder(_Record)
+_shape_decoder = msgspec.json.Decoder(Shape)
+_FAST = FastPath()
+log = logging.getLogger(__name__)
 
 
 def to_str(value: Any) -> str | None:
@@ -121,19 +127,19 @@ def _parse_iso(text: str) -> dt.datetime | None:
 
 @dataclass(slots=True)
 class DecodedFile:
-    """The records of one object, decoded and checked; converting a batch of these cannot fail."""
+    """The records of one object, checked to be JSON objects; converting a batch of these cannot fail."""
 
     raws: list[msgspec.Raw]
-    records: list[Any]
+    records: list[Any]  # fastpath.Shape: the raw variable fields and the nested fields' raw bytes
     source_key: str
     key_day: dt.date
 
 
 def decode_file(raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date) -> DecodedFile:
-    """Decode every record of one object. Raises BadObjectError when a record is not a JSON object: the file
-    is then quarantined whole, since retrying a half-ingested file would duplicate its good records."""
+    """Check and cut every record of one object. Raises BadObjectError when a record is not a JSON object: the
+    file is then quarantined whole, since retrying a half-ingested file would duplicate its good records."""
     try:
-        records = [_record_decoder.decode(r) for r in raws]
+        records = [_shape_decoder.decode(r) for r in raws]
     except msgspec.ValidationError as exc:
         raise BadObjectError(f"a record is not a JSON object ({exc})") from exc
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError) as exc:
@@ -153,35 +159,44 @@ def build_table(files: list[DecodedFile], *, keep_event_json: bool = True) -> pa
     """Decoded files to one table of :data:`EVENT_SCHEMA` plus a ``date`` column (the partition).
 
     ``date`` is the UTC date of ``eventTime``, or the file's delivery day when the event has none. Converting
-    many small files at once keeps Arrow's per-call overhead off the per-file cost.
+    many small files at once keeps per-call overhead off the per-file cost. Well-shaped batches take DuckDB's
+    fast path; anything else, or anything DuckDB refuses, the Python path whose rules are the reference.
     """
-    records = [r for f in files for r in f.records]
-    n = len(records)
-    columns: dict[str, pa.Array] = {}
-    event_time = parse_event_times([r.eventTime for r in records])
+    shapes = [r for f in files for r in f.records]
+    raws = [r for f in files for r in f.raws]
+    event_json = pa.array([bytes(r) for r in raws], pa.binary()).cast(pa.string())
+    columns: dict[str, pa.Array] | None = None
+    if well_shaped(shapes):
+        try:
+            columns = _FAST.typed_columns(event_json)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            log.info("DuckDB could not convert a batch (%s); converting it in Python", exc)
+    if columns is None:
+        columns = _python_columns([_record_decoder.decode(r) for r in raws])
+    for name in _RAW_FIELDS:
+        columns[name] = _raw_column([getattr(s, name) for s in shapes])
+    columns["event_json"] = event_json if keep_event_json else pa.nulls(len(raws), pa.string())
+    columns["source_key"] = pa.array([f.source_key for f in files for _ in f.raws], pa.string())
+    table = pa.Table.from_pydict({f.name: columns[f.name] for f in EVENT_SCHEMA}, schema=EVENT_SCHEMA)
+    fallback = pa.array([f.key_day.isoformat() for f in files for _ in f.raws], pa.string())
+    dates = pc.coalesce(pc.strftime(columns["eventTime"], format="%Y-%m-%d"), fallback)
+    return table.append_column("date", dates)
+
+
+def _python_columns(records: list[Any]) -> dict[str, pa.Array]:
+    """The typed columns built from Python objects: the reference for every rule in the module docstring."""
+    columns: dict[str, pa.Array] = {"eventTime": parse_event_times([r.eventTime for r in records])}
     for field in RECORD_FIELDS:
         name = field.name
+        if name == "eventTime" or name not in _COERCERS:
+            continue
         values = [getattr(r, name) for r in records]
-        if name == "eventTime":
-            columns[name] = event_time
-        elif name not in _COERCERS:
-            columns[name] = _raw_column(values)
-        elif field.type == pa.string():
+        if field.type == pa.string():
             columns[name] = _string_column(values, _COERCERS[name])
         else:
             fn = _COERCERS[name]
             columns[name] = pa.array([fn(v) for v in values], field.type)
-    if keep_event_json:
-        columns["event_json"] = pa.array([bytes(r) for f in files for r in f.raws], pa.binary()).cast(
-            pa.string()
-        )
-    else:
-        columns["event_json"] = pa.nulls(n, pa.string())
-    columns["source_key"] = pa.array([f.source_key for f in files for _ in f.records], pa.string())
-    table = pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
-    fallback = pa.array([f.key_day.isoformat() for f in files for _ in f.records], pa.string())
-    dates = pc.coalesce(pc.strftime(event_time, format="%Y-%m-%d"), fallback)
-    return table.append_column("date", dates)
+    return columns
 
 
 def convert_records(

@@ -1,0 +1,93 @@
+"""Typed columns for a batch of well-shaped records, computed by DuckDB instead of the Python interpreter.
+
+About three times faster than building the columns from Python objects, and equal to that path on every
+well-shaped record. A batch with an unusual shape (a ``userIdentity`` that is not an object, a ``resources``
+list holding something other than objects) is left to the Python path, whose rules are the reference; so is any
+batch DuckDB refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from trailduck.scanner.schema import EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
+
+_RAW_FIELDS = [f.name for f in RECORD_FIELDS if f.metadata == JSON_META]
+_NESTED = {f.name: f.type for f in RECORD_FIELDS if pa.types.is_struct(f.type) or pa.types.is_list(f.type)}
+_TYPED = [f for f in RECORD_FIELDS if f.name not in _RAW_FIELDS]
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+
+#: The record's fields that stay raw bytes, plus its nested fields (raw too, only to check their shape).
+Shape = msgspec.defstruct(
+    "Shape", [(name, msgspec.Raw, msgspec.Raw(b"")) for name in [*_RAW_FIELDS, *_NESTED]]
+)
+
+
+def _structure(t: pa.DataType, metadata: Any) -> Any:
+    if pa.types.is_struct(t):
+        return {f.name: _structure(f.type, f.metadata) for f in t}
+    if pa.types.is_list(t):
+        return [_structure(t.value_type, None)]
+    return "JSON" if metadata == JSON_META else "VARCHAR"
+
+
+def _column(field: pa.Field) -> str:
+    name = field.name
+    if name == "eventTime":
+        return (
+            "CASE WHEN parsed_time BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+            "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN parsed_time END AS \"eventTime\""
+        )
+    if pa.types.is_boolean(field.type):
+        return f"CASE lower(r.\"{name}\") WHEN 'true' THEN true WHEN 'false' THEN false END AS \"{name}\""
+    return f'r."{name}" AS "{name}"'
+
+
+def _query() -> str:
+    from trailduck.views import load_sql, sql_literal
+
+    structure = msgspec.json.encode({f.name: _structure(f.type, f.metadata) for f in _TYPED}).decode()
+    columns = ",\n    ".join(_column(f) for f in _TYPED)
+    return load_sql("typed_columns.sql").format(columns=columns, structure=sql_literal(structure))
+
+
+def well_shaped(shapes: list[Any]) -> bool:
+    """Whether every nested field is an object (or a list of objects), absent or null."""
+    for shape in shapes:
+        for name, t in _NESTED.items():
+            raw = bytes(getattr(shape, name))
+            if not raw or raw == b"null":
+                continue
+            if pa.types.is_struct(t):
+                if raw[:1] != b"{":
+                    return False
+            elif raw[:1] != b"[" or any(bytes(item)[:1] != b"{" for item in _raw_list.decode(raw)):
+                return False
+    return True
+
+
+class FastPath:
+    """One in-memory DuckDB connection, used by one thread (the converting one)."""
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._sql = ""
+
+    def typed_columns(self, event_json: pa.Array) -> dict[str, pa.Array]:
+        if self._con is None:
+            con = duckdb.connect()
+            con.execute("SET TimeZone = 'UTC'")  # as a connect() option it would not load the ICU extension
+            self._sql = _query()
+            self._con = con
+        batch = pa.table({"event_json": event_json})  # noqa: F841 - read by name in the query
+        table = self._con.sql(self._sql).to_arrow_table()
+        columns: dict[str, pa.Array] = {}
+        for field in _TYPED:
+            column = table.column(field.name).combine_chunks()
+            target = EVENT_TIME_TYPE if field.name == "eventTime" else field.type
+            columns[field.name] = column.cast(target)
+        return columns
