@@ -13,7 +13,7 @@ import pytest
 
 from trailduck.generator import TrailSpec, generate
 from trailduck.scanner import convert
-from trailduck.scanner.fastpath import FastPath, well_shaped
+from trailduck.scanner.fastpath import FastPath
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "otrf_ec2_proxy_s3_exfiltration.ndjson"
 
@@ -37,8 +37,7 @@ def raws_of(records: list[dict[str, Any]]) -> list[msgspec.Raw]:
 
 
 def assert_paths_agree(raws: list[msgspec.Raw]) -> None:
-    shapes = [convert._shape_decoder.decode(r) for r in raws]
-    assert well_shaped(shapes)
+    assert convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).well_shaped
     event_json = pa.array([bytes(r) for r in raws], pa.binary()).cast(pa.string())
     fast = FastPath().typed_columns(event_json)
     slow = convert._python_columns([convert._record_decoder.decode(r) for r in raws])
@@ -73,7 +72,7 @@ def test_odd_values_in_well_shaped_records() -> None:
 )
 def test_odd_shapes_take_the_python_path(record: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     raws = raws_of([record])
-    assert not well_shaped([convert._shape_decoder.decode(r) for r in raws])
+    assert not convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).well_shaped
     monkeypatch.setattr(convert._FAST, "typed_columns", lambda *a: pytest.fail("fast path used"))
     decoded = convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1))
     assert convert.build_table([decoded]).num_rows == 1

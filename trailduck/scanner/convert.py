@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailduck.errors import BadObjectError
-from trailduck.scanner.fastpath import FastPath, Shape, well_shaped
+from trailduck.scanner.fastpath import FastPath, Shape, WellShaped
 from trailduck.scanner.schema import EVENT_SCHEMA, EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
 
 Coercer = Callable[[Any], Any]
@@ -37,6 +37,7 @@ _Record = msgspec.defstruct(
 )
 _record_decoder = msgspec.json.Decoder(_Record)
 _shape_decoder = msgspec.json.Decoder(Shape)
+_well_shaped = msgspec.json.Decoder(WellShaped)
 _FAST = FastPath()
 log = logging.getLogger(__name__)
 
@@ -130,21 +131,25 @@ class DecodedFile:
     """The records of one object, checked to be JSON objects; converting a batch of these cannot fail."""
 
     raws: list[msgspec.Raw]
-    records: list[Any]  # fastpath.Shape: the raw variable fields and the nested fields' raw bytes
+    records: list[Any]  # fastpath.WellShaped or fastpath.Shape: the raw variable fields
     source_key: str
     key_day: dt.date
+    well_shaped: bool = True
 
 
 def decode_file(raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date) -> DecodedFile:
     """Check and cut every record of one object. Raises BadObjectError when a record is not a JSON object: the
     file is then quarantined whole, since retrying a half-ingested file would duplicate its good records."""
     try:
-        records = [_shape_decoder.decode(r) for r in raws]
+        try:
+            return DecodedFile(raws, [_well_shaped.decode(r) for r in raws], source_key, key_day)
+        except msgspec.ValidationError:
+            records = [_shape_decoder.decode(r) for r in raws]  # an odd nested shape: the Python path
+            return DecodedFile(raws, records, source_key, key_day, well_shaped=False)
     except msgspec.ValidationError as exc:
         raise BadObjectError(f"a record is not a JSON object ({exc})") from exc
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError) as exc:
         raise BadObjectError(f"a record cannot be decoded ({exc})") from exc
-    return DecodedFile(raws, records, source_key, key_day)
 
 
 def _string_column(values: list[Any], fn: Coercer) -> pa.Array:
@@ -166,7 +171,7 @@ def build_table(files: list[DecodedFile], *, keep_event_json: bool = True) -> pa
     raws = [r for f in files for r in f.raws]
     event_json = pa.array([bytes(r) for r in raws], pa.binary()).cast(pa.string())
     columns: dict[str, pa.Array] | None = None
-    if well_shaped(shapes):
+    if all(f.well_shaped for f in files):
         try:
             columns = _FAST.typed_columns(event_json)
         except (duckdb.Error, pa.ArrowException) as exc:

@@ -2,7 +2,7 @@
 
 About three times faster than building the columns from Python objects, and equal to that path on every
 well-shaped record. A batch with an unusual shape (a ``userIdentity`` that is not an object, a ``resources``
-list holding something other than objects) is left to the Python path, whose rules are the reference; so is any
+list holding something other than objects: :data:`WellShaped` does not decode it) is left to the Python path, whose rules are the reference; so is any
 batch DuckDB refuses.
 """
 
@@ -19,12 +19,24 @@ from trailduck.scanner.schema import EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
 _RAW_FIELDS = [f.name for f in RECORD_FIELDS if f.metadata == JSON_META]
 _NESTED = {f.name: f.type for f in RECORD_FIELDS if pa.types.is_struct(f.type) or pa.types.is_list(f.type)}
 _TYPED = [f for f in RECORD_FIELDS if f.name not in _RAW_FIELDS]
-_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
-#: The record's fields that stay raw bytes, plus its nested fields (raw too, only to check their shape).
-Shape = msgspec.defstruct(
-    "Shape", [(name, msgspec.Raw, msgspec.Raw(b"")) for name in [*_RAW_FIELDS, *_NESTED]]
+
+class _Object(msgspec.Struct):
+    """Any JSON object: decoding into it checks the shape and skips the content."""
+
+
+#: The record's fields that stay raw bytes, and its nested fields only checked to be objects (lists of objects).
+WellShaped = msgspec.defstruct(
+    "WellShaped",
+    [(name, msgspec.Raw, msgspec.Raw(b"")) for name in _RAW_FIELDS]
+    + [
+        (name, (list[_Object] if pa.types.is_list(t) else _Object) | None, None)
+        for name, t in _NESTED.items()
+    ],
 )
+
+#: The same fields for a record of any shape: nested fields are not looked at.
+Shape = msgspec.defstruct("Shape", [(name, msgspec.Raw, msgspec.Raw(b"")) for name in _RAW_FIELDS])
 
 
 def _structure(t: pa.DataType, metadata: Any) -> Any:
@@ -53,21 +65,6 @@ def _query() -> str:
     structure = msgspec.json.encode({f.name: _structure(f.type, f.metadata) for f in _TYPED}).decode()
     columns = ",\n    ".join(_column(f) for f in _TYPED)
     return load_sql("typed_columns.sql").format(columns=columns, structure=sql_literal(structure))
-
-
-def well_shaped(shapes: list[Any]) -> bool:
-    """Whether every nested field is an object (or a list of objects), absent or null."""
-    for shape in shapes:
-        for name, t in _NESTED.items():
-            raw = bytes(getattr(shape, name))
-            if not raw or raw == b"null":
-                continue
-            if pa.types.is_struct(t):
-                if raw[:1] != b"{":
-                    return False
-            elif raw[:1] != b"[" or any(bytes(item)[:1] != b"{" for item in _raw_list.decode(raw)):
-                return False
-    return True
 
 
 class FastPath:
