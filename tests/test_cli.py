@@ -216,6 +216,7 @@ def test_demo_ends_with_query_results(tmp_path: Path) -> None:
     text = invoke("demo", "--lake", str(lake), "--days", "2")
     assert text.exit_code == 0 and "Console sign-ins" in text.stdout and "ConsoleLogin" not in text.stderr
     assert "\nOpen it yourself: duckdb " in text.stdout  # a real line, not an escaped newline
+    assert text.stdout.rstrip().endswith("┘")  # it ends with the last query's results
 
 
 @pytest.mark.parametrize(

@@ -525,17 +525,16 @@ def demo_cmd(
             raise typer.Exit(result.summary.exit_code)
         out.print(f"generated a demo trail in {_show(str(result.trail))}", highlight=False)
         _render_summary(result.summary)
-        for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
-            shown = _show(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
-            out.print(f"\n[bold]{_show(title)}[/]\n[dim]{shown}[/]", highlight=False)
-            print_rows(columns, rows, "table")
-        out.print()
         out.print(
             _show(
                 f'Open it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake {the_lake.root})'
             ),
             highlight=False,
         )
+        for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
+            shown = _show(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
+            out.print(f"\n[bold]{_show(title)}[/]\n[dim]{shown}[/]", highlight=False)
+            print_rows(columns, rows, "table")
     raise typer.Exit(result.summary.exit_code)
 
 
