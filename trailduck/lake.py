@@ -70,9 +70,6 @@ class Lake:
         base = self.dataset_dir(dataset)
         return sorted(base.glob("account=*/region=*/date=*/*.parquet")) if base.is_dir() else []
 
-    def has_data(self) -> bool:
-        return any(self.data_files(d) for d in DATASETS)
-
     def create(self) -> None:
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """Raw CloudTrail records to an Arrow table of the declared schema.
 
-Each record is decoded once by msgspec into a struct whose variable fields stay raw JSON bytes (no
-re-serialising) and whose other fields are plain Python values; typed columns are then built column by column.
-A value that does not fit its column (a ``readOnly`` of "maybe", a number where a string belongs) never fails
-the file: the column gets the closest faithful value or NULL, and ``event_json`` keeps the truth.
+Each record is decoded once by msgspec into a struct that keeps the variable fields as raw JSON bytes (no
+re-serialising) and checks that the nested fields have their documented shape. The typed columns of a
+well-shaped batch come from DuckDB (:mod:`trailduck.scanner.fastpath`); any other batch is converted here from
+Python objects, whose rules are the reference: a value that does not fit its column (a ``readOnly`` of
+"maybe", a number where a string belongs) never fails the file, the column gets the closest faithful value or
+NULL, and ``event_json`` keeps the truth.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 
 from trailduck.errors import BadObjectError
 from trailduck.scanner.fastpath import FastPath, Shape, WellShaped
-from trailduck.scanner.schema import EVENT_SCHEMA, EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
+from trailduck.scanner.schema import EVENT_SCHEMA, EVENT_TIME_TYPE, JSON_META, JSON_TEXT_FIELDS, RECORD_FIELDS
 
 Coercer = Callable[[Any], Any]
 _EMPTY_RAW = msgspec.Raw(b"")
@@ -29,11 +31,10 @@ _BOOLS: dict[str, bool] = {"true": True, "false": False}
 _json_encode = msgspec.json.Encoder().encode
 
 #: Top-level fields that stay raw JSON text.
-_RAW_FIELDS = [f.name for f in RECORD_FIELDS if f.metadata == JSON_META]
 _Record = msgspec.defstruct(
     "_Record",
-    [(name, msgspec.Raw, _EMPTY_RAW) for name in _RAW_FIELDS]
-    + [(f.name, Any, None) for f in RECORD_FIELDS if f.name not in _RAW_FIELDS],
+    [(name, msgspec.Raw, _EMPTY_RAW) for name in JSON_TEXT_FIELDS]
+    + [(f.name, Any, None) for f in RECORD_FIELDS if f.name not in JSON_TEXT_FIELDS],
 )
 _record_decoder = msgspec.json.Decoder(_Record)
 _shape_decoder = msgspec.json.Decoder(Shape)
@@ -90,7 +91,7 @@ def _coercer(field: pa.Field) -> Coercer:
 
 
 _COERCERS: dict[str, Coercer] = {
-    f.name: _coercer(f) for f in RECORD_FIELDS if f.name not in _RAW_FIELDS and f.name != "eventTime"
+    f.name: _coercer(f) for f in RECORD_FIELDS if f.name not in JSON_TEXT_FIELDS and f.name != "eventTime"
 }
 
 
@@ -178,7 +179,7 @@ def build_table(files: list[DecodedFile], *, keep_event_json: bool = True) -> pa
             log.info("DuckDB could not convert a batch (%s); converting it in Python", exc)
     if columns is None:
         columns = _python_columns([_record_decoder.decode(r) for r in raws])
-    for name in _RAW_FIELDS:
+    for name in JSON_TEXT_FIELDS:
         columns[name] = _raw_column([getattr(s, name) for s in shapes])
     columns["event_json"] = event_json if keep_event_json else pa.nulls(len(raws), pa.string())
     columns["source_key"] = pa.array([f.source_key for f in files for _ in f.raws], pa.string())

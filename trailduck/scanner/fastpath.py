@@ -2,8 +2,8 @@
 
 About three times faster than building the columns from Python objects, and equal to that path on every
 well-shaped record. A batch with an unusual shape (a ``userIdentity`` that is not an object, a ``resources``
-list holding something other than objects: :data:`WellShaped` does not decode it) is left to the Python path, whose rules are the reference; so is any
-batch DuckDB refuses.
+list holding something other than objects: :data:`WellShaped` does not decode it) is left to the Python path,
+whose rules are the reference; so is any batch DuckDB refuses.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
-from trailduck.scanner.schema import EVENT_TIME_TYPE, JSON_META, RECORD_FIELDS
+from trailduck.scanner.schema import EVENT_TIME_TYPE, JSON_META, JSON_TEXT_FIELDS, RECORD_FIELDS
 
-_RAW_FIELDS = [f.name for f in RECORD_FIELDS if f.metadata == JSON_META]
 _NESTED = {f.name: f.type for f in RECORD_FIELDS if pa.types.is_struct(f.type) or pa.types.is_list(f.type)}
-_TYPED = [f for f in RECORD_FIELDS if f.name not in _RAW_FIELDS]
+_TYPED = [f for f in RECORD_FIELDS if f.name not in JSON_TEXT_FIELDS]
 
 
 class _Object(msgspec.Struct):
@@ -28,7 +27,7 @@ class _Object(msgspec.Struct):
 #: The record's fields that stay raw bytes, and its nested fields only checked to be objects (lists of objects).
 WellShaped = msgspec.defstruct(
     "WellShaped",
-    [(name, msgspec.Raw, msgspec.Raw(b"")) for name in _RAW_FIELDS]
+    [(name, msgspec.Raw, msgspec.Raw(b"")) for name in JSON_TEXT_FIELDS]
     + [
         (name, (list[_Object] if pa.types.is_list(t) else _Object) | None, None)
         for name, t in _NESTED.items()
@@ -36,7 +35,7 @@ WellShaped = msgspec.defstruct(
 )
 
 #: The same fields for a record of any shape: nested fields are not looked at.
-Shape = msgspec.defstruct("Shape", [(name, msgspec.Raw, msgspec.Raw(b"")) for name in _RAW_FIELDS])
+Shape = msgspec.defstruct("Shape", [(name, msgspec.Raw, msgspec.Raw(b"")) for name in JSON_TEXT_FIELDS])
 
 
 def _structure(t: pa.DataType, metadata: Any) -> Any:

@@ -100,3 +100,6 @@ EXTRA_FIELDS: list[pa.Field] = [
 
 #: What one Parquet file holds. ``account``, ``region`` and ``date`` are Hive partition folders, not columns.
 EVENT_SCHEMA = pa.schema(RECORD_FIELDS + EXTRA_FIELDS)
+
+#: The record fields kept as raw JSON text (the shape varies from event to event).
+JSON_TEXT_FIELDS = tuple(f.name for f in RECORD_FIELDS if f.metadata == JSON_META)
