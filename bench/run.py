@@ -18,14 +18,15 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -116,18 +117,59 @@ def naive(root: Path, out: Path) -> int:
     return events
 
 
+def _tree_rss(root: int) -> int:
+    """The summed resident memory, in bytes, of a process and all its descendants."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/statm") as f:
+                rss[int(entry)] = int(f.read().split()[1]) * page
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
 def run_cli(args: list[str]) -> tuple[float, dict[str, Any], int]:
-    """Run the real command in a child process: wall time, its --json summary, its peak RSS in KiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    elapsed, proc = timed(
-        lambda: subprocess.run(
-            [sys.executable, "-m", "trailduck", *args, "--json"], capture_output=True, text=True, check=False
-        )
+    """Run the real command in a child process: wall time, its --json summary, and the peak of the summed
+    resident memory of it and its worker processes, in bytes (sampled every 50 ms)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trailduck", *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, _tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
     if proc.returncode != 0:
-        raise SystemExit(f"trailduck {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, json.loads(proc.stdout), max(peak, before)
+        raise SystemExit(f"trailduck {' '.join(args)} failed ({proc.returncode}): {err[-2000:]}")
+    return elapsed, json.loads(out), peak
 
 
 def du(path: Path, pattern: str) -> int:
@@ -214,6 +256,11 @@ def s3_runs(root: Path, work: Path) -> dict[str, Any]:
                 "--no-progress",
             ]
         )
+        # Where the time goes: the GETs alone, with the same concurrency, against the whole run.
+        source = S3Source(make_client(endpoint_url=endpoint, region="us-east-1"), "bench")
+        keys = [p.relative_to(root).as_posix() for p in trail_files(root)]
+        with ThreadPoolExecutor(16) as pool:
+            get_s, _ = timed(lambda: sum(map(len, pool.map(source.read, keys))))
         # The no-op run, in process, counting the requests it sends.
         counts: dict[str, int] = {}
         s3 = make_client(endpoint_url=endpoint, region="us-east-1")
@@ -233,6 +280,8 @@ def s3_runs(root: Path, work: Path) -> dict[str, Any]:
             "files_per_s": summary["files_converted"] / elapsed,
             "events_per_s": summary["events"] / elapsed,
             "get_concurrency": 16,
+            "workers": summary["workers"],
+            "get_only_seconds": get_s,
             "noop_seconds": noop_s,
             "noop_files_new": noop.files_new,
             "noop_list_requests": counts.get("ListObjectsV2", 0),
@@ -251,16 +300,27 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--skip-s3", action="store_true", help="skip the S3 server runs")
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="only the trailduck ingest and its memory (for large --events: the 10M memory check)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
         root = work / "trail"
         gen_s, (events, files, gz_bytes) = timed(lambda: generate(root, args.events))
+        if args.ingest_only:
+            ingest_only(root, work, events, files, gz_bytes, args.json)
+            return
         raw_bytes = sum(len(zlib.decompress(p.read_bytes(), 31)) for p in trail_files(root))
         floor_s, floor_events = timed(lambda: floor(root))
         naive_s, naive_events = timed(lambda: naive(root, work / "naive"))
         local_s, local, local_rss = run_cli(
             ["ingest", str(root), "--lake", str(work / "lake"), "--no-progress"]
+        )
+        single_s, single, single_rss = run_cli(
+            ["ingest", str(root), "--lake", str(work / "lake-1"), "--workers", "1", "--no-progress"]
         )
         slim_s, _, _ = run_cli(
             ["ingest", str(root), "--lake", str(work / "lake-slim"), "--no-event-json", "--no-progress"]
@@ -297,9 +357,16 @@ def main() -> None:
             "trailduck_local": {
                 "seconds": local_s,
                 "events_per_s": events / local_s,
-                "peak_rss_mib": local_rss / 1024,
+                "workers": local["workers"],
+                "peak_rss_mib": local_rss / 2**20,
                 "parquet_files": local["parquet_files_written"],
                 "partitions": local["partitions_written"],
+            },
+            "trailduck_local_1_worker": {
+                "seconds": single_s,
+                "events_per_s": events / single_s,
+                "peak_rss_mib": single_rss / 2**20,
+                "parquet_files": single["parquet_files_written"],
             },
             "ratios": {"local_vs_floor": floor_s / local_s, "local_vs_naive": naive_s / local_s},
             "lake": {
@@ -322,6 +389,28 @@ def main() -> None:
             print(f"work folder kept: {work}")
 
 
+def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, out: Path | None) -> None:
+    elapsed, summary, rss = run_cli(["ingest", str(root), "--lake", str(work / "lake"), "--no-progress"])
+    assert summary["events"] == events
+    result = {
+        "events": events,
+        "files": files,
+        "gzip_bytes": gz_bytes,
+        "seconds": elapsed,
+        "events_per_s": events / elapsed,
+        "workers": summary["workers"],
+        "peak_rss_mib": rss / 2**20,
+        "parquet_files": summary["parquet_files_written"],
+    }
+    print(
+        f"{events:,} events in {files:,} files ({gz_bytes / 2**20:.0f} MiB gzip): {elapsed:.1f} s, "
+        f"{result['events_per_s']:,.0f} events/s with {result['workers']} worker processes, "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files"
+    )
+    if out:
+        out.write_text(json.dumps(result, indent=2))
+
+
 def report(r: dict[str, Any]) -> None:
     rows: list[tuple[str, str]] = []
     m, t = r["machine"], r["trail"]
@@ -340,8 +429,16 @@ def report(r: dict[str, Any]) -> None:
     rows.append(
         (
             "trailduck, folder",
-            f"{loc['events_per_s']:,.0f} events/s, peak RSS {loc['peak_rss_mib']:.0f} MiB, "
-            f"{loc['parquet_files']} Parquet files",
+            f"{loc['events_per_s']:,.0f} events/s with {loc['workers']} worker processes, "
+            f"peak RSS {loc['peak_rss_mib']:.0f} MiB (all processes), {loc['parquet_files']} Parquet files",
+        )
+    )
+    one = r["trailduck_local_1_worker"]
+    rows.append(
+        (
+            "trailduck, folder, --workers 1",
+            f"{one['events_per_s']:,.0f} events/s, peak RSS {one['peak_rss_mib']:.0f} MiB, "
+            f"{one['parquet_files']} Parquet files",
         )
     )
     rows.append(
@@ -372,7 +469,14 @@ def report(r: dict[str, Any]) -> None:
             (
                 "trailduck, S3 server",
                 f"{s3['files_per_s']:,.0f} files/s, {s3['events_per_s']:,.0f} events/s "
-                f"with {s3['get_concurrency']} GETs at once",
+                f"with {s3['get_concurrency']} GETs at once, {s3['workers']} worker processes",
+            )
+        )
+        rows.append(
+            (
+                "  where the time goes",
+                f"{s3['seconds']:.1f} s in all; the GETs alone take {s3['get_only_seconds']:.1f} s "
+                f"({s3['get_only_seconds'] / s3['seconds']:.0%}), overlapped with conversion",
             )
         )
         rows.append(

@@ -171,6 +171,7 @@ def _render_summary(summary: IngestSummary) -> None:
         ("bytes read", f"{summary.bytes_read:,}"),
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),
+        ("worker processes", f"{summary.workers}"),
         ("duration", f"{summary.duration_s:.2f} s"),
         ("events/s", f"{summary.events_per_s:,.0f}"),
     ]
@@ -245,6 +246,14 @@ def ingest_cmd(
         typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.", show_default=False),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes converting at once. Default: one per core for runs over 16 MiB "
+            "of compressed logs, else 1.",
+            show_default=False,
+        ),
+    ] = None,
     event_json: Annotated[
         bool,
         typer.Option(
@@ -296,6 +305,7 @@ def ingest_cmd(
             regions=_split_list(regions),
             lookback=lookback,
             concurrency=concurrency,
+            workers=workers,
             keep_event_json=event_json,
             limits=Limits(max_decompressed_bytes=max_decompressed_mb << 20, max_records=max_records),
             profile=profile,

@@ -4,8 +4,9 @@ Order of a run, each step durable before the next:
 
 1. take the lake's lock and roll back whatever an interrupted run left (see :meth:`Lake.recover`);
 2. discover the streams and list each from its watermark (or ``--since``), keeping what is not done yet;
-3. fetch with a bounded pool of threads, convert, and append to one open Parquet file per partition;
-4. commit the Parquet files (fsync, rename), then save the checkpoint, then refresh the DuckDB views.
+3. fetch with a bounded pool of threads, convert, and append to one open Parquet file per partition, in this
+   process or, for a large run, in one worker process per core (see :mod:`trailduck.pipeline`);
+4. publish the Parquet files (fsync, rename), then save the checkpoint, then refresh the DuckDB views.
 
 A file that cannot be converted is quarantined with its reason (kept in the checkpoint, retried on the next
 run); the run goes on. Only an error that makes every further step pointless (access denied, a lost source)
@@ -18,35 +19,21 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
-import pyarrow as pa
-
-from trailduck import crashpoints
-from trailduck.errors import (
-    AccessDeniedError,
-    BadObjectError,
-    ConfigError,
-    LakeError,
-    ObjectGoneError,
-    SourceError,
-    StateError,
-)
+from trailduck import crashpoints, pipeline
+from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.lake import Lake
-from trailduck.scanner.convert import DecodedFile, build_table, decode_file
-from trailduck.scanner.decode import Limits, decompress, split_records
+from trailduck.pipeline import worker_count
+from trailduck.scanner.decode import Limits
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
-from trailduck.scanner.writer import LakeWriter
+from trailduck.scanner.writer import publish
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
-from trailduck.state.lineage import dataset_of, lake_source_keys
+from trailduck.state.lineage import lake_source_keys
 from trailduck.state.store import LocalStateStore, StateStore
 from trailduck.views import refresh_views
 
@@ -60,10 +47,6 @@ EXIT_QUARANTINED = 3
 #: The range of days an option may name (CloudTrail began in 2013; the bounds keep date arithmetic safe).
 EARLIEST_DAY = dt.date(2000, 1, 1)
 LATEST_DAY = dt.date(2999, 12, 31)
-
-#: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
-#: small files, small enough to keep memory bounded (about 1.2 KB a record).
-BATCH_RECORDS = 10_000
 
 
 @dataclass
@@ -79,6 +62,7 @@ class IngestOptions:
     regions: list[str] | None = None
     lookback: int = 2
     concurrency: int = 16
+    workers: int | None = None
     keep_event_json: bool = True
     limits: Limits = field(default_factory=Limits)
     profile: str | None = None
@@ -93,6 +77,8 @@ class IngestOptions:
                 raise ConfigError(f"{name} {day}: give a day between {EARLIEST_DAY} and {LATEST_DAY}")
         if not 1 <= self.concurrency <= 256:
             raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
+        if self.workers is not None and not 1 <= self.workers <= 64:
+            raise ConfigError(f"--workers {self.workers}: give a number from 1 to 64, or leave it out (auto)")
         if self.since and self.until and self.since > self.until:
             raise ConfigError(f"--since {self.since} is after --until {self.until}; swap them")
         for account in self.accounts or []:
@@ -116,6 +102,7 @@ class IngestSummary:
     files_converted: int = 0
     files_failed: int = 0
     files_skipped: int = 0
+    workers: int = 1
     events: int = 0
     bytes_read: int = 0
     partitions_written: int = 0
@@ -157,13 +144,6 @@ class _NoProgress:
 
     def advance(self, files: int, events: int, size: int) -> None:
         pass
-
-
-@dataclass
-class _Fetched:
-    raws: list[msgspec.Raw] | None
-    error: Exception | None
-    size: int
 
 
 def ingest(
@@ -314,95 +294,6 @@ def _plan(
     return work, starts
 
 
-def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
-    try:
-        if item.ref.size > limits.max_decompressed_bytes:
-            # Its compressed size alone is over the cap: refuse it without reading it into memory.
-            raise BadObjectError(
-                f"{item.ref.size} bytes, larger than the cap of {limits.max_decompressed_bytes}"
-            )
-        data = source.read(item.ref.key)
-        crashpoints.hit("fetch")
-        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
-    except (BadObjectError, SourceError) as exc:
-        # Without its traceback: the frames it references can hold a whole decompressed object.
-        return _Fetched(None, exc.with_traceback(None), 0)
-
-
-def _fetch_all(
-    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
-) -> Iterator[tuple[Listed, _Fetched]]:
-    """Fetch, decompress and split in threads (I/O and zlib release the GIL), yielding in listing order.
-
-    At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
-    """
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
-    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
-    items = iter(work)
-    try:
-        for item in items:
-            pending.append((item, pool.submit(_fetch, source, item, limits)))
-            if len(pending) >= 2 * concurrency:
-                break
-        while pending:
-            item, future = pending.popleft()
-            nxt = next(items, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_fetch, source, nxt, limits)))
-            yield item, future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Batcher:
-    """Gathers decoded files of one stream until ``max_records``, then converts them as one table."""
-
-    def __init__(self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS) -> None:
-        self.writer = writer
-        self.keep_event_json = keep_event_json
-        self.max_records = max_records
-        self.stream: Stream | None = None
-        self.files: list[DecodedFile] = []
-        self.records = 0
-
-    def add(self, stream: Stream, decoded: DecodedFile) -> list[tuple[DecodedFile, Exception]]:
-        """Queue a file; returns the files that could not be converted when this filled a batch."""
-        failures: list[tuple[DecodedFile, Exception]] = []
-        if stream != self.stream:
-            failures = self.flush()
-            self.stream = stream
-        self.files.append(decoded)
-        self.records += len(decoded.records)
-        if self.records >= self.max_records:
-            failures += self.flush()
-        return failures
-
-    def flush(self) -> list[tuple[DecodedFile, Exception]]:
-        failures: list[tuple[DecodedFile, Exception]] = []
-        if self.files and self.stream is not None:
-            try:
-                self._write(self.files)
-            except _CONVERT_ERRORS:
-                # Something in the batch defeated the checks before it: convert file by file so that only the
-                # guilty file is quarantined, whole, and the others still land.
-                for decoded in self.files:
-                    try:
-                        self._write([decoded])
-                    except _CONVERT_ERRORS as exc:
-                        failures.append((decoded, exc))
-        self.files = []
-        self.records = 0
-        return failures
-
-    def _write(self, files: list[DecodedFile]) -> None:
-        assert self.stream is not None
-        table = build_table(files, keep_event_json=self.keep_event_json)
-        self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
-
-
-_CONVERT_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
-
-
 def _convert_all(
     lake: Lake,
     state_location: str,
@@ -415,73 +306,41 @@ def _convert_all(
     checkpoint: Checkpoint,
     now: dt.datetime,
 ) -> list[Listed]:
-    """Convert and write every planned object; returns those converted. Failures go into ``checkpoint``."""
-    writer = lake.begin_run(run_id, state_location)
-    batcher = _Batcher(writer, options.keep_event_json)
-    done: dict[str, Listed] = {}
-    read_any = False
-
-    def fail(key: str, error: Exception | None) -> None:
-        reason = f"{source.display(key)}: {error}"
-        _quarantine(checkpoint, key, reason, now)
-        log.warning("%s; quarantined, retried on the next run", reason)
-        summary.files_failed += 1
-
-    def unconvert(failures: list[tuple[DecodedFile, Exception]]) -> None:
-        # Files whose batch Arrow refused; each was retried alone and failed alone.
-        for bad, exc in failures:
-            done.pop(bad.source_key, None)
-            summary.files_converted -= 1
-            summary.events -= len(bad.records)
-            fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
-
-    try:
-        for item, fetched in _fetch_all(source, work, options.concurrency, options.limits):
-            error = fetched.error
-            if isinstance(error, AccessDeniedError) and not read_any:
-                # Denied before anything could be read: a missing permission, which every object would hit.
-                # Later, a single denied object (say, under a disabled KMS key) is quarantined instead.
-                raise error
-            decoded: DecodedFile | None = None
-            if fetched.raws is not None:
-                read_any = True
-                # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
-                try:
-                    decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
-                except BadObjectError as exc:
-                    error = exc
-            if isinstance(error, ObjectGoneError) and item.ref.key in checkpoint.failed:
-                # Quarantined earlier and now deleted: nothing is left to ingest or retry.
-                del checkpoint.failed[item.ref.key]
-                summary.gone.append(item.ref.key)
-                log.warning("%s: no longer exists; dropped from the quarantine", source.display(item.ref.key))
-                progress.advance(1, 0, 0)
-                continue
-            if decoded is None:
-                # A first "gone" is quarantined like any failure: a CloudTrail file deleted between listing and
-                # reading deserves an alert (exit 3) once; the next run drops it if it is still gone.
-                fail(item.ref.key, error)
-                progress.advance(1, 0, item.ref.size)
-                continue
-            events = len(decoded.records)
-            done[item.ref.key] = item
-            summary.files_converted += 1
-            summary.events += events
-            summary.bytes_read += fetched.size
-            unconvert(batcher.add(item.key.stream, decoded))
-            crashpoints.hit("convert")
-            progress.advance(1, events, fetched.size)
-        unconvert(batcher.flush())
-        result = writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    """Convert, write and publish every planned object; returns those converted. Failures go into
+    ``checkpoint``."""
+    lake.begin_run(run_id, state_location)
+    summary.workers = worker_count(options.workers, work, source)
+    result = pipeline.convert(
+        work,
+        root=lake.root,
+        run_id=run_id,
+        source=source,
+        quarantined=frozenset(checkpoint.failed),
+        keep_event_json=options.keep_event_json,
+        limits=options.limits,
+        concurrency=options.concurrency,
+        workers=summary.workers,
+        advance=progress.advance,
+    )
+    files = publish(lake.root, result.tmp_files)
+    for key in result.gone:
+        # Quarantined earlier and now deleted: nothing is left to ingest or retry.
+        del checkpoint.failed[key]
+        summary.gone.append(key)
+        log.warning("%s: no longer exists; dropped from the quarantine", source.display(key))
+    for failed in result.failed:
+        _quarantine(checkpoint, failed.key, failed.reason, now)
+        log.warning("%s; quarantined, retried on the next run", failed.reason)
+    summary.files_failed += len(result.failed)
+    summary.files_converted = len(result.converted)
+    summary.events = sum(result.converted.values())
+    summary.bytes_read = result.bytes_read
     summary.partitions_written = len(result.partitions)
-    summary.parquet_files_written = len(result.files)
-    converted = {object_identity(key) for key in done}
+    summary.parquet_files_written = len(files)
+    converted = {object_identity(key) for key in result.converted}
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
         del checkpoint.failed[key]  # converted now, or its twin was
-    return list(done.values())
+    return [item for item in work if item.ref.key in result.converted]
 
 
 def _quarantine(checkpoint: Checkpoint, key: str, reason: str, now: dt.datetime) -> None:

@@ -26,7 +26,7 @@ import duckdb
 
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.fsutil import fsync_dir
-from trailduck.scanner.writer import DATASETS, TMP_SUFFIX, LocalLakeWriter
+from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class Lake:
         finally:
             os.close(fd)
 
-    def begin_run(self, run_id: str, state_location: str) -> LocalLakeWriter:
-        """Mark a run as writing and return its writer. The marker is removed by :meth:`end_run`.
+    def begin_run(self, run_id: str, state_location: str) -> None:
+        """Mark a run as writing, before it writes anything. The marker is removed by :meth:`end_run`.
 
         The marker names the checkpoint the run commits to: only that checkpoint can say whether the run
         committed, so recovery never decides from another one.
@@ -109,7 +109,6 @@ class Lake:
         marker = self.runs_dir / f"{run_id}.run"
         marker.write_text(json.dumps({"run": run_id, "state": state_location}))
         fsync_dir(self.runs_dir)
-        return LocalLakeWriter(self.root, run_id)
 
     def run_markers(self) -> dict[str, str]:
         """Runs that started writing and have not finished, with the checkpoint each commits to."""

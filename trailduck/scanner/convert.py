@@ -40,6 +40,7 @@ _record_decoder = msgspec.json.Decoder(_Record)
 _shape_decoder = msgspec.json.Decoder(Shape)
 _well_shaped = msgspec.json.Decoder(WellShaped)
 _FAST = FastPath()
+set_threads = _FAST.set_threads
 log = logging.getLogger(__name__)
 
 

@@ -92,13 +92,23 @@ class S3Source:
         read_attempts: int = 5,
         backoff_base: float = 0.25,
         backoff_cap: float = 8.0,
+        opened_with: dict[str, Any] | None = None,
     ) -> None:
         self.client = client
+        #: The :func:`make_client` arguments the client was made with, when known: a worker process then opens
+        #: its own client the same way (clients cannot cross processes). None keeps the source in-process.
+        self.opened_with = opened_with
         self.bucket = bucket
         self.prefix = prefix
         self.read_attempts = read_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.opened_with is None:
+            raise TypeError("an S3Source made from a caller's client cannot be reopened in another process")
+        options = (self.read_attempts, self.backoff_base, self.backoff_cap)
+        return (_reopen, (self.opened_with, self.bucket, self.prefix, options))
 
     @property
     def uri(self) -> str:
@@ -160,6 +170,22 @@ class S3Source:
                 raise translate(
                     exc, "s3:GetObject", f"arn:aws:s3:::{self.bucket}/{full}", self.display(key)
                 ) from exc
+
+
+def _reopen(
+    opened_with: dict[str, Any], bucket: str, prefix: str, options: tuple[int, float, float]
+) -> S3Source:
+    attempts, base, cap = options
+    client = make_client(**opened_with)
+    return S3Source(
+        client,
+        bucket,
+        prefix,
+        read_attempts=attempts,
+        backoff_base=base,
+        backoff_cap=cap,
+        opened_with=opened_with,
+    )
 
 
 _READ_ERRORS: tuple[type[Exception], ...] = (

@@ -63,10 +63,13 @@ def open_source(
         from trailduck.scanner.s3 import S3Source, make_client, split_s3_uri
 
         bucket, prefix = split_s3_uri(location)
-        client = make_client(
-            profile=profile, region=region, endpoint_url=endpoint_url, max_pool_connections=concurrency
-        )
-        return S3Source(client, bucket, prefix)
+        opened_with = {
+            "profile": profile,
+            "region": region,
+            "endpoint_url": endpoint_url,
+            "max_pool_connections": concurrency,
+        }
+        return S3Source(make_client(**opened_with), bucket, prefix, opened_with=opened_with)
     if "://" in location:
         raise ConfigError(f"{location}: only s3://bucket[/prefix] URLs and local folders are supported")
     from trailduck.scanner.local import LocalSource

@@ -1,9 +1,10 @@
 """Writes converted events into the Hive-partitioned Parquet lake.
 
-At most one file per partition per run: rows are buffered per partition and appended as row groups to one open
-file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once than
-the cap on open files). Files are written under a temporary name that no reader's glob matches and renamed into
-place by :meth:`LakeWriter.commit`, after an fsync: the checkpoint is only ever written after that.
+At most one file per partition per writer: rows are buffered per partition and appended as row groups to one
+open file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once
+than the cap on open files). Files are written under a temporary name that no reader's glob matches, fsynced by
+:meth:`LocalLakeWriter.finish` and renamed into place by :func:`publish`: the checkpoint is only ever written
+after that. A run with worker processes has one writer per worker (see :mod:`trailduck.pipeline`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class WriteResult:
     files: list[str] = field(default_factory=list)
     partitions: set[Partition] = field(default_factory=set)
     rows: int = 0
+    tmp_files: list[Path] = field(default_factory=list)
 
 
 class LakeWriter(Protocol):
@@ -66,6 +68,10 @@ class LakeWriter(Protocol):
 
     def write(self, dataset: str, account: str, region: str, table: pa.Table) -> None:
         """Append a table with a ``date`` column; it is split by date into partitions."""
+        ...
+
+    def finish(self) -> WriteResult:
+        """Write out every buffer, close and fsync every file; they keep their temporary names."""
         ...
 
     def commit(self) -> WriteResult:
@@ -92,6 +98,7 @@ class LocalLakeWriter:
         root: Path,
         run_id: str,
         *,
+        tag: str = "",
         row_group_bytes: int = 32 << 20,
         buffer_bytes: int = 128 << 20,
         max_file_bytes: int = 512 << 20,
@@ -99,6 +106,7 @@ class LocalLakeWriter:
     ) -> None:
         self.root = root
         self.run_id = run_id
+        self.tag = tag  # keeps the file names of a run's worker processes apart
         self.schema = EVENT_SCHEMA
         self.row_group_bytes = row_group_bytes
         self.buffer_bytes = buffer_bytes
@@ -150,7 +158,7 @@ class LocalLakeWriter:
         folder = self.root / part.relpath
         folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
-        tmp = folder / f".part-{self.run_id}-{self._seq:05d}{TMP_SUFFIX}"
+        tmp = folder / f".part-{self.run_id}-{self.tag}{self._seq:05d}{TMP_SUFFIX}"
         writer = pq.ParquetWriter(
             tmp,
             self.schema,
@@ -169,22 +177,21 @@ class LocalLakeWriter:
         self._closed.append(out.tmp)
 
     # -- finishing -----------------------------------------------------------------------------------------
-    def commit(self) -> WriteResult:
+    def finish(self) -> WriteResult:
+        """Write out every buffer, close and fsync every file; they keep their temporary names."""
         for part in list(self._buffers):
             self._flush(part)
         for part in list(self._open):
             self._close(part)
-        dirs: set[Path] = set()
         for tmp in self._closed:
             fsync_file(tmp)
-            final = tmp.with_name(tmp.name[1 : -len(TMP_SUFFIX)] + ".parquet")
-            os.replace(tmp, final)
-            dirs.add(final.parent)
-            self._result.files.append(final.relative_to(self.root).as_posix())
-        for d in dirs:
-            fsync_dir(d)
-        self._closed = []
+        self._result.tmp_files, self._closed = self._closed, []
         return self._result
+
+    def commit(self) -> WriteResult:
+        result = self.finish()
+        result.files = publish(self.root, result.tmp_files)
+        return result
 
     def abort(self) -> None:
         for out in self._open.values():
@@ -196,3 +203,26 @@ class LocalLakeWriter:
         self._closed = []
         self._buffers.clear()
         self._buffered.clear()
+
+
+def publish(root: Path, tmp_files: list[Path]) -> list[str]:
+    """Rename finished files into place, where readers see them; returns their paths relative to ``root``."""
+    files: list[str] = []
+    dirs: set[Path] = set()
+    for tmp in tmp_files:
+        final = tmp.with_name(tmp.name[1 : -len(TMP_SUFFIX)] + ".parquet")
+        os.replace(tmp, final)
+        dirs.add(final.parent)
+        files.append(final.relative_to(root).as_posix())
+    for d in dirs:
+        fsync_dir(d)
+    return files
+
+
+def discard_tmp_files(root: Path, run_id: str) -> None:
+    """Delete the unpublished files of a run."""
+    for dataset in DATASETS:
+        base = root / dataset
+        if base.is_dir():
+            for path in base.glob(f"*/*/*/.part-{run_id}-*{TMP_SUFFIX}"):
+                path.unlink(missing_ok=True)

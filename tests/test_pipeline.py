@@ -1,0 +1,128 @@
+"""Worker processes: the same lake as one process, and a dead worker commits nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NOW, small_spec
+from tests.helpers import lake_snapshot, query
+from trailduck.errors import LakeError
+from trailduck.generator import Manifest, encode_log, folder_sink, log_key, write_trail
+from trailduck.ingest import IngestOptions, ingest
+from trailduck.pipeline import split_work, worker_count
+from trailduck.scanner.keys import parse_key
+from trailduck.scanner.listing import Listed
+from trailduck.scanner.s3 import S3Source
+from trailduck.scanner.source import ObjectRef, open_source
+
+
+def _listed(sizes: list[int]) -> list[Listed]:
+    items = []
+    for i, size in enumerate(sizes):
+        key = log_key("111122223333", "us-east-1", dt.datetime(2024, 3, 9, 0, i, tzinfo=dt.UTC), f"X{i:015d}")
+        items.append(Listed(ObjectRef(key, size), parse_key(key)))
+    return items
+
+
+def test_shares_are_contiguous_balanced_and_never_empty() -> None:
+    work = _listed([10, 10, 10, 10, 50, 10, 10, 10, 10, 10, 10])
+    shares = split_work(work, 2)
+    assert [i for s in shares for i in s] == work  # contiguous, in order, nothing lost or repeated
+    sums = [sum(i.ref.size for i in s) for s in shares]
+    assert len(shares) == 2 and max(sums) - min(sums) <= 50
+    assert split_work(work[:1], 4) == [work[:1]]
+    assert [len(s) for s in split_work(_listed([0, 0, 0, 0]), 2)] == [2, 2]  # retries of unknown size count
+    assert split_work([], 3) == []
+
+
+def _events(lake: Path) -> list[tuple[Any, ...]]:
+    return query(lake, "SELECT source_key, eventID, md5(event_json::VARCHAR) FROM events ORDER BY ALL")
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> tuple[Path, Manifest]:
+    root = tmp_path / "bucket"
+    return root, write_trail(small_spec(), folder_sink(root))
+
+
+def test_two_workers_build_the_same_lake_as_one(trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    root, manifest = trail
+    one = ingest(IngestOptions(source=str(root), lake=tmp_path / "one", workers=1), now=NOW)
+    two = ingest(IngestOptions(source=str(root), lake=tmp_path / "two", workers=2), now=NOW)
+    assert (one.workers, two.workers) == (1, 2)
+    assert two.exit_code == 0 and two.events == one.events == manifest.events + manifest.insight_events
+    assert two.files_converted == one.files_converted == manifest.files
+    assert _events(tmp_path / "two") == _events(tmp_path / "one")
+    # Only where the two shares meet may a partition get a second file.
+    assert one.parquet_files_written <= two.parquet_files_written <= one.parquet_files_written + 1
+    assert not list((tmp_path / "two").rglob("*.tmp"))
+    again = ingest(IngestOptions(source=str(root), lake=tmp_path / "two", workers=2), now=NOW)
+    assert again.files_new == 0 and _events(tmp_path / "two") == _events(tmp_path / "one")
+
+
+def test_workers_from_s3_reopen_the_source(
+    s3_endpoint: str, s3_trail: tuple[str, Manifest], tmp_path: Path
+) -> None:
+    bucket, manifest = s3_trail
+    options = IngestOptions(
+        source=f"s3://{bucket}", lake=tmp_path / "lake", workers=2, endpoint_url=s3_endpoint
+    )
+    summary = ingest(options, now=NOW)
+    assert summary.workers == 2 and summary.exit_code == 0
+    assert summary.events == manifest.events + manifest.insight_events
+
+
+def test_a_source_made_from_a_callers_client_stays_in_process(s3_client: Any, bucket: str) -> None:
+    """A client cannot cross processes, and what made it is unknown: that run converts in this process."""
+    source = S3Source(s3_client, bucket)
+    with pytest.raises(TypeError):
+        pickle.dumps(source)
+    assert worker_count(2, _listed([1 << 30]), source) == 1
+    reopened = pickle.loads(pickle.dumps(open_source(f"s3://{bucket}", endpoint_url="http://127.0.0.1:1")))
+    assert isinstance(reopened, S3Source) and reopened.client.meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_auto_starts_workers_only_for_large_runs(tmp_path: Path) -> None:
+    source = open_source(str(tmp_path))
+    assert worker_count(None, _listed([1 << 20] * 4), source) == 1
+    assert worker_count(None, _listed([64 << 20] * 4), source) >= 1  # one per core: 1 on a 1-core machine
+    assert worker_count(3, _listed([1]), source) == 3
+
+
+def test_a_quarantined_file_in_a_worker_reaches_the_checkpoint(
+    trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = trail
+    bad = log_key(
+        "111122223333", "us-east-1", dt.datetime(2024, 3, 9, 23, 59, tzinfo=dt.UTC), "BAD0000000000000"
+    )
+    folder_sink(root)(bad, encode_log([{"eventID": "x"}])[:20])
+    summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake", workers=2), now=NOW)
+    assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [bad]
+    assert "truncated gzip" in summary.failures[0]["reason"]
+    assert summary.events == manifest.events + manifest.insight_events
+
+
+def test_a_killed_worker_fails_the_run_and_commits_nothing(
+    trail: tuple[Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _ = trail
+    lake = tmp_path / "lake"
+    clean = tmp_path / "clean"
+    ingest(IngestOptions(source=str(root), lake=clean, workers=1), now=NOW)
+    monkeypatch.setenv(
+        "TRAILDUCK_CRASH_AT", "convert:3"
+    )  # read by the workers, which inherit the environment
+    with pytest.raises(LakeError, match="killed by signal 9"):
+        ingest(IngestOptions(source=str(root), lake=lake, workers=2), now=NOW)
+    assert not list(lake.rglob("*.parquet")) and not list(lake.rglob("*.tmp"))
+    monkeypatch.delenv("TRAILDUCK_CRASH_AT")
+    later = NOW + dt.timedelta(minutes=5)
+    summary = ingest(IngestOptions(source=str(root), lake=lake, workers=2), now=later)
+    assert summary.exit_code == 0
+    assert lake_snapshot(lake)["rows"] == lake_snapshot(clean)["rows"]

@@ -1,0 +1,428 @@
+"""Fetch, convert and write the planned objects: in this process, or split across worker processes.
+
+A run's work is cut into contiguous shares of about equal compressed size, one per worker. Each share is fetched by a pool of threads (I/O and zlib release the GIL), decoded and
+converted in batches, and written as one Parquet file per partition it touches, closed and fsynced but still
+under its hidden temporary name. Only when every share has finished does the parent rename the files into place
+(:func:`trailduck.scanner.writer.publish`) and save the checkpoint. A worker that fails or dies fails the run and
+every file of the run is deleted, so nothing is ever committed twice or by half.
+
+Why processes: the per-record work (msgspec decoding, building Arrow arrays) holds the GIL, so one process
+converts on one core whatever its threads do. Workers start only for runs large enough to repay their start-up
+(about half a second each), and since a share is contiguous in listing order, a partition gets a second file in
+the same run only where two shares meet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from trailduck import crashpoints
+from trailduck.errors import AccessDeniedError, BadObjectError, LakeError, ObjectGoneError, SourceError
+from trailduck.scanner.convert import DecodedFile, build_table, decode_file, set_threads
+from trailduck.scanner.decode import Limits, decompress, split_records
+from trailduck.scanner.keys import Stream
+from trailduck.scanner.listing import Listed
+from trailduck.scanner.source import Source
+from trailduck.scanner.writer import LakeWriter, LocalLakeWriter, Partition, discard_tmp_files
+from trailduck.state.lineage import dataset_of
+
+log = logging.getLogger(__name__)
+
+#: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
+#: small files, small enough to keep memory bounded (about 1.2 KB a record).
+BATCH_RECORDS = 10_000
+
+#: Compressed bytes of planned work from which ``workers=None`` (auto) starts worker processes: below it, their
+#: start-up costs more than they save (about 130,000 events; a nightly run of a small trail stays in-process).
+AUTO_WORKERS_MIN_BYTES = 16 << 20
+
+#: Arrow data buffered for Parquet by all shares together; each worker gets its part.
+BUFFER_BYTES = 64 << 20
+
+Advance = Callable[[int, int, int], None]
+
+
+@dataclass
+class Share:
+    """One worker's part of a run: everything it needs, picklable."""
+
+    root: Path
+    run_id: str
+    tag: str
+    source: Source
+    items: list[Listed]
+    quarantined: frozenset[str]
+    keep_event_json: bool
+    limits: Limits
+    concurrency: int
+    buffer_bytes: int
+    threads: int | None = None  # DuckDB's, when the share runs in a worker process
+
+
+@dataclass
+class Failed:
+    key: str
+    reason: str
+
+
+@dataclass
+class ShareResult:
+    """What a share did; the parent turns it into the checkpoint and the summary."""
+
+    converted: dict[str, int] = field(default_factory=dict)  # key -> events
+    bytes_read: int = 0
+    failed: list[Failed] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    tmp_files: list[Path] = field(default_factory=list)
+    partitions: set[Partition] = field(default_factory=set)
+
+    def merge(self, other: ShareResult) -> None:
+        self.converted.update(other.converted)
+        self.bytes_read += other.bytes_read
+        self.failed += other.failed
+        self.gone += other.gone
+        self.tmp_files += other.tmp_files
+        self.partitions |= other.partitions
+
+
+def worker_count(requested: int | None, work: list[Listed], source: Source) -> int:
+    """How many processes convert ``work``: ``requested``, or for None one per core on large runs."""
+    if requested is None:
+        if sum(item.ref.size for item in work) < AUTO_WORKERS_MIN_BYTES:
+            return 1
+        requested = min(len(os.sched_getaffinity(0)), 8)
+    if requested > 1 and not _portable(source):
+        log.info("this source cannot be reopened in a worker process; converting in this process")
+        return 1
+    return requested
+
+
+def _portable(source: Source) -> bool:
+    try:
+        pickle.dumps(source)
+    except (TypeError, AttributeError, pickle.PicklingError):
+        return False
+    return True
+
+
+def split_work(work: list[Listed], parts: int) -> list[list[Listed]]:
+    """Contiguous runs of ``work`` (in listing order) of about equal compressed size.
+
+    Contiguous, so that each partition is written by one share, except where two shares meet: a run with N
+    workers writes at most N - 1 partitions with two files.
+    """
+    total = sum(max(item.ref.size, 1) for item in work)
+    shares: list[list[Listed]] = [[]]
+    done = 0
+    for item in work:
+        if shares[-1] and len(shares) < parts and done >= total * len(shares) / parts:
+            shares.append([])
+        shares[-1].append(item)
+        done += max(item.ref.size, 1)
+    return [s for s in shares if s]
+
+
+def convert(
+    work: list[Listed],
+    *,
+    root: Path,
+    run_id: str,
+    source: Source,
+    quarantined: frozenset[str],
+    keep_event_json: bool,
+    limits: Limits,
+    concurrency: int,
+    workers: int,
+    advance: Advance,
+) -> ShareResult:
+    """Convert ``work`` in ``workers`` processes (1: this one). The files returned are not yet published."""
+    parts = split_work(work, workers) if workers > 1 else [work]
+    shares = [
+        Share(
+            root=root,
+            run_id=run_id,
+            tag=f"w{n}-" if len(parts) > 1 else "",
+            source=source,
+            items=items,
+            quarantined=quarantined,
+            keep_event_json=keep_event_json,
+            limits=limits,
+            concurrency=max(1, concurrency // len(parts)),
+            buffer_bytes=BUFFER_BYTES // len(parts),
+            threads=max(1, len(os.sched_getaffinity(0)) // len(parts)) if len(parts) > 1 else None,
+        )
+        for n, items in enumerate(parts, 1)
+    ]
+    if len(shares) <= 1:
+        return run_share(shares[0], advance) if shares else ShareResult()
+    try:
+        return _run_in_processes(shares, advance)
+    except BaseException:
+        discard_tmp_files(root, run_id)  # whatever any worker wrote before the run failed
+        raise
+
+
+def _run_in_processes(shares: list[Share], advance: Advance) -> ShareResult:
+    """One ``python`` child per share, started afresh (no fork of this process's threads, and unlike
+    multiprocessing's spawn, no re-import of the caller's ``__main__``). A share goes down the child's stdin
+    as a pickle; progress and the result come back on its stdout as frames (see :func:`worker_main`)."""
+    level = logging.getLogger().getEffectiveLevel()
+    events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
+    children: list[subprocess.Popen[bytes]] = []
+    readers: list[threading.Thread] = []
+    merged = ShareResult()
+    try:
+        for n, share in enumerate(shares):
+            child = subprocess.Popen(
+                [sys.executable, "-c", "from trailduck.pipeline import worker_main; worker_main()"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            children.append(child)
+            reader = threading.Thread(target=_read_frames, args=(n, child, events), daemon=True)
+            reader.start()
+            readers.append(reader)
+            assert child.stdin is not None
+            child.stdin.write(pickle.dumps((share, level), protocol=pickle.HIGHEST_PROTOCOL))
+            child.stdin.close()
+        left = len(shares)
+        while left:
+            n, kind, payload = events.get()
+            if kind == "progress":
+                advance(*payload)
+            elif kind == "result":
+                merged.merge(payload)
+                left -= 1
+            elif kind == "error":
+                raise payload
+            else:  # "died": the child ended without a result
+                code = children[n].wait()
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                raise LakeError(f"a worker process {how} before finishing its share; nothing was committed")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+        for reader in readers:
+            reader.join()
+    return merged
+
+
+_HEADER = struct.Struct("<cI")
+_KINDS = {b"P": "progress", b"R": "result", b"E": "error"}
+
+
+def _read_frames(n: int, child: subprocess.Popen[bytes], events: queue.Queue[tuple[int, str, Any]]) -> None:
+    assert child.stdout is not None
+    with child.stdout as out:
+        while True:
+            header = out.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                events.put((n, "died", None))
+                return
+            kind, length = _HEADER.unpack(header)
+            body = out.read(length)
+            if len(body) < length:
+                events.put((n, "died", None))
+                return
+            events.put((n, _KINDS[kind], pickle.loads(body)))
+            if kind != b"P":
+                return
+
+
+def worker_main() -> None:
+    """A worker process: read a share from stdin, run it, write frames to stdout."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the frames
+    lock = threading.Lock()
+
+    def send(kind: bytes, payload: Any) -> None:
+        body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        with lock:
+            out.write(_HEADER.pack(kind, len(body)) + body)
+            out.flush()
+
+    share, level = pickle.loads(sys.stdin.buffer.read())
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    set_threads(share.threads)
+    try:
+        result = run_share(share, lambda files, events, size: send(b"P", (files, events, size)))
+    except Exception as exc:  # every failure goes back to the parent, which raises it
+        try:
+            send(b"E", exc.with_traceback(None))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            send(b"E", LakeError(f"worker process: {type(exc).__name__}: {exc}"))
+        sys.exit(1)
+    send(b"R", result)
+
+
+@dataclass
+class _Fetched:
+    raws: list[msgspec.Raw] | None
+    error: Exception | None
+    size: int
+
+
+def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
+    try:
+        if item.ref.size > limits.max_decompressed_bytes:
+            # Its compressed size alone is over the cap: refuse it without reading it into memory.
+            raise BadObjectError(
+                f"{item.ref.size} bytes, larger than the cap of {limits.max_decompressed_bytes}"
+            )
+        data = source.read(item.ref.key)
+        crashpoints.hit("fetch")
+        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
+    except (BadObjectError, SourceError) as exc:
+        # Without its traceback: the frames it references can hold a whole decompressed object.
+        return _Fetched(None, exc.with_traceback(None), 0)
+
+
+def _fetch_all(
+    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
+) -> Iterator[tuple[Listed, _Fetched]]:
+    """Fetch, decompress and split in threads, yielding in listing order.
+
+    At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
+    """
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
+    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
+    items = iter(work)
+    try:
+        for item in items:
+            pending.append((item, pool.submit(_fetch, source, item, limits)))
+            if len(pending) >= 2 * concurrency:
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(items, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_fetch, source, nxt, limits)))
+            yield item, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_CONVERT_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
+
+
+class _Batcher:
+    """Gathers decoded files of one stream until ``max_records``, then converts them as one table."""
+
+    def __init__(self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS) -> None:
+        self.writer = writer
+        self.keep_event_json = keep_event_json
+        self.max_records = max_records
+        self.stream: Stream | None = None
+        self.files: list[DecodedFile] = []
+        self.records = 0
+
+    def add(self, stream: Stream, decoded: DecodedFile) -> list[tuple[DecodedFile, Exception]]:
+        """Queue a file; returns the files that could not be converted when this filled a batch."""
+        failures: list[tuple[DecodedFile, Exception]] = []
+        if stream != self.stream:
+            failures = self.flush()
+            self.stream = stream
+        self.files.append(decoded)
+        self.records += len(decoded.records)
+        if self.records >= self.max_records:
+            failures += self.flush()
+        return failures
+
+    def flush(self) -> list[tuple[DecodedFile, Exception]]:
+        failures: list[tuple[DecodedFile, Exception]] = []
+        if self.files and self.stream is not None:
+            try:
+                self._write(self.files)
+            except _CONVERT_ERRORS:
+                # Something in the batch defeated the checks before it: convert file by file so that only the
+                # guilty file is quarantined, whole, and the others still land.
+                for decoded in self.files:
+                    try:
+                        self._write([decoded])
+                    except _CONVERT_ERRORS as exc:
+                        failures.append((decoded, exc))
+        self.files = []
+        self.records = 0
+        return failures
+
+    def _write(self, files: list[DecodedFile]) -> None:
+        assert self.stream is not None
+        table = build_table(files, keep_event_json=self.keep_event_json)
+        self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
+
+
+def run_share(share: Share, advance: Advance) -> ShareResult:
+    """Fetch, convert and write one share; failures are collected, not raised, except a fatal one."""
+    source = share.source
+    writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
+    batcher = _Batcher(writer, share.keep_event_json)
+    result = ShareResult()
+    read_any = False
+
+    def fail(key: str, error: Exception | None) -> None:
+        result.failed.append(Failed(key, f"{source.display(key)}: {error}"))
+
+    def unconvert(failures: list[tuple[DecodedFile, Exception]]) -> None:
+        # Files whose batch Arrow refused; each was retried alone and failed alone.
+        for bad, exc in failures:
+            result.converted.pop(bad.source_key, None)
+            fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
+
+    try:
+        for item, fetched in _fetch_all(source, share.items, share.concurrency, share.limits):
+            error = fetched.error
+            if isinstance(error, AccessDeniedError) and not read_any:
+                # Denied before anything could be read: a missing permission, which every object would hit.
+                # Later, a single denied object (say, under a disabled KMS key) is quarantined instead.
+                raise error
+            decoded: DecodedFile | None = None
+            if fetched.raws is not None:
+                read_any = True
+                # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
+                try:
+                    decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
+                except BadObjectError as exc:
+                    error = exc
+            if isinstance(error, ObjectGoneError) and item.ref.key in share.quarantined:
+                # Quarantined earlier and now deleted: nothing is left to ingest or retry.
+                result.gone.append(item.ref.key)
+                advance(1, 0, 0)
+                continue
+            if decoded is None:
+                # A first "gone" is quarantined like any failure: a CloudTrail file deleted between listing and
+                # reading deserves an alert (exit 3) once; the next run drops it if it is still gone.
+                fail(item.ref.key, error)
+                advance(1, 0, item.ref.size)
+                continue
+            events = len(decoded.records)
+            result.converted[item.ref.key] = events
+            result.bytes_read += fetched.size
+            unconvert(batcher.add(item.key.stream, decoded))
+            crashpoints.hit("convert")
+            advance(1, events, fetched.size)
+        unconvert(batcher.flush())
+        written = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    result.tmp_files = written.tmp_files
+    result.partitions = written.partitions
+    return result
