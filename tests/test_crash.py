@@ -118,7 +118,7 @@ def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Pa
         proc = subprocess.Popen(
             ingest_cmd(root, lake), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(rng.uniform(0.3, 6.0))
+        time.sleep(rng.uniform(0.3, 3.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

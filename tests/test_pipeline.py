@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +132,55 @@ def test_a_killed_worker_fails_the_run_and_commits_nothing(
     summary = ingest(IngestOptions(source=str(root), lake=lake, workers=2), now=later)
     assert summary.exit_code == 0
     assert lake_snapshot(lake)["rows"] == lake_snapshot(clean)["rows"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_workers_die_with_a_killed_ingest(tmp_path: Path) -> None:
+    """Two things end an orphaned worker: its next progress frame meets a closed pipe, and Linux's
+    parent-death signal; either alone passes this test, which fails only if both are gone."""
+    root = tmp_path / "bucket"
+    write_trail(small_spec(files_per_day=6, events_per_file=(800, 1200)), folder_sink(root))
+    lake = tmp_path / "lake"
+    cmd = [sys.executable, "-m", "trailduck", "ingest", str(root), "--lake", str(lake), "--workers", "2"]
+    env = {k: v for k, v in os.environ.items() if k != "TRAILDUCK_CRASH_AT"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(workers) == 2, "the workers never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{w}") for w in workers) and time.monotonic() < deadline:
+        for w in workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(w, os.WNOHANG)  # not our children: only reaped if the init here is us
+        time.sleep(0.05)
+    alive = [w for w in workers if _running(w)]
+    assert not alive, f"worker processes {alive} outlived their parent"
+    # And the next run cleans whatever they left and converts everything exactly once.
+    summary = ingest(IngestOptions(source=str(root), lake=lake, workers=1), now=NOW)
+    assert summary.exit_code == 0 and not list(lake.rglob("*.tmp"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not reaped yet
+    except OSError:
+        return False

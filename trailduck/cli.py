@@ -35,6 +35,7 @@ from rich.text import Text
 from trailduck.errors import ConfigError, TrailduckError
 from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
+from trailduck.pipeline import tune_allocator
 from trailduck.scanner.decode import Limits
 
 app = typer.Typer(
@@ -292,6 +293,7 @@ def ingest_cmd(
     logging.basicConfig(
         level=logging.WARNING if verbose else logging.ERROR, format="%(levelname)s %(message)s"
     )
+    tune_allocator()
     with _errors():
         if max_decompressed_mb < 1 or max_records < 1:
             raise ConfigError("--max-decompressed-mb and --max-records must be at least 1")
@@ -382,13 +384,13 @@ def views_cmd(
     ] = False,
 ) -> None:
     """List the views in <lake>/trailduck.duckdb with a line on each."""
-    from trailduck.views import VIEWS, refresh_views
+    from trailduck.views import all_views, refresh_views
 
     with _errors():
         the_lake = Lake(_lake_path(lake))
         if refresh:
             refresh_views(the_lake)
-        print_rows(["view", "description"], [(v.name, v.description) for v in VIEWS], "table")
+        print_rows(["view", "description"], [(v.name, v.description) for v in all_views()], "table")
 
 
 @state_app.command("show")

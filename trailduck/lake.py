@@ -158,6 +158,13 @@ class Lake:
                         f"{self.root}: the interrupted run {run_id} commits to the checkpoint {location or '?'}, "
                         f"not {state_location}; pass --state {location} so it can be finished correctly"
                     )
+        for dataset in DATASETS:
+            # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a
+            # killed run, or of a worker process that outlived it).
+            base = self.dataset_dir(dataset)
+            if base.is_dir():
+                for path in base.glob(f"*/*/*/.part-*{TMP_SUFFIX}"):
+                    path.unlink(missing_ok=True)
         for run_id in markers:
             if run_id not in committed:
                 for dataset in DATASETS:

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from trailduck import crashpoints
+from trailduck.detections import analysis_views, detections
 from trailduck.errors import LakeError
 from trailduck.lake import Lake
 from trailduck.scanner.schema import EVENT_SCHEMA
@@ -25,11 +26,19 @@ class ViewInfo:
     description: str
 
 
-VIEWS = (
+BASE_VIEWS = (
     ViewInfo("events", "every CloudTrail event, typed, one row per delivered record"),
     ViewInfo("events_unique", "events with duplicate deliveries removed (one row per eventID)"),
     ViewInfo("insights", "CloudTrail Insights events"),
+    ViewInfo("cw_events", "events with the fields detections compare, under CloudWatch filter semantics"),
 )
+
+
+def all_views() -> list[ViewInfo]:
+    """Every view the database holds, with a line on each: the data, the detections, the analysis views."""
+    found = [ViewInfo(d.view, f"[{d.id}, {d.severity}] {d.description}") for d in detections()]
+    found += [ViewInfo(v.view, v.description) for v in analysis_views()]
+    return [*BASE_VIEWS, *found]
 
 
 def load_sql(name: str) -> str:
@@ -57,6 +66,10 @@ def view_statements(lake: Lake) -> list[str]:
         template.format(view="events", relation=_relation(lake, "events")),
         template.format(view="insights", relation=_relation(lake, "insights")),
         load_sql("events_unique.sql"),
+        load_sql("cw_string.sql"),
+        load_sql("cw_events.sql"),
+        *(d.create_statement() for d in detections()),
+        *(v.create_statement() for v in analysis_views()),
     ]
 
 

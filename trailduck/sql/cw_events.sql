@@ -1,0 +1,29 @@
+-- cw_events: the events with the fields the detections compare, under CloudWatch metric filter semantics.
+--
+-- Every comparison column is NULL unless the field is a JSON string (see cw_string), so a comparison, "<>"
+-- included, never matches an absent, null or non-string field, as in a CloudWatch metric filter.
+-- invokedByExists is the filter's "userIdentity.invokedBy exists": false when it is absent or null.
+-- principal is for people to read (the ARN, else the user name, principal id or identity type).
+CREATE OR REPLACE VIEW cw_events AS
+SELECT
+    eventTime,
+    eventID,
+    account,
+    region,
+    date,
+    coalesce(userIdentity.arn, userIdentity.userName, userIdentity.principalId, userIdentity.type) AS principal,
+    cw_string(eventSource, event_json, '$.eventSource') AS eventSource,
+    cw_string(eventName, event_json, '$.eventName') AS eventName,
+    cw_string(errorCode, event_json, '$.errorCode') AS errorCode,
+    cw_string(errorMessage, event_json, '$.errorMessage') AS errorMessage,
+    cw_string(sourceIPAddress, event_json, '$.sourceIPAddress') AS sourceIPAddress,
+    cw_string(eventType, event_json, '$.eventType') AS eventType,
+    cw_string(userIdentity.type, event_json, '$.userIdentity.type') AS identityType,
+    userIdentity.invokedBy IS NOT NULL AS invokedByExists,
+    CASE WHEN json_type(additionalEventData, '$.MFAUsed') = 'VARCHAR'
+        THEN additionalEventData ->> '$.MFAUsed' END AS mfaUsed,
+    CASE WHEN json_type(responseElements, '$.ConsoleLogin') = 'VARCHAR'
+        THEN responseElements ->> '$.ConsoleLogin' END AS consoleLogin,
+    userAgent,
+    source_key
+FROM events;
