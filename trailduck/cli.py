@@ -6,6 +6,7 @@ Exit codes: 0 everything processed; 3 some files were quarantined (listed in the
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -36,6 +37,7 @@ from trailduck.errors import ConfigError, TrailduckError
 from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
 from trailduck.pipeline import tune_allocator
+from trailduck.query import jsonable
 from trailduck.scanner.decode import Limits
 
 app = typer.Typer(
@@ -104,6 +106,11 @@ def _errors() -> Iterator[None]:
         _fail(str(exc), EXIT_USAGE)
     except TrailduckError as exc:
         _fail(str(exc), EXIT_FATAL)
+    except BrokenPipeError:
+        # The reader went away (`trailduck report | head`): not an error worth a message.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
+        raise typer.Exit(EXIT_FATAL) from None
     except KeyboardInterrupt:
         _fail("interrupted; nothing was committed for the files in progress, the next run redoes them", 130)
     except OSError as exc:
@@ -318,23 +325,11 @@ def ingest_cmd(
     raise typer.Exit(summary.exit_code)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
-
-
 def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title: str | None = None) -> None:
     if fmt == "json":
         print(
             json.dumps(
-                [dict(zip(columns, map(_jsonable, r), strict=True)) for r in rows],
+                [dict(zip(columns, map(jsonable, r), strict=True)) for r in rows],
                 indent=2,
                 ensure_ascii=False,
             )
@@ -344,10 +339,7 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title:
         writer.writerow(columns)
         for r in rows:
             writer.writerow(
-                [
-                    "" if v is None else json.dumps(_jsonable(v)) if isinstance(v, dict | list) else v
-                    for v in r
-                ]
+                ["" if v is None else json.dumps(jsonable(v)) if isinstance(v, dict | list) else v for v in r]
             )
     else:
         table = Table(title=title, title_justify="left")
@@ -374,6 +366,70 @@ def sql_cmd(
 
         columns, rows = run_query(Lake(_lake_path(lake)), query)
         print_rows(columns, rows, fmt)
+
+
+EXIT_FINDINGS = 4
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+@app.command("report")
+def report_cmd(
+    lake: LakeOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD, today or Nd). Default: the first day.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD, today or Nd). Default: the last day.")
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="table, json (an array, one object per detection) or markdown."),
+    ] = "table",
+    fail_on_findings: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-findings", help=f"Exit with {EXIT_FINDINGS} when any detection matched (for cron)."
+        ),
+    ] = False,
+) -> None:
+    """Run every detection (CIS AWS Foundations v3.0 4.1-4.15, then trailduck's own) over a window of days.
+
+    The window applies to the partition date (the UTC day of eventTime). Counts are events as delivered.
+    Each detection is a view in the lake's database: query it for every row, e.g.
+    trailduck sql "SELECT * FROM cis_4_03_root_account_usage".
+    """
+    from trailduck.report import run_report, to_markdown
+
+    with _errors():
+        if fmt not in ("table", "json", "markdown"):
+            raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
+        first, last = parse_day(since, "--since"), parse_day(until, "--until")
+        findings = run_report(Lake(_lake_path(lake)), first, last)
+        if fmt == "json":
+            print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
+        elif fmt == "markdown":
+            print(to_markdown(findings, first, last), end="")
+        else:
+            window = f"{first or 'first day'} to {last or 'last day'} (partition date)"
+            table = Table(title=f"trailduck report: {window}", title_justify="left")
+            table.add_column("id", no_wrap=True)
+            table.add_column("severity")
+            table.add_column("events", justify="right")
+            table.add_column("detection (view)")
+            for f in findings:
+                style = _SEVERITY_STYLE[f.severity] if f.count else "dim"
+                label = Text(f.title + "\n", style=style) + Text(f.view, style="dim")
+                table.add_row(f.id, f.severity, f"{f.count:,}", label, style=style)
+            out.print(table)
+            matched = [f for f in findings if f.count]
+            out.print(
+                f"{len(matched)} of {len(findings)} detections matched "
+                f'{sum(f.count for f in matched):,} events; see the rows with trailduck sql "SELECT * FROM <view>"',
+                highlight=False,
+            )
+    if fail_on_findings and any(f.count for f in findings):
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("views")

@@ -46,7 +46,7 @@ def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> Demo
     trail = lake.root / "_demo" / "bucket"
     if trail.exists():
         shutil.rmtree(trail)  # regenerated each time: the demo is reproducible, not cumulative
-    spec = TrailSpec(end=today, days=days, files_per_day=6, events_per_file=(10, 60))
+    spec = TrailSpec(end=today, days=days, files_per_day=6, events_per_file=(10, 60), detections=True)
     write_trail(spec, folder_sink(trail))
     summary = ingest(IngestOptions(source=str(trail), lake=lake.root))
     results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]

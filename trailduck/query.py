@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import duckdb
@@ -24,3 +25,16 @@ def run_query(
         raise ConfigError(f"query failed: {exc}") from exc
     finally:
         con.close()
+
+
+def jsonable(value: Any) -> Any:
+    """A query result's value as JSON can hold it: times in ISO 8601, anything unknown as its text."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)

@@ -2,7 +2,7 @@
 --
 -- Every comparison column is NULL unless the field is a JSON string (see cw_string), so a comparison, "<>"
 -- included, never matches an absent, null or non-string field, as in a CloudWatch metric filter.
--- invokedByExists is the filter's "userIdentity.invokedBy exists": false when it is absent or null.
+-- invokedByExists and errorCodeExists say whether the field exists (of any type): false when absent or null.
 -- principal is for people to read (the ARN, else the user name, principal id or identity type).
 CREATE OR REPLACE VIEW cw_events AS
 SELECT
@@ -20,6 +20,7 @@ SELECT
     cw_string(eventType, event_json, '$.eventType') AS eventType,
     cw_string(userIdentity.type, event_json, '$.userIdentity.type') AS identityType,
     userIdentity.invokedBy IS NOT NULL AS invokedByExists,
+    events.errorCode IS NOT NULL AS errorCodeExists,
     CASE WHEN json_type(additionalEventData, '$.MFAUsed') = 'VARCHAR'
         THEN additionalEventData ->> '$.MFAUsed' END AS mfaUsed,
     CASE WHEN json_type(responseElements, '$.ConsoleLogin') = 'VARCHAR'

@@ -7,4 +7,4 @@ SELECT *
 FROM cw_events
 WHERE eventSource = 'iam.amazonaws.com'
     AND eventName = 'CreateAccessKey'
-    AND errorCode IS NULL
+    AND NOT errorCodeExists

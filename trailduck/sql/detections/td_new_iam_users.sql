@@ -7,4 +7,4 @@ SELECT *
 FROM cw_events
 WHERE eventSource = 'iam.amazonaws.com'
     AND eventName = 'CreateUser'
-    AND errorCode IS NULL
+    AND NOT errorCodeExists
