@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trailduck.errors import LakeError
 from trailduck.generator import TrailSpec, folder_sink, write_trail
 from trailduck.ingest import IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
@@ -51,3 +53,27 @@ def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> Demo
     summary = ingest(IngestOptions(source=str(trail), lake=lake.root))
     results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]
     return DemoResult(trail, summary, results)
+
+
+#: Where a notebook builds its demo lake when $TRAILDUCK_LAKE is not set (relative to the notebook's folder).
+NOTEBOOK_DEMO_LAKE = Path("demo-lake")
+
+
+def notebook_lake(location: str | os.PathLike[str] | None = None) -> Lake:
+    """The lake a notebook reads: ``location``, else ``$TRAILDUCK_LAKE``, else a demo lake built on first use.
+
+    A named lake must exist (a typo should not silently become a demo); the demo lake is generated and
+    ingested once (about two seconds), then reused.
+    """
+    named = location or os.environ.get("TRAILDUCK_LAKE")
+    if named:
+        lake = Lake(named)
+        if not lake.db_path.exists():
+            raise LakeError(
+                f"{lake.root}: no trailduck lake here; run `trailduck ingest SOURCE --lake {lake.root}`"
+            )
+        return lake
+    lake = Lake(NOTEBOOK_DEMO_LAKE)
+    if not lake.db_path.exists():
+        run_demo(lake)
+    return lake
