@@ -179,3 +179,28 @@ def test_a_database_without_the_views_says_how_to_fix_it(
     assert result.exit_code == 1 and "views --refresh" in result.output
     assert runner.invoke(app, ["views", "--lake", str(lake), "--refresh"]).exit_code == 0
     assert runner.invoke(app, ["report", "--lake", str(lake)]).exit_code == 0
+
+
+def test_every_view_leads_to_its_file(planted: tuple[Path, list[Any]]) -> None:
+    """Row views keep eventTime, eventID, account, region, the principal and source_key; aggregate views keep
+    the latest matching event's instead."""
+    from trailduck.detections import analysis_views
+
+    lake, _ = planted
+    needs = [
+        {"eventTime", "lastSeen", "lastFailure"},
+        {"eventID", "lastEventID"},
+        {"account", "lastAccount"},
+        {"region", "lastRegion"},
+        {"principal", "lastPrincipal"},
+        {"source_key", "lastSourceKey"},
+    ]
+    con = Lake(lake).connect()
+    try:
+        for view in [*detections(), *analysis_views()]:
+            columns = {c[0] for c in con.execute(f"SELECT * FROM {view.view} LIMIT 0").description}
+            missing = [sorted(n) for n in needs if not n & columns]
+            assert not missing, f"{view.view} lacks one of {missing}"
+            assert con.execute(f"SELECT count(*) FROM {view.view}").fetchone()[0] > 0, view.view
+    finally:
+        con.close()

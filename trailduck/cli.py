@@ -567,7 +567,10 @@ def compact_cmd(
 @app.command("demo")
 def demo_cmd(
     lake: LakeOpt = None,
-    days: Annotated[int, typer.Option(help="Days of trail to generate, ending today.")] = 7,
+    days: Annotated[
+        int,
+        typer.Option(help="Days of trail to generate, ending yesterday (whole days, nothing in the future)."),
+    ] = 7,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a realistic synthetic trail, ingest it, and run a few example queries. Offline."""

@@ -43,12 +43,21 @@ class DemoResult:
 
 
 def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> DemoResult:
-    """Generate a trail ending today into ``<lake>/_demo/bucket``, ingest it, run the example queries."""
+    """Generate a trail into ``<lake>/_demo/bucket``, ingest it, run the example queries.
+
+    The trail ends with yesterday: a generated day spans all 24 hours, and today's would hold events from the
+    future."""
     today = today or dt.datetime.now(dt.UTC).date()
     trail = lake.root / "_demo" / "bucket"
     if trail.exists():
         shutil.rmtree(trail)  # regenerated each time: the demo is reproducible, not cumulative
-    spec = TrailSpec(end=today, days=days, files_per_day=6, events_per_file=(10, 60), detections=True)
+    spec = TrailSpec(
+        end=today - dt.timedelta(days=1),
+        days=days,
+        files_per_day=6,
+        events_per_file=(10, 60),
+        detections=True,
+    )
     write_trail(spec, folder_sink(trail))
     summary = ingest(IngestOptions(source=str(trail), lake=lake.root))
     results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]

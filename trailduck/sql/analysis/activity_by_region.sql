@@ -9,6 +9,7 @@ SELECT
     count(DISTINCT eventName) AS eventNames,
     min(eventTime) AS firstSeen,
     max(eventTime) AS lastSeen,
+    arg_max(coalesce(userIdentity.arn, userIdentity.principalId), eventTime) AS lastPrincipal,
     arg_max(eventID, eventTime) AS lastEventID,
     arg_max(source_key, eventTime) AS lastSourceKey
 FROM events

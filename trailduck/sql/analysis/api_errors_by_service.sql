@@ -8,6 +8,9 @@ SELECT
     count(DISTINCT account) AS accounts,
     min(eventTime) AS firstSeen,
     max(eventTime) AS lastSeen,
+    arg_max(account, eventTime) AS lastAccount,
+    arg_max(region, eventTime) AS lastRegion,
+    arg_max(coalesce(userIdentity.arn, userIdentity.principalId), eventTime) AS lastPrincipal,
     arg_max(eventID, eventTime) AS lastEventID,
     arg_max(source_key, eventTime) AS lastSourceKey
 FROM events

@@ -9,6 +9,7 @@ SELECT
     count(DISTINCT coalesce(userIdentity.arn, userIdentity.principalId)) AS principals,
     min(eventTime) AS firstSeen,
     max(eventTime) AS lastSeen,
+    arg_max(coalesce(userIdentity.arn, userIdentity.principalId), eventTime) AS lastPrincipal,
     arg_max(eventID, eventTime) AS lastEventID,
     arg_max(source_key, eventTime) AS lastSourceKey
 FROM events

@@ -10,6 +10,7 @@ SELECT
     count(DISTINCT sourceIPAddress) AS sourceIPs,
     min(eventTime) AS firstSeen,
     max(eventTime) AS lastSeen,
+    arg_max(region, eventTime) AS lastRegion,
     arg_max(eventID, eventTime) AS lastEventID,
     arg_max(source_key, eventTime) AS lastSourceKey
 FROM events
