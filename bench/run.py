@@ -301,6 +301,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--skip-s3", action="store_true", help="skip the S3 server runs")
     parser.add_argument(
+        "--skip-queries",
+        action="store_true",
+        help="skip the queries over the raw files (minutes at millions of events)",
+    )
+    parser.add_argument(
         "--ingest-only",
         action="store_true",
         help="only the trailduck ingest and its memory (for large --events: the 10M memory check)",
@@ -327,7 +332,7 @@ def main() -> None:
         )
         lake_bytes = du(work / "lake" / "events", "*.parquet")
         slim_bytes = du(work / "lake-slim" / "events", "*.parquet")
-        queries = query_times(root, work / "lake")
+        queries = {} if args.skip_queries else query_times(root, work / "lake")
         s3 = None if args.skip_s3 else s3_runs(root, work)
         assert floor_events == naive_events == local["events"] == events
         result = {

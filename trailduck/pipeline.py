@@ -238,6 +238,7 @@ _KINDS = {b"P": "progress", b"R": "result", b"E": "error"}
 
 
 def _read_frames(n: int, child: subprocess.Popen[bytes], events: queue.Queue[tuple[int, str, Any]]) -> None:
+    """Turn child ``n``'s frames into events; always ends with a result, an error or "died"."""
     assert child.stdout is not None
     with child.stdout as out:
         while True:
@@ -247,10 +248,15 @@ def _read_frames(n: int, child: subprocess.Popen[bytes], events: queue.Queue[tup
                 return
             kind, length = _HEADER.unpack(header)
             body = out.read(length)
-            if len(body) < length:
+            if len(body) < length or kind not in _KINDS:
                 events.put((n, "died", None))
                 return
-            events.put((n, _KINDS[kind], pickle.loads(body)))
+            try:
+                payload = pickle.loads(body)
+            except Exception as exc:  # an exception class this process cannot rebuild, say
+                events.put((n, "error", LakeError(f"a worker process sent an unreadable reply ({exc})")))
+                return
+            events.put((n, _KINDS[kind], payload))
             if kind != b"P":
                 return
 
@@ -277,6 +283,8 @@ def _die_with_parent(parent: int) -> None:
 def worker_main() -> None:
     """A worker process: read a share from stdin, run it, write frames to stdout."""
     _die_with_parent(int(sys.argv[1]))
+    # Ctrl-C reaches the whole process group; the parent handles it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_allocator()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the frames

@@ -68,7 +68,7 @@ def _run_one(con: duckdb.DuckDBPyConnection, d: SqlView, window: list[str], samp
         )
     except duckdb.CatalogException as exc:
         raise LakeError(
-            f"the lake's database has no view {d.view} (made by an older trailduck?); "
+            f"{d.view}: {exc}. The lake's database may come from another trailduck version; "
             "run `trailduck views --refresh` once"
         ) from exc
     columns = [c[0] for c in cur.description or []]

@@ -31,6 +31,9 @@ BASE_VIEWS = (
     ViewInfo("events_unique", "events with duplicate deliveries removed (one row per eventID)"),
     ViewInfo("insights", "CloudTrail Insights events"),
     ViewInfo("cw_events", "events with the fields detections compare, under CloudWatch filter semantics"),
+    ViewInfo(
+        "login_failures", "failed console sign-ins, each with the failures of its user and IP in 10 minutes"
+    ),
 )
 
 
@@ -68,6 +71,7 @@ def view_statements(lake: Lake) -> list[str]:
         load_sql("events_unique.sql"),
         load_sql("cw_string.sql"),
         load_sql("cw_events.sql"),
+        load_sql("login_failures.sql"),
         *(d.create_statement() for d in detections()),
         *(v.create_statement() for v in analysis_views()),
     ]

@@ -1,7 +1,9 @@
 -- cw_events: the events with the fields the detections compare, under CloudWatch metric filter semantics.
 --
 -- Every comparison column is NULL unless the field is a JSON string (see cw_string), so a comparison, "<>"
--- included, never matches an absent, null or non-string field, as in a CloudWatch metric filter.
+-- included, never matches an absent, null or non-string field, as in a CloudWatch metric filter. mfaUsed and
+-- consoleLogin (additionalEventData.MFAUsed, responseElements.ConsoleLogin) are read from the JSON fields,
+-- and only for ConsoleLogin events, which are the only ones that compare them.
 -- invokedByExists and errorCodeExists say whether the field exists (of any type): false when absent or null.
 -- principal is for people to read (the ARN, else the user name, principal id or identity type).
 CREATE OR REPLACE VIEW cw_events AS
@@ -12,18 +14,18 @@ SELECT
     region,
     date,
     coalesce(userIdentity.arn, userIdentity.userName, userIdentity.principalId, userIdentity.type) AS principal,
-    cw_string(eventSource, event_json, '$.eventSource') AS eventSource,
-    cw_string(eventName, event_json, '$.eventName') AS eventName,
-    cw_string(errorCode, event_json, '$.errorCode') AS errorCode,
-    cw_string(errorMessage, event_json, '$.errorMessage') AS errorMessage,
-    cw_string(sourceIPAddress, event_json, '$.sourceIPAddress') AS sourceIPAddress,
-    cw_string(eventType, event_json, '$.eventType') AS eventType,
-    cw_string(userIdentity.type, event_json, '$.userIdentity.type') AS identityType,
+    cw_string(eventSource) AS eventSource,
+    cw_string(eventName) AS eventName,
+    cw_string(errorCode) AS errorCode,
+    cw_string(errorMessage) AS errorMessage,
+    cw_string(sourceIPAddress) AS sourceIPAddress,
+    cw_string(eventType) AS eventType,
+    cw_string(userIdentity.type) AS identityType,
     userIdentity.invokedBy IS NOT NULL AS invokedByExists,
     events.errorCode IS NOT NULL AS errorCodeExists,
-    CASE WHEN json_type(additionalEventData, '$.MFAUsed') = 'VARCHAR'
+    CASE WHEN events.eventName = 'ConsoleLogin' AND json_type(additionalEventData, '$.MFAUsed') = 'VARCHAR'
         THEN additionalEventData ->> '$.MFAUsed' END AS mfaUsed,
-    CASE WHEN json_type(responseElements, '$.ConsoleLogin') = 'VARCHAR'
+    CASE WHEN events.eventName = 'ConsoleLogin' AND json_type(responseElements, '$.ConsoleLogin') = 'VARCHAR'
         THEN responseElements ->> '$.ConsoleLogin' END AS consoleLogin,
     userAgent,
     source_key

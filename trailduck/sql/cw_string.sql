@@ -1,15 +1,16 @@
--- cw_string(value, doc, path): a string field under CloudWatch metric filter semantics.
+-- cw_string(value): a string field under CloudWatch metric filter semantics.
 --
--- value is a VARCHAR column of the lake, doc the record's event_json and path the field's JSON path. The
--- lake's string columns hold a number, boolean, object or list that stood where a string belongs as its JSON
--- text, so that nothing is lost; a CloudWatch comparison only ever matches a JSON string. The result is the
--- value when the field was a JSON string, NULL otherwise (absent, null, or another JSON type). Only a value
--- that could be the JSON text of something else (it starts with a digit, "-", "[" or "{", or is true or false)
--- costs a look at event_json; a lake built with --no-event-json takes such values as strings.
-CREATE OR REPLACE MACRO cw_string(value, doc, path) AS
+-- A CloudWatch comparison only ever matches a JSON string. The lake's string columns keep a number, boolean,
+-- object or list that stood where a string belongs as its JSON text, so that nothing is lost (event_json has
+-- the record as delivered). cw_string turns such text back into "not a string": the result is NULL when the
+-- value is NULL or is exactly the JSON text of a number, true, false, an object ({...}) or a list ([...]), and
+-- the value otherwise. It looks at the column alone, never at event_json, so a detection reads only the
+-- columns it compares. The one case it gets wrong is a genuine string that reads exactly like a JSON number,
+-- boolean, object or list ("403", "true"): CloudTrail's compared fields (names, codes, IP addresses, types)
+-- do not hold such strings.
+CREATE OR REPLACE MACRO cw_string(value) AS
     CASE
-        WHEN value IS NULL THEN NULL
-        WHEN NOT regexp_matches(value, '^([-0-9\[{]|true$|false$)') THEN value
-        WHEN doc IS NULL THEN value
-        WHEN json_type(doc, path) = 'VARCHAR' THEN value
+        WHEN regexp_full_match(value, '(?s)-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|\{.*\}|\[.*\]')
+            THEN NULL
+        ELSE value
     END;

@@ -1,6 +1,5 @@
 read_parquet(
     {glob},
     hive_partitioning = true,
-    hive_types = {{'account': VARCHAR, 'region': VARCHAR, 'date': VARCHAR}},
-    union_by_name = true
+    hive_types = {{'account': VARCHAR, 'region': VARCHAR, 'date': VARCHAR}}
 )

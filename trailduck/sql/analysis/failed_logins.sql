@@ -10,22 +10,10 @@ SELECT
     count(*) AS failures,
     min(eventTime) AS firstFailure,
     max(eventTime) AS lastFailure,
-    max(inWindow) AS maxIn10Minutes,
-    max(inWindow) >= 5 AS burst,
+    max(failuresIn10Minutes) AS maxIn10Minutes,
+    max(failuresIn10Minutes) >= 5 AS burst,
     arg_max(region, eventTime) AS lastRegion,
     arg_max(eventID, eventTime) AS lastEventID,
     arg_max(source_key, eventTime) AS lastSourceKey
-FROM (
-    SELECT
-        *,
-        count(*) OVER (
-            PARTITION BY principal, sourceIPAddress
-            ORDER BY eventTime
-            RANGE BETWEEN INTERVAL 10 MINUTES PRECEDING AND CURRENT ROW
-        ) AS inWindow
-    FROM cw_events
-    WHERE eventName = 'ConsoleLogin'
-        AND consoleLogin = 'Failure'
-        AND eventTime IS NOT NULL
-)
+FROM login_failures
 GROUP BY account, principal, sourceIPAddress

@@ -4,4 +4,4 @@ SELECT
     eventTime, eventID, account, region, date, userIdentity.arn AS principal, eventSource, eventName,
     userIdentity.invokedBy AS invokedBy, eventType, sourceIPAddress, errorCode, userAgent, source_key
 FROM events
-WHERE cw_string(userIdentity.type, event_json, '$.userIdentity.type') = 'Root'
+WHERE cw_string(userIdentity.type) = 'Root'

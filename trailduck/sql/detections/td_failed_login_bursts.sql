@@ -5,20 +5,8 @@
 -- description: Failed console sign-ins that make 5 or more from one user and source IP within 10 minutes.
 -- The burst rule: a failed sign-in (ConsoleLogin whose responseElements.ConsoleLogin is "Failure") is a finding
 -- when it is at least the 5th failure of the same principal from the same sourceIPAddress within the 10
--- minutes ending at it (both ends included). Six failures in five minutes are two findings. To change N or M,
--- copy this view with other numbers; failed_logins shows every (principal, IP) pair with its busiest window.
+-- minutes ending at it (both ends included). Six failures in five minutes are two findings. M (10 minutes) is
+-- set in the view login_failures, N (5) here and in failed_logins, which shows every (principal, IP) pair.
 SELECT *
-FROM (
-    SELECT
-        *,
-        count(*) OVER (
-            PARTITION BY principal, sourceIPAddress
-            ORDER BY eventTime
-            RANGE BETWEEN INTERVAL 10 MINUTES PRECEDING AND CURRENT ROW
-        ) AS failuresIn10Minutes
-    FROM cw_events
-    WHERE eventName = 'ConsoleLogin'
-        AND consoleLogin = 'Failure'
-        AND eventTime IS NOT NULL
-)
+FROM login_failures
 WHERE failuresIn10Minutes >= 5
