@@ -184,3 +184,34 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not reaped yet
     except OSError:
         return False
+
+
+class _CountingSource:
+    """A folder stand-in that counts reads, to watch how far fetching runs ahead of conversion."""
+
+    uri = "counting"
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def read(self, key: str) -> bytes:
+        self.started += 1
+        return encode_log([{"eventID": key}])
+
+
+def test_fetching_ahead_is_bounded_by_count_and_by_bytes() -> None:
+    from trailduck.pipeline import _fetch_all
+    from trailduck.scanner.decode import Limits
+
+    for size, most in ((1 << 10, 8), (10 << 20, 1), (6 << 20, 2)):
+        source = _CountingSource()
+        ahead = []
+        for consumed, (_item, fetched) in enumerate(
+            _fetch_all(source, _listed([size] * 20), 4, Limits(), max_bytes=16 << 20), 1
+        ):
+            assert fetched.error is None
+            ahead.append(source.started - consumed)
+        # Reads run ahead of the one being converted by at most most - 1 (threads may not have started yet).
+        assert max(ahead) <= most - 1, (size, ahead)
+        if size == 1 << 10:
+            assert max(ahead) >= 4  # small objects do keep several fetches going

@@ -49,11 +49,14 @@ log = logging.getLogger(__name__)
 
 #: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
 #: small files, small enough to keep memory bounded (about 1.2 KB a record).
-BATCH_RECORDS = 10_000
+BATCH_RECORDS = 5_000
 
 #: Compressed bytes of planned work from which ``workers=None`` (auto) starts worker processes: below it, their
 #: start-up costs more than they save (about 130,000 events; a nightly run of a small trail stays in-process).
 AUTO_WORKERS_MIN_BYTES = 16 << 20
+
+#: Compressed bytes of objects fetched ahead of conversion, per share.
+INFLIGHT_BYTES = 16 << 20
 
 #: Arrow data buffered for Parquet by all shares together; each worker gets its part.
 BUFFER_BYTES = 64 << 20
@@ -333,25 +336,34 @@ def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
 
 
 def _fetch_all(
-    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits
+    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits, max_bytes: int = INFLIGHT_BYTES
 ) -> Iterator[tuple[Listed, _Fetched]]:
     """Fetch, decompress and split in threads, yielding in listing order.
 
-    At most ``2 * concurrency`` objects are in flight, so memory is bounded whatever the trail's size.
+    In flight at once: at most ``2 * concurrency`` objects and, beyond the first, at most ``max_bytes`` of
+    them as stored (a large gzipped file inflates about tenfold), so memory is bounded whatever the trail's
+    size. Many small objects (the usual CloudTrail file) keep every fetch thread busy; a run of large ones
+    keeps fewer in memory.
     """
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
     pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
     items = iter(work)
+    waiting: Listed | None = None
+    in_flight = 0
     try:
-        for item in items:
-            pending.append((item, pool.submit(_fetch, source, item, limits)))
-            if len(pending) >= 2 * concurrency:
-                break
-        while pending:
+        while True:
+            if waiting is None:
+                waiting = next(items, None)
+            while waiting is not None and (
+                not pending or (len(pending) < 2 * concurrency and in_flight + waiting.ref.size <= max_bytes)
+            ):
+                pending.append((waiting, pool.submit(_fetch, source, waiting, limits)))
+                in_flight += waiting.ref.size
+                waiting = next(items, None)
+            if not pending:
+                return
             item, future = pending.popleft()
-            nxt = next(items, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_fetch, source, nxt, limits)))
+            in_flight -= item.ref.size
             yield item, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -99,7 +99,7 @@ class LocalLakeWriter:
         run_id: str,
         *,
         tag: str = "",
-        row_group_bytes: int = 32 << 20,
+        row_group_bytes: int = 16 << 20,
         buffer_bytes: int = 128 << 20,
         max_file_bytes: int = 512 << 20,
         max_open_files: int = 64,
