@@ -56,10 +56,10 @@ BATCH_RECORDS = 5_000
 AUTO_WORKERS_MIN_BYTES = 16 << 20
 
 #: Compressed bytes of objects fetched ahead of conversion, per share.
-INFLIGHT_BYTES = 16 << 20
+INFLIGHT_BYTES = 8 << 20
 
 #: Arrow data buffered for Parquet by all shares together; each worker gets its part.
-BUFFER_BYTES = 64 << 20
+BUFFER_BYTES = 48 << 20
 
 Advance = Callable[[int, int, int], None]
 
