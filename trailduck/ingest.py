@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from trailduck import crashpoints, pipeline
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.lake import Lake
-from trailduck.pipeline import worker_count
 from trailduck.scanner.decode import Limits
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
@@ -309,7 +308,7 @@ def _convert_all(
     """Convert, write and publish every planned object; returns those converted. Failures go into
     ``checkpoint``."""
     lake.begin_run(run_id, state_location)
-    summary.workers = worker_count(options.workers, work, source)
+    summary.workers = pipeline.worker_count(options.workers, work, source)
     result = pipeline.convert(
         work,
         root=lake.root,
