@@ -609,6 +609,148 @@ def demo_cmd(
     raise typer.Exit(result.summary.exit_code)
 
 
+@app.command("verify")
+def verify_cmd(
+    source: Annotated[str, typer.Argument(help="s3://bucket[/prefix] or a local folder holding AWSLogs/.")],
+    lake: Annotated[
+        Path | None,
+        typer.Option(
+            "--lake",
+            help="Keep the verdicts in this lake (views integrity and integrity_digests) and cross-check "
+            "each file with the content ingest converted. Default: $TRAILDUCK_LAKE if set, else not kept.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD, today or Nd). Default: everything.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day (YYYY-MM-DD, today or Nd). Default: everything.")
+    ] = None,
+    public_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-keys",
+            help="Verify offline with this file: the output of `aws cloudtrail list-public-keys`. "
+            "Default: ask CloudTrail (needs cloudtrail:ListPublicKeys).",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the bucket's endpoint.")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='Print {"digests": [{key, status, detail}], "log_files": [...]} instead of text.'
+        ),
+    ] = False,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."
+        ),
+    ] = sys.stderr.isatty(),
+) -> None:
+    """Prove the log files are what CloudTrail delivered: walk the signed digest chains, check every file.
+
+    Digest statuses: valid, bad_signature, moved, missing, gap (logging or validation was off), unknown_key.
+    Log file statuses: valid, hash_mismatch, missing, trailing_data, unreferenced, not_yet_covered (newer than
+    the last digest: normal on a live trail). In a local folder a digest's signature is read from the sidecar
+    file <digest key>.signature (hex). Exit code 0: everything valid or not yet covered; 4: a problem was
+    found (a gap included); 1: fatal error; 2: usage error.
+    """
+    from trailduck.verify import VerifyOptions, keep_result, lake_hashes, verify
+
+    with _errors():
+        options = VerifyOptions(
+            source=source,
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            public_keys=public_keys,
+            concurrency=concurrency,
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+        )
+        named_lake = lake or (
+            Path(os.environ["TRAILDUCK_LAKE"]) if os.environ.get("TRAILDUCK_LAKE") else None
+        )
+        the_lake = Lake(named_lake) if named_lake else None
+        converted = lake_hashes(the_lake) if the_lake else None
+        if progress:
+            with Progress(
+                TextColumn("verifying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("objects"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("verify", total=None)
+                result = verify(
+                    options,
+                    converted_hashes=converted,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        else:
+            result = verify(options, converted_hashes=converted)
+        if the_lake is not None:
+            keep_result(the_lake, result)
+        if as_json:
+            print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        else:
+            _render_verify(result, the_lake)
+    raise typer.Exit(result.exit_code)
+
+
+def _render_verify(result: Any, lake: Lake | None) -> None:
+    counts = result.counts()
+    table = Table(title=f"trailduck verify: {printable(result.source)}", title_justify="left")
+    table.add_column("status")
+    table.add_column("digests", justify="right")
+    table.add_column("log files", justify="right")
+    statuses = dict.fromkeys([*counts["digests"], *counts["log_files"]])
+    for status in statuses:
+        d, f = counts["digests"].get(status), counts["log_files"].get(status)
+        style = "" if status in ("valid", "not_yet_covered") or not (d or f) else "bold red"
+        table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
+    out.print(table)
+    problems = result.problems()
+    by_where: dict[tuple[str, str], int] = {}
+    for _, v in problems:
+        by_where[(v.account, v.region)] = by_where.get((v.account, v.region), 0) + 1
+    for kind, v in problems[:50]:
+        out.print(
+            f"[red]{v.status}[/] {kind} {_show(result.object_key(v.key))}: {_show(v.detail)}", highlight=False
+        )
+    if len(problems) > 50:
+        out.print(f"... and {len(problems) - 50} more (use --json to see all)")
+    for account, region in result.unvouched_streams:
+        out.print(
+            f"[yellow]note[/] account {account} region {region}: no verified digest at all; is log file "
+            "validation on for its trail?",
+            highlight=False,
+        )
+    if problems:
+        where = ", ".join(f"{a} {r}: {n}" for (a, r), n in sorted(by_where.items()))
+        out.print(f"[bold red]{len(problems)} problems[/] ({where})", highlight=False)
+    else:
+        out.print(
+            f"all {len(result.digests):,} digests and {len(result.log_files):,} log files are valid or not yet "
+            f"covered ({result.duration_s:.1f} s)",
+            highlight=False,
+        )
+    if lake is not None:
+        out.print(_show(f'kept in the lake: trailduck sql "SELECT * FROM integrity" --lake {lake.root}'))
+
+
 def main() -> None:
     app()
 

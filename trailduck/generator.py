@@ -12,17 +12,26 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import json
 import random
 import string
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from trailduck.signer import DigestChain, LogFileInfo, SigningKey, demo_signing_key, hourly_digests
 
 Record = dict[str, Any]
-Sink = Callable[[str, bytes], None]
+
+
+class Sink(Protocol):
+    """Stores one object; ``metadata`` is its S3 user metadata (a digest's signature)."""
+
+    def __call__(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None: ...
+
 
 _ALNUM = string.ascii_letters + string.digits
 _IPS = ["203.0.113.17", "198.51.100.23", "192.0.2.44", "203.0.113.200", "198.51.100.7"]
@@ -48,7 +57,14 @@ class TrailSpec:
     files_per_day: int = 4
     events_per_file: tuple[int, int] = (5, 40)
     insights: bool = True
+    #: Signed hourly digest files for the log files (the ``CloudTrail-Digest`` folders), one chain per stream.
     digests: bool = True
+    digest_every: dt.timedelta = dt.timedelta(hours=1)
+    #: The key the digests are signed with; None: one generated per process (:func:`demo_signing_key`).
+    signing_key: SigningKey | None = None
+    #: The bucket name written into the digests (``digestS3Bucket``, ``s3Bucket``).
+    bucket: str = "trailduck-demo"
+    trail: str = "management"
     #: Also one file of events planted for the detections, matches and near misses (see detection_cases).
     detections: bool = False
     prefix: str = ""
@@ -61,6 +77,8 @@ class GeneratedFile:
     body: bytes
     records: list[Record]
     planted: list[PlantedEvent] = field(default_factory=list)
+    #: S3 user metadata: a digest's signature.
+    metadata: dict[str, str] | None = None
 
 
 @dataclass
@@ -72,6 +90,9 @@ class Manifest:
     insight_events: int = 0
     digests: int = 0
     keys: list[str] = field(default_factory=list)
+    digest_keys: list[str] = field(default_factory=list)
+    #: The key the digests were signed with (its ``public_key_list()`` is the ``--public-keys`` file).
+    signing_key: SigningKey | None = None
     records_by_key: dict[str, list[Record]] = field(default_factory=dict)
     planted: list[PlantedEvent] = field(default_factory=list)
 
@@ -613,9 +634,12 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
     if spec.org_id:
         owners += [(spec.org_id, a) for a in spec.org_accounts]
     first = spec.end - dt.timedelta(days=spec.days - 1)
+    #: Per stream, the log files delivered, for its digests (written last, after the planted file).
+    delivered_logs: dict[tuple[str | None, str, str], list[tuple[dt.datetime, LogFileInfo]]] = {}
     for org, account in owners:
         for region in spec.regions:
             factory = EventFactory(rng, account, region)
+            stream_logs = delivered_logs.setdefault((org, account, region), [])
             for offset in range(spec.days):
                 day = first + dt.timedelta(days=offset)
                 for i in range(spec.files_per_day):
@@ -631,7 +655,9 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
                         for _ in range(n)
                     ]
                     key = spec.prefix + log_key(account, region, delivered, rand_suffix(rng), org)
-                    yield GeneratedFile(key, encode_log(records), records)
+                    body = encode_log(records)
+                    stream_logs.append((delivered, log_file_info(key, body, records)))
+                    yield GeneratedFile(key, body, records)
                 if spec.insights and region == spec.regions[0] and offset % 2 == 0:
                     delivered = dt.datetime.combine(day, dt.time(12, 5), tzinfo=dt.UTC)
                     records = [factory.insight(delivered - dt.timedelta(minutes=5))]
@@ -639,16 +665,6 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
                         account, region, delivered, rand_suffix(rng), org, kind="CloudTrail-Insight"
                     )
                     yield GeneratedFile(key, encode_log(records), records)
-                if spec.digests:
-                    stamp = dt.datetime.combine(day, dt.time(1, 0, 30), tzinfo=dt.UTC)
-                    org_part = f"{org}/" if org else ""
-                    key = (
-                        f"{spec.prefix}AWSLogs/{org_part}{account}/CloudTrail-Digest/{region}/{day:%Y/%m/%d}/"
-                        f"{account}_CloudTrail-Digest_{region}_management_{spec.regions[0]}_"
-                        f"{stamp:%Y%m%dT%H%M%SZ}.json.gz"
-                    )
-                    digest = {"awsAccountId": account, "digestStartTime": stamp.isoformat(), "logFiles": []}
-                    yield GeneratedFile(key, gzip.compress(json.dumps(digest).encode(), mtime=0), [])
     if spec.detections:
         org, account = owners[0]
         region = spec.regions[0]
@@ -656,17 +672,57 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
         planted = detection_cases(rng, account, region, delivered - dt.timedelta(hours=3))
         records = [p.record for p in planted]
         key = spec.prefix + log_key(account, region, delivered, rand_suffix(rng), org)
-        yield GeneratedFile(key, encode_log(records), records, planted)
+        body = encode_log(records)
+        delivered_logs[(org, account, region)].append((delivered, log_file_info(key, body, records)))
+        yield GeneratedFile(key, body, records, planted)
+    if spec.digests:
+        yield from _digests(spec, first, delivered_logs)
+
+
+def _digests(
+    spec: TrailSpec,
+    first: dt.date,
+    delivered_logs: dict[tuple[str | None, str, str], list[tuple[dt.datetime, LogFileInfo]]],
+) -> Iterator[GeneratedFile]:
+    """One signed chain per stream. Digests start 30 s past the hour, as CloudTrail's do; the last one ends
+    before midnight of the last day, so the files delivered after it are not yet covered, as on a live trail."""
+    start = dt.datetime.combine(first, dt.time(0, 0, 30), tzinfo=dt.UTC)
+    last = dt.datetime.combine(spec.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    for (org, account, region), files in delivered_logs.items():
+        chain = DigestChain(
+            spec.signing_key or demo_signing_key(),
+            account,
+            region,
+            spec.trail,
+            spec.regions[0],
+            spec.bucket,
+            prefix=spec.prefix,
+            org_id=org,
+        )
+        for digest in hourly_digests(chain, files, start, last, spec.digest_every):
+            yield GeneratedFile(digest.key, digest.body, [], metadata=digest.metadata)
+
+
+def log_file_info(key: str, body: bytes, records: list[Record]) -> LogFileInfo:
+    """What a digest records about a log file: the SHA-256 of its decompressed text and its event times."""
+    times = [dt.datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records]
+    return LogFileInfo(
+        key,
+        hashlib.sha256(gzip.decompress(body)).hexdigest(),
+        min(times) if times else None,
+        max(times) if times else None,
+    )
 
 
 def write_trail(spec: TrailSpec, sink: Sink) -> Manifest:
     """Generate the trail into ``sink`` and return what it holds."""
-    manifest = Manifest()
+    manifest = Manifest(signing_key=(spec.signing_key or demo_signing_key()) if spec.digests else None)
     for f in generate(spec):
-        sink(f.key, f.body)
+        sink(f.key, f.body, f.metadata)
         manifest.keys.append(f.key)
         if "/CloudTrail-Digest/" in f.key:
             manifest.digests += 1
+            manifest.digest_keys.append(f.key)
             continue
         manifest.files += 1
         manifest.records_by_key[f.key] = f.records
@@ -679,12 +735,15 @@ def write_trail(spec: TrailSpec, sink: Sink) -> Manifest:
 
 
 def folder_sink(root: Path) -> Sink:
-    """Write objects as files below ``root`` (the layout ``aws s3 sync`` leaves)."""
+    """Write objects as files below ``root`` (the layout ``aws s3 sync`` leaves); a signature goes into the
+    sidecar file ``<key>.signature``, where ``trailduck verify`` looks for it in a folder."""
 
-    def put(key: str, body: bytes) -> None:
+    def put(key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
+        if metadata and "signature" in metadata:
+            path.with_name(path.name + ".signature").write_text(metadata["signature"] + "\n")
 
     return put
 
@@ -692,7 +751,7 @@ def folder_sink(root: Path) -> Sink:
 def s3_sink(client: Any, bucket: str) -> Sink:
     """Upload objects to a bucket through a boto3 client."""
 
-    def put(key: str, body: bytes) -> None:
-        client.put_object(Bucket=bucket, Key=key, Body=body)
+    def put(key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
+        client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
 
     return put

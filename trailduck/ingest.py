@@ -32,7 +32,7 @@ from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_st
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import publish
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
-from trailduck.state.lineage import lake_source_keys
+from trailduck.state.lineage import lake_source_keys, save_content_hashes
 from trailduck.state.store import LocalStateStore, StateStore
 from trailduck.views import refresh_views
 
@@ -322,6 +322,7 @@ def _convert_all(
         advance=progress.advance,
     )
     files = publish(lake.root, result.tmp_files)
+    save_content_hashes(lake, run_id, result.content_hashes)
     for key in result.gone:
         # Quarantined earlier and now deleted: nothing is left to ingest or retry.
         del checkpoint.failed[key]

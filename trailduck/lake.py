@@ -63,6 +63,11 @@ class Lake:
     def runs_dir(self) -> Path:
         return self.meta_dir / "runs"
 
+    @property
+    def content_dir(self) -> Path:
+        """Per run, the SHA-256 of each object's converted content (see :mod:`trailduck.state.lineage`)."""
+        return self.meta_dir / "content"
+
     def dataset_dir(self, dataset: str) -> Path:
         return self.root / dataset
 
@@ -165,8 +170,11 @@ class Lake:
             if base.is_dir():
                 for path in base.glob(f"*/*/*/.part-*{TMP_SUFFIX}"):
                     path.unlink(missing_ok=True)
+        for path in self.content_dir.glob(".part-*.tmp") if self.content_dir.is_dir() else []:
+            path.unlink(missing_ok=True)
         for run_id in markers:
             if run_id not in committed:
+                (self.content_dir / f"part-{run_id}.parquet").unlink(missing_ok=True)
                 for dataset in DATASETS:
                     base = self.dataset_dir(dataset)
                     if not base.is_dir():

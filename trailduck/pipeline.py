@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import logging
 import os
 import pickle
@@ -92,6 +93,8 @@ class ShareResult:
     """What a share did; the parent turns it into the checkpoint and the summary."""
 
     converted: dict[str, int] = field(default_factory=dict)  # key -> events
+    #: key -> SHA-256 (hex) of the decompressed content converted: what a digest records, for `verify`.
+    content_hashes: dict[str, str] = field(default_factory=dict)
     bytes_read: int = 0
     failed: list[Failed] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
@@ -100,6 +103,7 @@ class ShareResult:
 
     def merge(self, other: ShareResult) -> None:
         self.converted.update(other.converted)
+        self.content_hashes.update(other.content_hashes)
         self.bytes_read += other.bytes_read
         self.failed += other.failed
         self.gone += other.gone
@@ -318,6 +322,7 @@ class _Fetched:
     raws: list[msgspec.Raw] | None
     error: Exception | None
     size: int
+    sha256: str = ""
 
 
 def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
@@ -329,7 +334,10 @@ def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
             )
         data = source.read(item.ref.key)
         crashpoints.hit("fetch")
-        return _Fetched(split_records(decompress(data, limits), limits), None, len(data))
+        text = decompress(data, limits)
+        # Hashed here, in the fetch threads (hashlib releases the GIL): `verify` compares it with the digest.
+        digest = hashlib.sha256(text).hexdigest()
+        return _Fetched(split_records(text, limits), None, len(data), digest)
     except (BadObjectError, SourceError) as exc:
         # Without its traceback: the frames it references can hold a whole decompressed object.
         return _Fetched(None, exc.with_traceback(None), 0)
@@ -433,6 +441,7 @@ def run_share(share: Share, advance: Advance) -> ShareResult:
         # Files whose batch Arrow refused; each was retried alone and failed alone.
         for bad, exc in failures:
             result.converted.pop(bad.source_key, None)
+            result.content_hashes.pop(bad.source_key, None)
             fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
 
     try:
@@ -463,6 +472,7 @@ def run_share(share: Share, advance: Advance) -> ShareResult:
                 continue
             events = len(decoded.records)
             result.converted[item.ref.key] = events
+            result.content_hashes[item.ref.key] = fetched.sha256
             result.bytes_read += fetched.size
             unconvert(batcher.add(item.key.stream, decoded))
             crashpoints.hit("convert")

@@ -18,6 +18,7 @@ from trailduck.detections import analysis_views, detections
 from trailduck.errors import LakeError
 from trailduck.lake import Lake
 from trailduck.scanner.schema import EVENT_SCHEMA
+from trailduck.state.integrity import TABLES, ensure_tables, table_path
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ BASE_VIEWS = (
     ViewInfo(
         "login_failures", "failed console sign-ins, each with the failures of its user and IP in 10 minutes"
     ),
+    ViewInfo("integrity", "each log file's status against the digest chain (from `trailduck verify`)"),
+    ViewInfo("integrity_digests", "each digest file's status (from `trailduck verify`)"),
 )
 
 
@@ -63,6 +66,13 @@ def _relation(lake: Lake, dataset: str) -> str:
     return load_sql("empty_relation.sql").format(schema_file=sql_literal(str(schema_file))).strip()
 
 
+def _integrity_statements(lake: Lake) -> str:
+    ensure_tables(lake)
+    return load_sql("integrity.sql").format(
+        **{table: sql_literal(str(table_path(lake, table))) for table in TABLES}
+    )
+
+
 def view_statements(lake: Lake) -> list[str]:
     template = load_sql("dataset_view.sql")
     return [
@@ -72,6 +82,7 @@ def view_statements(lake: Lake) -> list[str]:
         load_sql("cw_string.sql"),
         load_sql("cw_events.sql"),
         load_sql("login_failures.sql"),
+        _integrity_statements(lake),
         *(d.create_statement() for d in detections()),
         *(v.create_statement() for v in analysis_views()),
     ]

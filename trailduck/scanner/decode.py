@@ -18,6 +18,11 @@ import pyarrow as pa
 
 from trailduck.errors import BadObjectError
 
+
+class TrailingDataError(BadObjectError):
+    """Bytes after the first gzip member: CloudTrail writes one member, and a second can smuggle records."""
+
+
 GZIP_MAGIC = b"\x1f\x8b"
 _IN_CHUNK = 64 << 10
 _LANE_BYTES = 64 << 20
@@ -80,7 +85,7 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
     if not d.eof:
         raise BadObjectError("truncated gzip stream (no end-of-stream marker)")
     if d.unused_data or pos < len(view):
-        raise BadObjectError("data after the first gzip member")
+        raise TrailingDataError("data after the first gzip member")
     return b"".join(out)
 
 

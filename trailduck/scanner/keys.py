@@ -98,6 +98,44 @@ def object_identity(key: str) -> str:
     return key.removesuffix(".gz")
 
 
+@dataclass(frozen=True, slots=True)
+class DigestName:
+    """What a digest's file name says: its chain (trail, home region, backfill or not) and its time."""
+
+    trail: str
+    home_region: str
+    time: dt.datetime
+    backfill: bool
+
+
+def digest_name(key: TrailKey) -> DigestName:
+    """The parts of a digest key's file name; raises InvalidKeyError for other kinds or a bad timestamp."""
+    m = _FILE_RES[Kind.DIGEST].fullmatch(key.filename) if key.kind is Kind.DIGEST else None
+    if m is None:
+        raise InvalidKeyError(f"{key.filename!r} is not a digest file name")
+    try:
+        when = dt.datetime.strptime(m.group("ts"), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError as exc:
+        raise InvalidKeyError(f"{key.filename!r}: the timestamp is not a time") from exc
+    return DigestName(
+        m.group("trail"),
+        m.group("home"),
+        when,
+        key.filename.endswith(("_backfill.json.gz", "_backfill.json")),
+    )
+
+
+def log_minute(key: TrailKey) -> dt.datetime:
+    """The delivery minute in a log file's name (UTC); raises InvalidKeyError for a bad timestamp."""
+    m = _FILE_RES[key.kind].fullmatch(key.filename) if key.kind is not Kind.DIGEST else None
+    if m is None:
+        raise InvalidKeyError(f"{key.filename!r} is not a log file name")
+    try:
+        return dt.datetime.strptime(m.group("ts"), "%Y%m%dT%H%MZ").replace(tzinfo=dt.UTC)
+    except ValueError as exc:
+        raise InvalidKeyError(f"{key.filename!r}: the timestamp is not a time") from exc
+
+
 def format_key(key: TrailKey) -> str:
     """The inverse of :func:`parse_key`."""
     return f"{key.stream.day_prefix(key.day)}{key.filename}"

@@ -66,6 +66,24 @@ class LocalSource:
         refs.sort(key=lambda r: r.key.encode("utf-8", "surrogateescape"))
         yield from refs
 
+    @property
+    def bucket_name(self) -> str | None:
+        """A folder has no bucket name."""
+        return None
+
+    def object_key(self, key: str) -> str:
+        return key
+
+    def read_signed(self, key: str) -> tuple[bytes, str | None]:
+        """The object and the hex signature in its sidecar file ``<key>.signature`` (a folder has no object
+        metadata), or None when there is no sidecar."""
+        body = self.read(key)
+        try:
+            signature = self.read(key + ".signature")
+        except ObjectGoneError:
+            return body, None
+        return body, signature.decode("ascii", "replace").strip()
+
     def read(self, key: str) -> bytes:
         path = self._dir(key)
         try:

@@ -147,7 +147,23 @@ class S3Source:
                     continue  # a zero-byte "folder" object made by a console or sync tool
                 yield ObjectRef(key[cut:], int(obj.get("Size", 0)), obj.get("ETag"))
 
+    @property
+    def bucket_name(self) -> str | None:
+        return self.bucket
+
+    def object_key(self, key: str) -> str:
+        """The key in the bucket (with the source's prefix)."""
+        return self.prefix + key
+
     def read(self, key: str) -> bytes:
+        return self._get(key)[0]
+
+    def read_signed(self, key: str) -> tuple[bytes, str | None]:
+        """The object and its CloudTrail signature (user metadata ``signature``), if it has one."""
+        body, metadata = self._get(key)
+        return body, metadata.get("signature")
+
+    def _get(self, key: str) -> tuple[bytes, dict[str, str]]:
         """GET and read the whole body, retrying both together.
 
         botocore retries a failed request (503 SlowDown, 500, a reset connection) but not a body that breaks
@@ -160,7 +176,7 @@ class S3Source:
             attempt += 1
             try:
                 resp = self.client.get_object(Bucket=self.bucket, Key=full)
-                return resp["Body"].read()
+                return resp["Body"].read(), dict(resp.get("Metadata") or {})
             except _READ_ERRORS as exc:
                 if attempt < self.read_attempts and _transient(exc):
                     delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))

@@ -47,6 +47,19 @@ class Source(Protocol):
         """The whole object. Raises ObjectGoneError when it vanished, SourceError on other faults."""
         ...
 
+    def read_signed(self, key: str) -> tuple[bytes, str | None]:
+        """A digest object and its hex signature (S3: the object's metadata; a folder: a sidecar file)."""
+        ...
+
+    @property
+    def bucket_name(self) -> str | None:
+        """The bucket, for sources that have one."""
+        ...
+
+    def object_key(self, key: str) -> str:
+        """The key as CloudTrail wrote it (with the bucket prefix, if any): what digests name."""
+        ...
+
 
 def open_source(
     location: str,

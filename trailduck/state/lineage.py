@@ -7,7 +7,12 @@ adds only the objects that are missing.
 from __future__ import annotations
 
 import datetime as dt
+import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailduck.fsutil import fsync_dir, fsync_file
 from trailduck.lake import Lake
 from trailduck.scanner.keys import Kind, Stream, object_identity
 from trailduck.views import sql_literal
@@ -34,3 +39,31 @@ def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt
         return {object_identity(row[0]) for row in con.execute(query, [low, high]).fetchall()}
     finally:
         con.close()
+
+
+def save_content_hashes(lake: Lake, run_id: str, hashes: dict[str, str]) -> None:
+    """Record the SHA-256 of the content each object of a run was converted from, in the run's own file
+    (``_trailduck/content/part-<run>.parquet``): recovery deletes it with the run's data if the run does not
+    commit, and ``verify --lake`` compares it with the digests."""
+    if not hashes:
+        return
+    keys = sorted(hashes)
+    table = pa.table({"source_key": keys, "sha256": [hashes[k] for k in keys]})
+    folder = lake.content_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"part-{run_id}.parquet"
+    tmp = folder / f".part-{run_id}.parquet.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    fsync_file(tmp)
+    os.replace(tmp, final)
+    fsync_dir(folder)
+
+
+def content_hashes(lake: Lake) -> dict[str, str]:
+    """Object key -> SHA-256 of the content the lake's rows came from (the latest run's, if converted twice)."""
+    found: dict[str, str] = {}
+    folder = lake.content_dir
+    for path in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
+        table = pq.read_table(path)
+        found.update(zip(table["source_key"].to_pylist(), table["sha256"].to_pylist(), strict=True))
+    return found
