@@ -684,9 +684,10 @@ def _digests(
     first: dt.date,
     delivered_logs: dict[tuple[str | None, str, str], list[tuple[dt.datetime, LogFileInfo]]],
 ) -> Iterator[GeneratedFile]:
-    """One signed chain per stream. Digests start 30 s past the hour, as CloudTrail's do; the last one ends
-    before midnight of the last day, so the files delivered after it are not yet covered, as on a live trail."""
-    start = dt.datetime.combine(first, dt.time(0, 0, 30), tzinfo=dt.UTC)
+    """One signed chain per stream. Digests end 30 s past the hour, as CloudTrail's do; the first ends just
+    after midnight of the first day, the last one before midnight of the last day, so the files delivered after
+    it are not yet covered, as on a live trail."""
+    start = dt.datetime.combine(first, dt.time(0, 0, 30), tzinfo=dt.UTC) - dt.timedelta(hours=1)
     last = dt.datetime.combine(spec.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     for (org, account, region), files in delivered_logs.items():
         chain = DigestChain(

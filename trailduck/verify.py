@@ -178,8 +178,13 @@ def cloudtrail_key_fetcher(profile: str | None = None, endpoint_url: str | None 
         try:
             return fetch_public_keys(client, start, end)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            reason = (
+                f"{exc.response.get('Error', {}).get('Code', '?')} from ListPublicKeys"
+                if isinstance(exc, botocore.exceptions.ClientError)
+                else str(exc)
+            )
             raise SourceError(
-                f"cannot fetch CloudTrail's public keys in {home_region} ({exc}); the reader needs "
+                f"cannot fetch CloudTrail's public keys in {home_region} ({reason}); the reader needs "
                 "cloudtrail:ListPublicKeys, or verify offline with --public-keys FILE, a file holding what "
                 f"`aws cloudtrail list-public-keys --region {home_region}` prints"
             ) from exc
