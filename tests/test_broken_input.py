@@ -17,7 +17,7 @@ from tests.conftest import small_spec
 from tests.helpers import query
 from trailduck.cli import app
 from trailduck.errors import BadObjectError
-from trailduck.generator import Manifest, encode_log, log_key, s3_sink, write_trail
+from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
 from trailduck.scanner.decode import Limits, decompress, split_records
 
 GOOD = encode_log([{"eventID": "inside-a-broken-file", "eventName": "X"}])
@@ -246,12 +246,12 @@ def test_local_sources_never_follow_symbolic_links(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     write_trail(
         small_spec(accounts=["999999999999"], org_id=None, insights=False),
-        lambda k, b: ((outside / k).parent.mkdir(parents=True, exist_ok=True), (outside / k).write_bytes(b)),
+        folder_sink(outside),
     )
     root = tmp_path / "bucket"
     manifest = write_trail(
         small_spec(org_id=None, insights=False),
-        lambda k, b: ((root / k).parent.mkdir(parents=True, exist_ok=True), (root / k).write_bytes(b)),
+        folder_sink(root),
     )
     # A linked account folder and a linked file inside a real day folder: both point outside the source.
     os.symlink(outside / "AWSLogs" / "999999999999", root / "AWSLogs" / "999999999999")
