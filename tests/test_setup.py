@@ -109,7 +109,7 @@ def test_an_organization_trail_with_a_kms_key(s3_endpoint: str, names: tuple[str
     assert described["IsOrganizationTrail"] and described["KmsKeyId"] == key
     rule = clients("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
-    decrypt = next(s for s in result.reader_policy["Statement"] if s["Sid"] == "DecryptThroughS3")
+    decrypt = next(s for s in result.reader_policy["Statement"] if s["Sid"] == "DecryptSseKmsObjects")
     assert decrypt["Resource"] == key
 
 

@@ -587,6 +587,7 @@ def demo_cmd(
                     {
                         "summary": result.summary.to_json(),
                         "trail": str(result.trail),
+                        "integrity": result.integrity.counts(),
                         "queries": result.query_results,
                     },
                     indent=2,
@@ -596,6 +597,19 @@ def demo_cmd(
             raise typer.Exit(result.summary.exit_code)
         out.print(f"generated a demo trail in {_show(str(result.trail))}", highlight=False)
         _render_summary(result.summary)
+        checked = result.integrity
+        verdict = (
+            "all valid or not yet covered"
+            if checked.exit_code == 0
+            else f"{len(checked.problems())} problems"
+        )
+        out.print(
+            _show(
+                f"verified {len(checked.digests):,} signed digests and {len(checked.log_files):,} log files: {verdict} "
+                f"(again: trailduck verify {result.trail} --public-keys {result.public_keys})"
+            ),
+            highlight=False,
+        )
         out.print(
             _show(
                 f'Open it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake {the_lake.root})'

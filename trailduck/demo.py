@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from trailduck.generator import TrailSpec, folder_sink, write_trail
 from trailduck.ingest import IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
 from trailduck.query import run_query
+from trailduck.verify import VerifyOptions, VerifyResult, keep_result, lake_hashes, verify
 from trailduck.views import load_sql
 
 
@@ -33,6 +35,9 @@ class DemoResult:
     trail: Path
     summary: IngestSummary
     results: list[tuple[list[str], list[tuple[Any, ...]]]]
+    #: The digest check of the demo trail (signed with a key generated for it), kept in the lake.
+    integrity: VerifyResult
+    public_keys: Path
 
     @property
     def query_results(self) -> list[dict[str, Any]]:
@@ -43,7 +48,8 @@ class DemoResult:
 
 
 def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> DemoResult:
-    """Generate a trail into ``<lake>/_demo/bucket``, ingest it, run the example queries.
+    """Generate a signed trail into ``<lake>/_demo/bucket``, ingest it, verify it against its digests, run the
+    example queries.
 
     The trail ends with yesterday: a generated day spans all 24 hours, and today's would hold events from the
     future."""
@@ -58,10 +64,17 @@ def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> Demo
         events_per_file=(10, 60),
         detections=True,
     )
-    write_trail(spec, folder_sink(trail))
+    manifest = write_trail(spec, folder_sink(trail))
+    assert manifest.signing_key is not None  # the spec has digests
+    public_keys = trail.parent / "public-keys.json"
+    public_keys.write_text(json.dumps(manifest.signing_key.public_key_list(), indent=2) + "\n")
     summary = ingest(IngestOptions(source=str(trail), lake=lake.root))
+    integrity = verify(
+        VerifyOptions(source=str(trail), public_keys=public_keys), converted_hashes=lake_hashes(lake)
+    )
+    keep_result(lake, integrity)
     results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]
-    return DemoResult(trail, summary, results)
+    return DemoResult(trail, summary, results, integrity, public_keys)
 
 
 #: Where a notebook builds its demo lake when $TRAILDUCK_LAKE is not set (relative to the notebook's folder).

@@ -107,13 +107,13 @@ def reader_policy(options: SetupOptions) -> dict[str, Any]:
             "Resource": f"arn:aws:s3:::{options.bucket}",
             "Condition": {"StringLike": {"s3:prefix": ["AWSLogs/", "AWSLogs/*"]}},
         },
-        {"Sid": "ReadLogsAndDigests", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
-        {"Sid": "VerifyDigests", "Effect": "Allow", "Action": "cloudtrail:ListPublicKeys", "Resource": "*"},
+        {"Sid": "ReadLogAndDigestFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
+        {"Sid": "DigestValidation", "Effect": "Allow", "Action": "cloudtrail:ListPublicKeys", "Resource": "*"},
     ]
     if options.kms_key:
         statements.append(
             {
-                "Sid": "DecryptThroughS3",
+                "Sid": "DecryptSseKmsObjects",
                 "Effect": "Allow",
                 "Action": "kms:Decrypt",
                 "Resource": options.kms_key,
