@@ -61,7 +61,14 @@ NOW = dt.datetime(2024, 3, 10, 18, 0, tzinfo=dt.UTC)
 
 
 def small_spec(**kw: Any) -> TrailSpec:
-    base: dict[str, Any] = {"end": TODAY, "days": 3, "files_per_day": 3, "events_per_file": (3, 12)}
+    # Digests every 6 hours instead of CloudTrail's hourly: the same chains, a sixth of the PUTs to the S3 server.
+    base: dict[str, Any] = {
+        "end": TODAY,
+        "days": 3,
+        "files_per_day": 3,
+        "events_per_file": (3, 12),
+        "digest_every": dt.timedelta(hours=6),
+    }
     base.update(kw)
     return TrailSpec(**base)
 

@@ -17,6 +17,8 @@ import pytest
 from tests.helpers import query
 from trailduck.crashpoints import ENV
 from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
+from trailduck.lake import Lake
+from trailduck.state.lineage import content_hashes
 
 
 def ingest_cmd(source: Path, lake: Path) -> list[str]:
@@ -81,6 +83,11 @@ def test_killed_at_a_point_then_rerun_gives_exactly_the_clean_lake(
     assert json.loads(again.stdout)["files_new"] == 0
     assert stored(lake) == expected(manifest)
     assert not list(lake.rglob("*.tmp")) and not list((lake / "_trailduck" / "runs").iterdir())
+    # The content hashes of a rolled-back run go with its data: only committed runs have them.
+    hashed_runs = {p.stem.removeprefix("part-") for p in (lake / "_trailduck" / "content").glob("part-*")}
+    data_runs = {p.name.split("-")[1] + "-" + p.name.split("-")[2] for p in lake.rglob("part-*.parquet")}
+    assert hashed_runs and hashed_runs <= data_runs
+    assert len(content_hashes(Lake(lake))) == manifest.files
 
 
 def test_a_killed_run_after_earlier_good_runs_keeps_them(

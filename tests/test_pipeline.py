@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gzip
+import hashlib
 import os
 import pickle
 import signal
@@ -20,11 +22,13 @@ from tests.helpers import lake_snapshot, query
 from trailduck.errors import LakeError
 from trailduck.generator import Manifest, encode_log, folder_sink, log_key, write_trail
 from trailduck.ingest import IngestOptions, ingest
+from trailduck.lake import Lake
 from trailduck.pipeline import split_work, worker_count
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.s3 import S3Source
 from trailduck.scanner.source import ObjectRef, open_source
+from trailduck.state.lineage import content_hashes
 
 
 def _listed(sizes: list[int]) -> list[Listed]:
@@ -67,6 +71,11 @@ def test_two_workers_build_the_same_lake_as_one(trail: tuple[Path, Manifest], tm
     # Only where the two shares meet may a partition get a second file.
     assert one.parquet_files_written <= two.parquet_files_written <= one.parquet_files_written + 1
     assert not list((tmp_path / "two").rglob("*.tmp"))
+    # Each worker hashes what it converted, for `verify --lake`: the same as one process.
+    hashes = content_hashes(Lake(tmp_path / "two"))
+    assert hashes == content_hashes(Lake(tmp_path / "one")) and len(hashes) == manifest.files
+    key = next(iter(hashes))
+    assert hashes[key] == hashlib.sha256(gzip.decompress((root / key).read_bytes())).hexdigest()
     again = ingest(IngestOptions(source=str(root), lake=tmp_path / "two", workers=2), now=NOW)
     assert again.files_new == 0 and _events(tmp_path / "two") == _events(tmp_path / "one")
 
