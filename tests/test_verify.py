@@ -6,6 +6,7 @@ that damage is reported, with the right status on the right key, and that everyt
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -22,7 +23,7 @@ from trailduck.generator import Manifest, TrailSpec, encode_log, folder_sink, lo
 from trailduck.ingest import IngestOptions, ingest
 from trailduck.lake import Lake
 from trailduck.query import run_query
-from trailduck.scanner.digest import string_to_sign
+from trailduck.scanner.digest import fetch_public_keys, find_key, string_to_sign
 from trailduck.signer import DigestChain, LogFileInfo, SigningKey, demo_signing_key
 from trailduck.verify import VerifyOptions, VerifyResult, lake_hashes, verify
 
@@ -422,3 +423,61 @@ def test_a_copied_trail_folder_keeps_verifying(trail: Trail, tmp_path: Path) -> 
     shutil.copytree(trail.root, copy)
     result = verify(VerifyOptions(source=str(copy), public_keys=trail.keys_file))
     assert result.exit_code == 0 and len(result.digests) == len(trail.digest_keys)
+
+
+def test_the_default_generated_trail_verifies_clean_org_trail_included(tmp_path: Path) -> None:
+    root = tmp_path / "bucket"
+    manifest = write_trail(TrailSpec(signing_key=demo_signing_key()), folder_sink(root))
+    trail = Trail(root, manifest)
+    result = trail.run()
+    digests, logs = statuses(result)
+    assert len(digests) == manifest.digests and set(digests.values()) == {"valid"}
+    assert any(k.startswith("AWSLogs/o-") for k in digests), "the organization trail's chains"
+    assert set(logs.values()) <= {"valid", "not_yet_covered"} and "valid" in logs.values()
+    assert result.exit_code == 0 and not result.unvouched_streams
+
+
+def test_a_key_outside_its_validity_is_unknown(trail: Trail, tmp_path: Path) -> None:
+    key = demo_signing_key()
+    retired = SigningKey(key.private, valid_from=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    listing = retired.public_key_list()
+    listing["PublicKeyList"][0]["ValidityEndTime"] = "2024-03-09T12:00:00Z"  # rotated out at noon
+    keys_file = tmp_path / "retired.json"
+    keys_file.write_text(json.dumps(listing))
+    result = verify(VerifyOptions(source=str(trail.root), public_keys=keys_file))
+    digests, _ = statuses(result)
+    # Digests up to two hours after the end of validity still verify (keys rotate; the AWS CLI's margin).
+    late = {k for k, s in digests.items() if s == "unknown_key"}
+    assert late and all(trail.digest(k)["digestEndTime"] > "2024-03-09T14:00:00Z" for k in late)
+    assert all(trail.digest(k)["digestEndTime"] <= "2024-03-09T14:00:30Z" for k in set(digests) - late)
+
+
+def test_public_keys_from_list_public_keys_pages() -> None:
+    key = demo_signing_key()
+    entry = key.public_key_list()["PublicKeyList"][0]
+    boto_entry = {
+        "Value": base64.b64decode(entry["Value"]),  # boto3 returns bytes and datetimes
+        "ValidityStartTime": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        "ValidityEndTime": dt.datetime(2024, 6, 1, tzinfo=dt.UTC),
+        "Fingerprint": entry["Fingerprint"],
+    }
+
+    class Pages:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def list_public_keys(self, **kw: Any) -> dict[str, Any]:
+            self.calls.append(kw)
+            if "NextToken" not in kw:
+                return {"PublicKeyList": [], "NextToken": "more"}
+            return {"PublicKeyList": [boto_entry]}
+
+    client = Pages()
+    when = dt.datetime(2024, 3, 9, 12, tzinfo=dt.UTC)
+    keys = fetch_public_keys(client, when, when)
+    assert [k.fingerprint for k in keys] == [key.fingerprint] and len(client.calls) == 2
+    assert client.calls[0]["StartTime"] == when - dt.timedelta(hours=2)
+    found = find_key(keys, key.fingerprint.upper(), when)
+    assert found is not None and found.verify(key.sign(b"hello"), b"hello")
+    assert not found.verify(key.sign(b"hello"), b"hello!") and not found.verify("zz", b"hello")
+    assert find_key(keys, key.fingerprint, dt.datetime(2025, 1, 1, tzinfo=dt.UTC)) is None
