@@ -54,6 +54,8 @@ def test_notebook_runs_and_plots(
     assert not (tmp_path / "demo-lake").exists()  # $TRAILDUCK_LAKE was used, no demo lake was built
     if name.startswith("02"):
         assert "cis-4.15" in text and "td-failed-login-burst" in text
+        # The root findings joined to the proof that their files are genuine (box characters JSON-escaped).
+        assert "\\u2502 valid" in text and "not verified" not in text
 
 
 def test_committed_notebooks_hold_no_errors() -> None:
