@@ -481,3 +481,27 @@ def test_public_keys_from_list_public_keys_pages() -> None:
     assert found is not None and found.verify(key.sign(b"hello"), b"hello")
     assert not found.verify(key.sign(b"hello"), b"hello!") and not found.verify("zz", b"hello")
     assert find_key(keys, key.fingerprint, dt.datetime(2025, 1, 1, tzinfo=dt.UTC)) is None
+
+
+def test_trusting_the_lake_hashes_proves_the_lake_without_reading_the_files(
+    trail: Trail, tmp_path: Path
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest(IngestOptions(source=str(trail.root), lake=lake.root))
+    log = trail.covered_logs()[0]
+    records = json.loads(gzip.decompress((trail.root / log).read_bytes()))["Records"]
+    records[0]["eventName"] = "ChangedAfterIngest"
+    (trail.root / log).write_bytes(encode_log(records))  # the source changes after ingest
+    options = VerifyOptions(source=str(trail.root), public_keys=trail.keys_file, trust_lake_hashes=True)
+    trusted = verify(options, converted_hashes=lake_hashes(lake))
+    verdicts = {v.key: v for v in trusted.log_files}
+    assert verdicts[log].status == "valid" and "recorded at ingest" in verdicts[log].detail  # not read again
+    assert trusted.exit_code == 0
+    strict = verify(
+        VerifyOptions(source=str(trail.root), public_keys=trail.keys_file), converted_hashes=lake_hashes(lake)
+    )
+    assert {v.key: v.status for v in strict.log_files}[log] == "hash_mismatch"
+    res = CliRunner().invoke(
+        app, ["verify", str(trail.root), "--public-keys", str(trail.keys_file), "--trust-lake-hashes"]
+    )
+    assert res.exit_code == 2 and "--lake" in res.output

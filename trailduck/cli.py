@@ -650,6 +650,14 @@ def verify_cmd(
             show_default=False,
         ),
     ] = None,
+    trust_lake_hashes: Annotated[
+        bool,
+        typer.Option(
+            "--trust-lake-hashes",
+            help="With --lake: check the files ingest already converted by the SHA-256 it recorded, without "
+            "downloading them again (proves the lake's rows; only digests and other files are read).",
+        ),
+    ] = False,
     concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
     profile: Annotated[
         str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
@@ -687,6 +695,7 @@ def verify_cmd(
             since=parse_day(since, "--since"),
             until=parse_day(until, "--until"),
             public_keys=public_keys,
+            trust_lake_hashes=trust_lake_hashes,
             concurrency=concurrency,
             profile=profile,
             region=region,
@@ -696,6 +705,10 @@ def verify_cmd(
             Path(os.environ["TRAILDUCK_LAKE"]) if os.environ.get("TRAILDUCK_LAKE") else None
         )
         the_lake = Lake(named_lake) if named_lake else None
+        if trust_lake_hashes and the_lake is None:
+            raise ConfigError(
+                "--trust-lake-hashes needs --lake (or $TRAILDUCK_LAKE): the hashes are the lake's"
+            )
         converted = lake_hashes(the_lake) if the_lake else None
         if progress:
             with Progress(

@@ -108,7 +108,12 @@ def reader_policy(options: SetupOptions) -> dict[str, Any]:
             "Condition": {"StringLike": {"s3:prefix": ["AWSLogs/", "AWSLogs/*"]}},
         },
         {"Sid": "ReadLogAndDigestFiles", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
-        {"Sid": "DigestValidation", "Effect": "Allow", "Action": "cloudtrail:ListPublicKeys", "Resource": "*"},
+        {
+            "Sid": "DigestValidation",
+            "Effect": "Allow",
+            "Action": "cloudtrail:ListPublicKeys",
+            "Resource": "*",
+        },
     ]
     if options.kms_key:
         statements.append(
