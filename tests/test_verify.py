@@ -11,6 +11,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -505,3 +506,84 @@ def test_trusting_the_lake_hashes_proves_the_lake_without_reading_the_files(
         app, ["verify", str(trail.root), "--public-keys", str(trail.keys_file), "--trust-lake-hashes"]
     )
     assert res.exit_code == 2 and "--lake" in res.output
+
+
+def _plant_unsigned_digest(
+    trail: Trail, data_changes: dict[str, Any], name_time: str = "20240309T113000Z"
+) -> str:
+    """A digest-named file anyone with write access could add: gzipped JSON, no signature."""
+    data = trail.digest(trail.digest_keys[3]) | data_changes
+    key = trail.digest_keys[3].rsplit("_", 1)[0] + f"_{name_time}.json.gz"
+    folder_sink(trail.root)(key, gzip.compress(json.dumps(data).encode()))
+    return key
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"digestEndTime": "0001-01-01T00:30:00+01:00"},  # converting to UTC overflows
+        {"digestEndTime": "9999-12-31T23:59:59-01:00"},
+        {"digestS3Object": "x\ud800y"},  # a lone surrogate no output can encode
+        {"logFiles": {"a": 1}},
+    ],
+)
+def test_hostile_digests_are_reported_never_a_traceback(
+    trail: Trail, tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    planted = _plant_unsigned_digest(trail, changes)
+    lake = tmp_path / "lake"
+    for extra in (["--json"], ["--lake", str(lake)], []):
+        res = CliRunner().invoke(
+            app, ["verify", str(trail.root), "--public-keys", str(trail.keys_file), *extra]
+        )
+        assert res.exit_code == 4, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+    digests, _ = statuses(trail.run())
+    assert digests[planted] in ("bad_signature", "moved")
+    assert others(digests, planted) == {"valid"}
+
+
+def test_a_fifo_or_folder_as_signature_sidecar_is_no_signature(trail: Trail) -> None:
+    fifo_digest, dir_digest = trail.digest_keys[4], trail.digest_keys[5]
+    for key in (fifo_digest, dir_digest):
+        (trail.root / (key + ".signature")).unlink()
+    os.mkfifo(trail.root / (fifo_digest + ".signature"))  # reading it would block forever
+    (trail.root / (dir_digest + ".signature")).mkdir()
+    digests, _ = statuses(trail.run())
+    assert digests[fifo_digest] == digests[dir_digest] == "bad_signature"
+
+
+def test_a_file_planted_under_an_organization_folder_is_unreferenced(trail: Trail) -> None:
+    planted = "AWSLogs/o-a1b2c3d4e5/" + log_key(
+        ACCOUNT, REGION, dt.datetime(2024, 3, 9, 1, 22, tzinfo=dt.UTC), "PlantedPlanted01"
+    ).removeprefix("AWSLogs/")
+    folder_sink(trail.root)(planted, encode_log([{"eventName": "X"}]))
+    result = trail.run()
+    assert {v.key: v.status for v in result.log_files}[planted] == "unreferenced"
+    assert result.exit_code == 4
+
+
+def test_without_any_digest_nothing_is_proven(trail: Trail) -> None:
+    for key in trail.digest_keys:
+        trail.delete(key)
+    result = trail.run()
+    _, logs = statuses(result)
+    assert set(logs.values()) == {"unreferenced"} and result.exit_code == 4
+    assert result.unvouched_streams == [(ACCOUNT, REGION)]
+
+
+def test_odd_names_in_a_signed_digest_are_reported_missing(trail: Trail) -> None:
+    target = next(k for k in trail.digest_keys if trail.listed_by(k))
+    data = trail.digest(target)
+    odd = ["/AWSLogs/x.json.gz", "AWSLogs/../etc/passwd", ""]
+    data["logFiles"] += [{"s3Bucket": "trailduck-demo", "s3Object": k, "hashValue": "0" * 64} for k in odd]
+    _resign(trail.root, target, data, demo_signing_key())
+    after = trail.digest_keys[trail.digest_keys.index(target) + 1]
+    following = trail.digest(after)  # keep the chain intact: the next digest records the new one
+    following["previousDigestHashValue"] = hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    following["previousDigestSignature"] = (trail.root / (target + ".signature")).read_text().strip()
+    _resign(trail.root, after, following, demo_signing_key())
+    result = trail.run()
+    missing = {v.key for v in result.log_files if v.status == "missing"}
+    assert missing == set(odd)
+    assert not (trail.root.parent / "etc").exists()

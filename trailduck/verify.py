@@ -42,6 +42,7 @@ from trailduck.scanner.digest import (
     string_to_sign,
 )
 from trailduck.scanner.keys import (
+    REGION_RE,
     DigestName,
     InvalidKeyError,
     Kind,
@@ -170,15 +171,10 @@ def cloudtrail_key_fetcher(profile: str | None = None, endpoint_url: str | None 
     import botocore.exceptions
 
     session = boto3.Session(profile_name=profile)
-    clients: dict[str, Any] = {}
 
     def fetch(home_region: str, start: dt.datetime, end: dt.datetime) -> list[PublicKey]:
-        client = clients.get(home_region)
-        if client is None:
-            client = clients[home_region] = session.client(
-                "cloudtrail", region_name=home_region, endpoint_url=endpoint_url
-            )
         try:
+            client = session.client("cloudtrail", region_name=home_region, endpoint_url=endpoint_url)
             return fetch_public_keys(client, start, end)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             reason = (
@@ -225,7 +221,7 @@ def verify(
     context_until = until + dt.timedelta(days=1) if until else None
 
     def in_window(key: TrailKey) -> bool:
-        return (since is None or key.day >= since) and (until is None or key.day <= until)
+        return _day_in(key.day, since, until)
 
     found = _list_digests(source, context_since, context_until, result.skipped)
     log_keys = {
@@ -253,10 +249,10 @@ def verify(
                 f.digest = parse_digest(body)
             except BadObjectError as exc:
                 f.status, f.detail = "bad_signature", f"unreadable: {exc}"
-        keys = _public_keys(options, found.values(), key_fetcher)
+        keys, unfetched = _public_keys(options, found.values(), key_fetcher)
         for f in found.values():
             if f.digest is not None:
-                _check_own(f, source, keys)
+                _check_own(f, source, keys, unfetched)
         missing = _walk_chains(found, source, context_since)
         vouched, named = _vouchers(found, source)
         newest = _newest_verified(found)
@@ -264,7 +260,7 @@ def verify(
             Verdict(f.key.key, f.status, f.detail, f.key.account, f.key.region)
             for key, f in sorted(found.items())
             if in_window(f.key)
-        ] + [v for v in missing if in_window(parse_key(v.key))]
+        ] + [v for v, day in missing if _day_in(day, since, until)]
         result.digests.sort(key=lambda v: v.key)
 
         read = _read_log(source)
@@ -274,42 +270,46 @@ def verify(
             # In the pool's threads: a log file is read, hashed and dropped here, so memory holds at most
             # one file per thread, never the trail.
             trail_key = log_keys[key]
-            if key not in vouched:
-                return _unvouched(trail_key, named.get(key), newest)
+            # A local copy may hold x.json, already decompressed, where the digest names x.json.gz.
+            claims = vouched.get(key) or (vouched.get(key + ".gz") if key.endswith(".json") else None)
+            if not claims:
+                return _unvouched(trail_key, named.get(key) or named.get(key + ".gz"), newest)
             if recorded is not None and key in recorded:
-                return _check_recorded(trail_key, recorded[key], vouched[key])
-            return _check_log(trail_key, read(key), vouched[key], converted_hashes)
+                return _check_recorded(trail_key, recorded[key], claims)
+            return _check_log(trail_key, read(key), claims, converted_hashes)
 
         for verdict in pool.map(check, sorted(log_keys)):
             tick()
             result.log_files.append(verdict)
     for key, claims in sorted(vouched.items()):
-        if key in log_keys:
+        if key in log_keys or key.removesuffix(".gz") in log_keys:
             continue
+        by = found[claims[0][1]].key
         try:
-            trail_key = parse_key(key)
+            trail_key: TrailKey | None = parse_key(key)
         except InvalidKeyError:
-            continue  # a digest naming something that is not a log file key: nothing to look for
-        if trail_key.kind is Kind.LOG and in_window(trail_key):
+            trail_key = None  # a name no CloudTrail file has: reported as the digest spells it
+        if trail_key is not None and trail_key.kind is not Kind.LOG:
+            continue  # an Insights file: not one of the log files verified here
+        if _day_in(trail_key.day if trail_key else by.day, since, until):
             result.log_files.append(
                 Verdict(
                     key,
                     "missing",
                     f"listed by digest {claims[0][1]} but not in the source",
-                    trail_key.account,
-                    trail_key.region,
+                    trail_key.account if trail_key else by.account,
+                    trail_key.region if trail_key else by.region,
                     claims[0][1],
                 )
             )
     result.log_files.sort(key=lambda v: v.key)
-    streams_with_logs = {(k.stream.org_id, k.account, k.region) for k in log_keys.values()}
-    result.unvouched_streams = sorted(
-        (account, region)
-        for org, account, region in streams_with_logs
-        if (org, account, region) not in newest
-    )
+    result.unvouched_streams = sorted({(k.account, k.region) for k in log_keys.values()} - set(newest))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _day_in(day: dt.date, since: dt.date | None, until: dt.date | None) -> bool:
+    return (since is None or day >= since) and (until is None or day <= until)
 
 
 def _list_digests(
@@ -350,24 +350,40 @@ def _read_log(source: Source) -> Callable[[str], bytes | None]:
 
 def _public_keys(
     options: VerifyOptions, found: Iterable[_Found], key_fetcher: KeyFetcher | None
-) -> list[PublicKey]:
+) -> tuple[list[PublicKey], dict[str, str]]:
+    """The keys to check signatures with, and per home region whose keys could not be fetched, why.
+
+    Home regions come from digest file names, which anyone who can write to the bucket chooses: a bogus one
+    makes its own digests ``unknown_key``; only when no region's keys can be fetched does the run stop (the
+    reader then lacks the permission or the network, and the message says to use --public-keys)."""
     readable = [f for f in found if f.digest is not None]
     if not readable:
-        return []
+        return [], {}
     if options.public_keys is not None:
-        return load_public_keys(options.public_keys)
+        return load_public_keys(options.public_keys), {}
     fetch = key_fetcher or cloudtrail_key_fetcher(options.profile, options.endpoint_url)
     keys: list[PublicKey] = []
+    failed: dict[str, str] = {}
+    errors: list[SourceError] = []
     by_region: dict[str, list[dt.datetime]] = defaultdict(list)
     for f in readable:
         assert f.digest is not None
         by_region[f.name.home_region].append(f.digest.end_time)
     for home_region, times in sorted(by_region.items()):
-        keys += fetch(home_region, min(times), max(times))
-    return keys
+        if not REGION_RE.fullmatch(home_region):
+            failed[home_region] = f"{home_region!r} is not a region name"
+            continue
+        try:
+            keys += fetch(home_region, min(times), max(times))
+        except SourceError as exc:
+            failed[home_region] = str(exc)
+            errors.append(exc)
+    if errors and not keys:
+        raise errors[0]
+    return keys, failed
 
 
-def _check_own(f: _Found, source: Source, keys: list[PublicKey]) -> None:
+def _check_own(f: _Found, source: Source, keys: list[PublicKey], unfetched: dict[str, str]) -> None:
     """Location, then fingerprint, then signature: the AWS CLI's order."""
     digest = f.digest
     assert digest is not None
@@ -379,6 +395,10 @@ def _check_own(f: _Found, source: Source, keys: list[PublicKey]) -> None:
         f.detail = f"the digest says it belongs at {named}"
         return
     key = find_key(keys, digest.fingerprint, digest.end_time)
+    if key is None and f.name.home_region in unfetched:
+        f.status = "unknown_key"
+        f.detail = f"no public keys for home region {f.name.home_region}: {unfetched[f.name.home_region]}"
+        return
     if key is None:
         f.status = "unknown_key"
         f.detail = (
@@ -408,14 +428,16 @@ def _relative(source: Source, key: str, bucket: str | None) -> str | None:
     return key[len(root) :] if key.startswith(root) else None
 
 
-def _walk_chains(found: dict[str, _Found], source: Source, listed_from: dt.date | None) -> list[Verdict]:
+def _walk_chains(
+    found: dict[str, _Found], source: Source, listed_from: dt.date | None
+) -> list[tuple[Verdict, dt.date]]:
     """Newest first per chain: gaps, the previous digest's hash and signature, missing digests (only on the
     days listed, from ``listed_from``: before it, an absent digest was simply not looked for)."""
     chains: dict[tuple[Any, ...], list[_Found]] = defaultdict(list)
     for f in found.values():
         chains[f.chain].append(f)
     by_key = {f.key.key: f for f in found.values()}
-    missing: dict[str, Verdict] = {}
+    missing: dict[str, tuple[Verdict, dt.date]] = {}
     for members in chains.values():
         members.sort(key=lambda f: f.name.time, reverse=True)
         for i, f in enumerate(members):
@@ -441,16 +463,24 @@ def _walk_chains(found: dict[str, _Found], source: Source, listed_from: dt.date 
             previous = by_key.get(previous_rel)
             if previous is None:
                 try:
-                    previous_key = parse_key(previous_rel)
+                    named = parse_key(previous_rel)
                 except InvalidKeyError:
+                    named = None
+                if named is not None and named.kind is not Kind.DIGEST:
+                    f.detail = f"names {previous_rel}, which is not a digest, as its previous digest"
                     continue
-                if (listed_from is None or previous_key.day >= listed_from) and previous_rel not in missing:
-                    missing[previous_rel] = Verdict(
-                        previous_rel,
-                        "missing",
-                        f"named as the previous digest by {f.key.key}, but not in the source",
-                        previous_key.account,
-                        previous_key.region,
+                # A key that is not even a digest key cannot be found either: it is reported as named.
+                day = named.day if named is not None else f.key.day
+                if (listed_from is None or day >= listed_from) and previous_rel not in missing:
+                    missing[previous_rel] = (
+                        Verdict(
+                            previous_rel,
+                            "missing",
+                            f"named as the previous digest by {f.key.key}, but not in the source",
+                            named.account if named else f.key.account,
+                            named.region if named else f.key.region,
+                        ),
+                        day,
                     )
                 continue
             if previous.digest is None or previous.status != "valid":
@@ -492,12 +522,13 @@ def _vouchers(
     return dict(vouched), named
 
 
-def _newest_verified(found: dict[str, _Found]) -> dict[tuple[str | None, str, str], dt.datetime]:
-    """Per (org, account, region): the end of the newest verified regular digest."""
-    newest: dict[tuple[str | None, str, str], dt.datetime] = {}
+def _newest_verified(found: dict[str, _Found]) -> dict[tuple[str, str], dt.datetime]:
+    """Per (account, region): the end of the newest verified regular digest. Not per organization: a file
+    planted under an organization folder must not escape the account's digests."""
+    newest: dict[tuple[str, str], dt.datetime] = {}
     for f in found.values():
         if f.status in VOUCHING and f.digest is not None and not f.name.backfill:
-            stream = (f.key.stream.org_id, f.key.account, f.key.region)
+            stream = (f.key.account, f.key.region)
             if stream not in newest or f.digest.end_time > newest[stream]:
                 newest[stream] = f.digest.end_time
     return newest
@@ -506,7 +537,7 @@ def _newest_verified(found: dict[str, _Found]) -> dict[tuple[str | None, str, st
 def _unvouched(
     key: TrailKey,
     named_by: tuple[str, str] | None,
-    newest: dict[tuple[str | None, str, str], dt.datetime],
+    newest: dict[tuple[str, str], dt.datetime],
 ) -> Verdict:
     if named_by is not None:
         return Verdict(
@@ -517,7 +548,7 @@ def _unvouched(
             key.region,
             named_by[0],
         )
-    end = newest.get((key.stream.org_id, key.account, key.region))
+    end = newest.get((key.account, key.region))
     try:
         minute = log_minute(key)
     except InvalidKeyError:
@@ -525,8 +556,8 @@ def _unvouched(
     if end is None:
         return Verdict(
             key.key,
-            "not_yet_covered",
-            "no verified digest for its account and region yet (is log file validation on?)",
+            "unreferenced",
+            "no verified digest at all for its account and region (is log file validation on?)",
             key.account,
             key.region,
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -47,9 +47,21 @@ def parse_time(text: Any) -> dt.datetime | None:
         return None
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # an offset can push year 1 or 9999 out of range
         return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def shifted(when: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+    """``when + delta``, clamped to the representable range (digest times are attacker-written)."""
+    try:
+        return when + delta
+    except OverflowError:
+        return (
+            dt.datetime.max.replace(tzinfo=dt.UTC)
+            if delta > dt.timedelta(0)
+            else dt.datetime.min.replace(tzinfo=dt.UTC)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,11 @@ def parse_digest(body: bytes) -> Digest:
         raise BadObjectError(f"not JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise BadObjectError("not a JSON object")
+    try:
+        # JSON escapes can spell lone surrogates, which no output (terminal, JSON, Parquet) can encode.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadObjectError("holds text that is not valid Unicode (a lone surrogate)") from exc
     missing = [name for name in _REQUIRED if name not in data]
     if missing:
         raise BadObjectError(f"not a digest: no {', '.join(missing)}")
@@ -123,7 +140,8 @@ def parse_digest(body: bytes) -> Digest:
     end, start = parse_time(data["digestEndTime"]), parse_time(data["digestStartTime"])
     if end is None or start is None:
         raise BadObjectError("digestStartTime or digestEndTime is not a time")
-    files = data.get("logFiles") or []
+    files = data.get("logFiles")
+    files = [] if files is None else files
     if not isinstance(files, list):
         raise BadObjectError("logFiles is not a list")
     entries: list[LogFileEntry] = []
@@ -160,16 +178,16 @@ class PublicKey:
 
     def covers(self, when: dt.datetime) -> bool:
         """Whether the key was in use at ``when``, with :data:`KEY_MARGIN` either side."""
-        if self.valid_from is not None and when < self.valid_from - KEY_MARGIN:
+        if self.valid_from is not None and when < shifted(self.valid_from, -KEY_MARGIN):
             return False
-        return self.valid_to is None or when <= self.valid_to + KEY_MARGIN
+        return self.valid_to is None or when <= shifted(self.valid_to, KEY_MARGIN)
 
     def verify(self, signature_hex: str, message: bytes) -> bool:
         """True when ``signature_hex`` is this key's SHA256withRSA signature of ``message``."""
         try:
             signature = binascii.unhexlify(signature_hex.strip())
             key = serialization.load_der_public_key(self.der)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, UnsupportedAlgorithm):
             return False
         if not isinstance(key, rsa.RSAPublicKey):
             return False
@@ -229,7 +247,10 @@ def fetch_public_keys(client: Any, start: dt.datetime, end: dt.datetime) -> list
     keys: list[PublicKey] = []
     token: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"StartTime": start - KEY_MARGIN, "EndTime": end + KEY_MARGIN}
+        kwargs: dict[str, Any] = {
+            "StartTime": shifted(start, -KEY_MARGIN),
+            "EndTime": shifted(end, KEY_MARGIN),
+        }
         if token:
             kwargs["NextToken"] = token
         page = client.list_public_keys(**kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -9,6 +11,8 @@ from pathlib import Path
 
 from trailduck.errors import ConfigError, ObjectGoneError, SourceError
 from trailduck.scanner.source import ObjectRef
+
+log = logging.getLogger(__name__)
 
 
 class LocalSource:
@@ -80,17 +84,30 @@ class LocalSource:
         body = self.read(key)
         try:
             signature = self.read(key + ".signature")
-        except ObjectGoneError:
+        except SourceError as exc:  # absent, or not a readable regular file: no signature
+            if not isinstance(exc, ObjectGoneError):
+                log.warning("%s", exc)
             return body, None
         return body, signature.decode("ascii", "replace").strip()
 
     def read(self, key: str) -> bytes:
         path = self._dir(key)
         try:
-            if path.is_symlink():
-                raise SourceError(f"{self.display(key)}: is a symbolic link; not followed")
-            return path.read_bytes()
+            # O_NOFOLLOW: a link is refused by the kernel; O_NONBLOCK: opening a FIFO cannot hang; fstat on
+            # the open file, so nothing can be swapped in between the check and the read.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError as exc:
             raise ObjectGoneError(f"{self.display(key)}: listed but gone when read") from exc
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SourceError(f"{self.display(key)}: is a symbolic link; not followed") from exc
             raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SourceError(f"{self.display(key)}: not a regular file; not read")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                return fh.read()
+        except OSError as exc:
+            raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc
+        finally:
+            os.close(fd)
