@@ -767,7 +767,8 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
         )
     if problems:
         where = ", ".join(f"{a} {r}: {n}" for (a, r), n in sorted(by_where.items()))
-        out.print(f"[bold red]{len(problems)} problems[/] ({where})", highlight=False)
+        noun = "problem" if len(problems) == 1 else "problems"
+        out.print(f"[bold red]{len(problems)} {noun}[/] ({where})", highlight=False)
     else:
         out.print(
             f"all {len(result.digests):,} digests and {len(result.log_files):,} log files are valid or not yet "
