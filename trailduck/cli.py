@@ -65,6 +65,20 @@ LakeOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", help="Objects fetched at once.")]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile (standard credential chain if unset).")
+]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region of the bucket's endpoint.")]
+EndpointOpt = Annotated[
+    str | None, typer.Option("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+]
+#: Progress bars go to stderr, so they are on by default only when stderr is a terminal.
+PROGRESS_ON_A_TERMINAL = sys.stderr.isatty()
+ProgressOpt = Annotated[
+    bool,
+    typer.Option("--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."),
+]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
@@ -253,7 +267,7 @@ def ingest_cmd(
         Path | None,
         typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.", show_default=False),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
+    concurrency: ConcurrencyOpt = 16,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -274,20 +288,11 @@ def ingest_cmd(
     max_records: Annotated[
         int, typer.Option(help="Refuse an object with more records than this.")
     ] = 1_000_000,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
-    ] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region of the bucket's endpoint.")] = None,
-    endpoint_url: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
-    ] = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
     as_json: JsonOpt = False,
-    progress: Annotated[
-        bool,
-        typer.Option(
-            "--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."
-        ),
-    ] = sys.stderr.isatty(),
+    progress: ProgressOpt = PROGRESS_ON_A_TERMINAL,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each quarantined file as it fails.")
     ] = False,
@@ -658,26 +663,17 @@ def verify_cmd(
             "downloading them again (proves the lake's rows; only digests and other files are read).",
         ),
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="Objects fetched at once.")] = 16,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
-    ] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region of the bucket's endpoint.")] = None,
-    endpoint_url: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
-    ] = None,
+    concurrency: ConcurrencyOpt = 16,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
     as_json: Annotated[
         bool,
         typer.Option(
             "--json", help='Print {"digests": [{key, status, detail}], "log_files": [...]} instead of text.'
         ),
     ] = False,
-    progress: Annotated[
-        bool,
-        typer.Option(
-            "--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."
-        ),
-    ] = sys.stderr.isatty(),
+    progress: ProgressOpt = PROGRESS_ON_A_TERMINAL,
 ) -> None:
     """Prove the log files are what CloudTrail delivered: walk the signed digest chains, check every file.
 
@@ -794,9 +790,7 @@ def setup_cmd(
         str | None,
         typer.Option("--kms-key", help="Encrypt logs with this KMS key ARN (SSE-KMS). Default: SSE-S3."),
     ] = None,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (standard credential chain if unset).")
-    ] = None,
+    profile: ProfileOpt = None,
     endpoint_url: Annotated[
         str | None, typer.Option(help="Endpoint for every AWS call, e.g. a local test server.")
     ] = None,
