@@ -587,3 +587,15 @@ def test_odd_names_in_a_signed_digest_are_reported_missing(trail: Trail) -> None
     missing = {v.key for v in result.log_files if v.status == "missing"}
     assert missing == set(odd)
     assert not (trail.root.parent / "etc").exists()
+
+
+def test_a_symbolic_link_in_place_of_a_digest_is_reported_not_followed(trail: Trail, tmp_path: Path) -> None:
+    newest = trail.digest_keys[-1]
+    outside = tmp_path / "elsewhere.json.gz"
+    (trail.root / newest).rename(outside)
+    (trail.root / newest).symlink_to(outside)
+    result = trail.run()
+    digests, _ = statuses(result)
+    assert digests[newest] == "bad_signature"  # the newest has no successor to name it: only this shows it
+    assert "symbolic link" in next(v.detail for v in result.digests if v.key == newest)
+    assert result.exit_code == 4

@@ -315,15 +315,32 @@ def _day_in(day: dt.date, since: dt.date | None, until: dt.date | None) -> bool:
 def _list_digests(
     source: Source, since: dt.date | None, until: dt.date | None, skipped: list[Skipped]
 ) -> dict[str, _Found]:
+    """Every digest object on the days listed. One that listing will not read (a symbolic link, a FIFO) is
+    still a digest found: it is kept, and reading it fails it (``bad_signature``, unreadable)."""
     found: dict[str, _Found] = {}
     for stream in discover_streams(source, kinds=(Kind.DIGEST,), skipped=skipped):
-        for listed in list_stream(source, stream, since=since, until=until, skipped=skipped):
+        not_read: list[Skipped] = []
+        listed = [
+            (item.ref.key, item.key)
+            for item in list_stream(source, stream, since=since, until=until, skipped=not_read)
+        ]
+        for entry in not_read:
             try:
-                name = digest_name(listed.key)
-            except InvalidKeyError as exc:
-                skipped.append(Skipped(listed.ref.key, str(exc)))
+                key = parse_key(entry.key)
+            except InvalidKeyError:
+                skipped.append(entry)
                 continue
-            found[listed.ref.key] = _Found(listed.key, name)
+            if key.stream == stream and _day_in(key.day, since, until):
+                listed.append((entry.key, key))
+            else:
+                skipped.append(entry)
+        for ref_key, key in sorted(listed):
+            try:
+                name = digest_name(key)
+            except InvalidKeyError as exc:
+                skipped.append(Skipped(ref_key, str(exc)))
+                continue
+            found[ref_key] = _Found(key, name)
     return found
 
 
