@@ -72,3 +72,24 @@ def test_partition_paths_are_only_built_from_valid_parts(
 ) -> None:
     with pytest.raises(LakeError):
         Partition(dataset, account, region, date)
+
+
+def test_a_batch_spanning_dates_is_split_keeping_each_dates_rows_in_order(tmp_path: Path) -> None:
+    days = ["2024-03-02", "2024-03-01", "2024-03-03", "2024-03-01", "2024-03-02", "2024-03-01"]
+    raws = [
+        msgspec.Raw(f'{{"eventID": "e{i}", "eventTime": "{day}T10:00:00Z"}}'.encode())
+        for i, day in enumerate(days)
+    ]
+    batch = convert_records(raws, source_key="AWSLogs/k", key_day=dt.date(2024, 3, 3))
+    w = LocalLakeWriter(tmp_path, "run1")
+    w.write("events", "111122223333", "us-east-1", batch)
+    w.commit()
+    found = {
+        f.parent.name: pq.read_table(f, columns=["eventID"]).column("eventID").to_pylist()
+        for f in files(tmp_path)
+    }
+    assert found == {
+        "date=2024-03-01": ["e1", "e3", "e5"],
+        "date=2024-03-02": ["e0", "e4"],
+        "date=2024-03-03": ["e2"],
+    }
