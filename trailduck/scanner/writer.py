@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from trailduck.errors import LakeError
 from trailduck.fsutil import fsync_dir, fsync_file
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
-from trailduck.scanner.schema import EVENT_SCHEMA
+from trailduck.scanner.schema import EVENT_SCHEMA, JSON_META
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class LocalLakeWriter:
             use_dictionary=[
                 f.name for f in self.schema if f.name not in ("event_json", "eventID", "requestID")
             ],
-            write_statistics=True,
+            # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
+            write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
         )
         self._open[part] = _OpenFile(tmp, writer)
         return self._open[part]
