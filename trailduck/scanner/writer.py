@@ -90,27 +90,6 @@ class _OpenFile:
     bytes_written: int = 0
 
 
-def _split_by_date(table: pa.Table) -> list[tuple[str, pa.Table]]:
-    """The rows of each ``date`` (the column dropped), in date order.
-
-    One stable ``take`` into date order and zero-copy slices: filtering once per date copied the whole batch
-    that many times (a batch near midnight spans two to five dates), 4.2 against 0.9 µs per event.
-    """
-    dates = table.column("date")
-    body = table.drop_columns(["date"])
-    if pc.count_distinct(dates).as_py() == 1:
-        return [(dates[0].as_py(), body)]
-    order = pc.sort_indices(dates)  # stable: rows keep their delivery order within a date
-    ordered = body.take(order)
-    runs = pc.value_counts(dates.take(order)).to_pylist()  # in order of first appearance: date order
-    parts: list[tuple[str, pa.Table]] = []
-    offset = 0
-    for run in runs:
-        parts.append((run["values"], ordered.slice(offset, run["counts"])))
-        offset += run["counts"]
-    return parts
-
-
 class LocalLakeWriter:
     """The lake in a local folder."""
 
@@ -142,8 +121,14 @@ class LocalLakeWriter:
 
     # -- writing -------------------------------------------------------------------------------------------
     def write(self, dataset: str, account: str, region: str, table: pa.Table) -> None:
-        for date, rows in _split_by_date(table):
+        dates = table.column("date")
+        body = table.drop_columns(["date"])
+        unique = pc.unique(dates).to_pylist()
+        for date in unique:
             part = Partition(dataset, account, region, date)
+            # A filtered copy per date, not slices of one sorted copy: a slice would pin the whole batch for as
+            # long as any partition buffers it (tried: the same speed, 300 MiB more at peak).
+            rows = body if len(unique) == 1 else body.filter(pc.equal(dates, date))
             self._buffers.setdefault(part, []).append(rows)
             self._buffered[part] = self._buffered.get(part, 0) + rows.nbytes
             self._result.partitions.add(part)
