@@ -23,3 +23,10 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_durably(tmp: Path, final: Path) -> None:
+    """Rename a fully written ``tmp`` over ``final`` so that a crash leaves one or the other, never half."""
+    fsync_file(tmp)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)

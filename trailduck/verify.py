@@ -232,9 +232,9 @@ def verify(
     total = len(found) + len(log_keys)
     done = 0
 
-    def tick(n: int = 1) -> None:
+    def tick() -> None:
         nonlocal done
-        done += n
+        done += 1
         if progress:
             progress(done, total)
 

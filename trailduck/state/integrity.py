@@ -9,7 +9,6 @@ it verified and keeps the others, so a ``--since`` run does not forget older ver
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trailduck.errors import LakeError
-from trailduck.fsutil import fsync_dir, fsync_file
+from trailduck.fsutil import replace_durably
 from trailduck.lake import Lake
 
 VERDICT_SCHEMA = pa.schema(
@@ -91,8 +90,6 @@ def _write(path: Path, table: pa.Table) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         pq.write_table(table, tmp, compression="zstd")
-        fsync_file(tmp)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        replace_durably(tmp, path)
     except OSError as exc:
         raise LakeError(f"{path}: cannot write ({exc.strerror})") from exc

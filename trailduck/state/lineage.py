@@ -7,12 +7,11 @@ adds only the objects that are missing.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trailduck.fsutil import fsync_dir, fsync_file
+from trailduck.fsutil import replace_durably
 from trailduck.lake import Lake
 from trailduck.scanner.keys import Kind, Stream, object_identity
 from trailduck.views import sql_literal
@@ -54,9 +53,7 @@ def save_content_hashes(lake: Lake, run_id: str, hashes: dict[str, str]) -> None
     final = folder / f"part-{run_id}.parquet"
     tmp = folder / f".part-{run_id}.parquet.tmp"
     pq.write_table(table, tmp, compression="zstd")
-    fsync_file(tmp)
-    os.replace(tmp, final)
-    fsync_dir(folder)
+    replace_durably(tmp, final)
 
 
 def content_hashes(lake: Lake) -> dict[str, str]:
