@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import json
 import logging
 import math
+import multiprocessing
 import os
 import platform
 import random
@@ -34,7 +34,6 @@ import boto3
 import duckdb
 import msgspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import trailduck
 from trailduck.generator import EventFactory, encode_log, log_key, rand_suffix
@@ -88,33 +87,14 @@ def floor(root: Path) -> int:
     return sum(len(split_records(decompress(p.read_bytes()))) for p in trail_files(root))
 
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            out[name] = json.dumps(value)
-        else:
-            out[name] = value
-    return out
+def _count_file(path: Path) -> int:
+    return len(split_records(decompress(path.read_bytes())))
 
 
-def naive(root: Path, out: Path) -> int:
-    """The article's approach done decently: json.load, flatten, pyarrow from dicts, one Parquet per file."""
-    out.mkdir(parents=True)
-    events = 0
-    for i, path in enumerate(trail_files(root)):
-        with gzip.open(path) as fh:
-            records = [_flatten(r) for r in json.load(fh)["Records"]]
-        for r in records:  # real data mixes types under one name; a decent script stringifies scalars
-            for k, v in r.items():
-                if v is not None and not isinstance(v, str):
-                    r[k] = json.dumps(v)
-        pq.write_table(pa.Table.from_pylist(records), out / f"{i:06d}.parquet", compression="zstd")
-        events += len(records)
-    return events
+def floor_all_cores(root: Path) -> int:
+    """The floor on every core: one forked process per core, each taking files in turn."""
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        return sum(pool.imap_unordered(_count_file, trail_files(root), chunksize=4))
 
 
 def _tree_rss(root: int) -> int:
@@ -143,16 +123,11 @@ def _tree_rss(root: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
-def run_cli(args: list[str]) -> tuple[float, dict[str, Any], int]:
-    """Run the real command in a child process: wall time, its --json summary, and the peak of the summed
-    resident memory of it and its worker processes, in bytes (sampled every 50 ms)."""
+def run_measured(cmd: list[str]) -> tuple[float, str, int]:
+    """Run a command in a child process: its wall time, its stdout, and the peak of the summed resident memory
+    of it and its descendants, in bytes (sampled every 50 ms)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trailduck", *args, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     done = threading.Event()
 
@@ -168,8 +143,22 @@ def run_cli(args: list[str]) -> tuple[float, dict[str, Any], int]:
     done.set()
     sampler.join()
     if proc.returncode != 0:
-        raise SystemExit(f"trailduck {' '.join(args)} failed ({proc.returncode}): {err[-2000:]}")
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+    return elapsed, out, peak
+
+
+def run_cli(args: list[str]) -> tuple[float, dict[str, Any], int]:
+    """The real trailduck command: wall time, its --json summary, peak RSS of it and its workers."""
+    elapsed, out, peak = run_measured([sys.executable, "-m", "trailduck", *args, "--json"])
     return elapsed, json.loads(out), peak
+
+
+def naive(root: Path, out: Path) -> tuple[float, int, int]:
+    """bench/naive.py in its own process, like trailduck: wall time, events, peak RSS."""
+    elapsed, stdout, peak = run_measured(
+        [sys.executable, str(Path(__file__).with_name("naive.py")), str(root), str(out)]
+    )
+    return elapsed, json.loads(stdout)["events"], peak
 
 
 def du(path: Path, pattern: str) -> int:
@@ -320,7 +309,8 @@ def main() -> None:
             return
         raw_bytes = sum(len(zlib.decompress(p.read_bytes(), 31)) for p in trail_files(root))
         floor_s, floor_events = timed(lambda: floor(root))
-        naive_s, naive_events = timed(lambda: naive(root, work / "naive"))
+        floor_all_s, floor_all_events = timed(lambda: floor_all_cores(root))
+        naive_s, naive_events, naive_rss = naive(root, work / "naive")
         local_s, local, local_rss = run_cli(
             ["ingest", str(root), "--lake", str(work / "lake"), "--no-progress"]
         )
@@ -334,7 +324,7 @@ def main() -> None:
         slim_bytes = du(work / "lake-slim" / "events", "*.parquet")
         queries = {} if args.skip_queries else query_times(root, work / "lake")
         s3 = None if args.skip_s3 else s3_runs(root, work)
-        assert floor_events == naive_events == local["events"] == events
+        assert floor_events == floor_all_events == naive_events == local["events"] == events
         result = {
             "machine": {
                 "cores": os.cpu_count(),
@@ -357,8 +347,17 @@ def main() -> None:
                 "bytes_per_event": raw_bytes / events,
                 "generate_s": gen_s,
             },
-            "floor": {"seconds": floor_s, "events_per_s": events / floor_s},
-            "naive": {"seconds": naive_s, "events_per_s": events / naive_s},
+            "floor": {"seconds": floor_s, "events_per_s": events / floor_s, "processes": 1},
+            "floor_all_cores": {
+                "seconds": floor_all_s,
+                "events_per_s": events / floor_all_s,
+                "processes": os.cpu_count(),
+            },
+            "naive": {
+                "seconds": naive_s,
+                "events_per_s": events / naive_s,
+                "peak_rss_mib": naive_rss / 2**20,
+            },
             "trailduck_local": {
                 "seconds": local_s,
                 "events_per_s": events / local_s,
@@ -373,7 +372,12 @@ def main() -> None:
                 "peak_rss_mib": single_rss / 2**20,
                 "parquet_files": single["parquet_files_written"],
             },
-            "ratios": {"local_vs_floor": floor_s / local_s, "local_vs_naive": naive_s / local_s},
+            "ratios": {
+                "local_vs_floor": floor_s / local_s,
+                "local_vs_floor_all_cores": floor_all_s / local_s,
+                "local_vs_naive": naive_s / local_s,
+                "local_1_worker_vs_naive": naive_s / single_s,
+            },
             "lake": {
                 "bytes": lake_bytes,
                 "vs_gzip": lake_bytes / gz_bytes,
@@ -409,7 +413,7 @@ def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, 
     }
     print(
         f"{events:,} events in {files:,} files ({gz_bytes / 2**20:.0f} MiB gzip): {elapsed:.1f} s, "
-        f"{result['events_per_s']:,.0f} events/s with {result['workers']} worker processes, "
+        f"{result['events_per_s']:,.0f} events/s in {result['workers']} processes, "
         f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files"
     )
     if out:
@@ -428,13 +432,25 @@ def report(r: dict[str, Any]) -> None:
             f"{t['raw_bytes'] / 2**20:.1f} MiB JSON ({t['bytes_per_event']:.0f} B/event)",
         )
     )
-    rows.append(("floor (gunzip + split)", f"{r['floor']['events_per_s']:,.0f} events/s"))
-    rows.append(("naive script", f"{r['naive']['events_per_s']:,.0f} events/s"))
+    rows.append(("floor (gunzip + split), 1 core", f"{r['floor']['events_per_s']:,.0f} events/s"))
+    fa = r["floor_all_cores"]
+    rows.append(
+        (
+            f"floor, {fa['processes']} processes",
+            f"{fa['events_per_s']:,.0f} events/s (process start included)",
+        )
+    )
+    rows.append(
+        (
+            "naive script (bench/naive.py)",
+            f"{r['naive']['events_per_s']:,.0f} events/s, peak RSS {r['naive']['peak_rss_mib']:.0f} MiB",
+        )
+    )
     loc = r["trailduck_local"]
     rows.append(
         (
             "trailduck, folder",
-            f"{loc['events_per_s']:,.0f} events/s with {loc['workers']} worker processes, "
+            f"{loc['events_per_s']:,.0f} events/s in {loc['workers']} processes, "
             f"peak RSS {loc['peak_rss_mib']:.0f} MiB (all processes), {loc['parquet_files']} Parquet files",
         )
     )
@@ -449,8 +465,10 @@ def report(r: dict[str, Any]) -> None:
     rows.append(
         (
             "  vs floor / vs naive",
-            f"{r['ratios']['local_vs_floor']:.2f} of the floor, "
-            f"{r['ratios']['local_vs_naive']:.1f}x the naive script",
+            f"{r['ratios']['local_vs_floor_all_cores']:.2f} of the floor on all cores "
+            f"({r['ratios']['local_vs_floor']:.2f} of one core's), "
+            f"{r['ratios']['local_vs_naive']:.1f}x the naive script "
+            f"(--workers 1: {r['ratios']['local_1_worker_vs_naive']:.1f}x)",
         )
     )
     lake = r["lake"]
@@ -474,7 +492,7 @@ def report(r: dict[str, Any]) -> None:
             (
                 "trailduck, S3 server",
                 f"{s3['files_per_s']:,.0f} files/s, {s3['events_per_s']:,.0f} events/s "
-                f"with {s3['get_concurrency']} GETs at once, {s3['workers']} worker processes",
+                f"with {s3['get_concurrency']} GETs at once, {s3['workers']} processes",
             )
         )
         rows.append(

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from trailduck.errors import LakeError
 from trailduck.generator import Manifest, encode_log, folder_sink, log_key, write_trail
 from trailduck.ingest import IngestOptions, ingest
 from trailduck.lake import Lake
-from trailduck.pipeline import split_work, worker_count
+from trailduck.pipeline import WorkPool, worker_count
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.s3 import S3Source
@@ -39,15 +40,35 @@ def _listed(sizes: list[int]) -> list[Listed]:
     return items
 
 
-def test_shares_are_contiguous_balanced_and_never_empty() -> None:
+def test_workers_take_contiguous_fair_parts_from_the_back() -> None:
     work = _listed([10, 10, 10, 10, 50, 10, 10, 10, 10, 10, 10])
-    shares = split_work(work, 2)
-    assert [i for s in shares for i in s] == work  # contiguous, in order, nothing lost or repeated
-    sums = [sum(i.ref.size for i in s) for s in shares]
-    assert len(shares) == 2 and max(sums) - min(sums) <= 50
-    assert split_work(work[:1], 4) == [work[:1]]
-    assert [len(s) for s in split_work(_listed([0, 0, 0, 0]), 2)] == [2, 2]  # retries of unknown size count
-    assert split_work([], 3) == []
+    pool = WorkPool(work, 3)
+    front = [pool.take(), pool.take()]  # this process started first
+    first = pool.tail(1)  # a third of what is left: 130 / 3
+    second = pool.tail(2)  # half of what is left then, 90 / 2, without cutting the 50 in two
+    rest = list(iter(pool.take, None))
+    assert first is not None and second is not None
+    assert front + rest + second + first == work  # contiguous, in order, nothing lost or repeated
+    assert [sum(i.ref.size for i in part) for part in (first, second, front + rest)] == [40, 20, 90]
+    assert pool.close() == {1, 2} and pool.tail(3) is None  # ready too late: nothing left for it
+    retries = WorkPool(_listed([0, 0, 0, 0]), 2)  # retries of unknown size count as one byte each
+    assert len(retries.tail(1) or []) == 2
+    assert WorkPool([], 2).tail(1) == []
+
+
+@pytest.fixture
+def workers_take_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process waits until every worker has its part before converting, as happens on a large run; on the
+    small trails here it would otherwise often finish the work before a worker has started."""
+    take = WorkPool.take
+
+    def patient(pool: WorkPool) -> Listed | None:
+        deadline = time.monotonic() + 60
+        while len(pool.served) < pool.workers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return take(pool)
+
+    monkeypatch.setattr(WorkPool, "take", patient)
 
 
 def _events(lake: Path) -> list[tuple[Any, ...]]:
@@ -60,6 +81,7 @@ def trail(tmp_path: Path) -> tuple[Path, Manifest]:
     return root, write_trail(small_spec(), folder_sink(root))
 
 
+@pytest.mark.usefixtures("workers_take_part")
 def test_two_workers_build_the_same_lake_as_one(trail: tuple[Path, Manifest], tmp_path: Path) -> None:
     root, manifest = trail
     one = ingest(IngestOptions(source=str(root), lake=tmp_path / "one", workers=1), now=NOW)
@@ -71,6 +93,11 @@ def test_two_workers_build_the_same_lake_as_one(trail: tuple[Path, Manifest], tm
     # Only where the two shares meet may a partition get a second file.
     assert one.parquet_files_written <= two.parquet_files_written <= one.parquet_files_written + 1
     assert not list((tmp_path / "two").rglob("*.tmp"))
+    # This process converted one part and the worker the other.
+    writers = {
+        m.group(1) for p in (tmp_path / "two").rglob("part-*.parquet") if (m := re.search(r"-(w\d)-", p.name))
+    }
+    assert writers == {"w0", "w1"}
     # Each worker hashes what it converted, for `verify --lake`: the same as one process.
     hashes = content_hashes(Lake(tmp_path / "two"))
     assert hashes == content_hashes(Lake(tmp_path / "one")) and len(hashes) == manifest.files
@@ -80,6 +107,7 @@ def test_two_workers_build_the_same_lake_as_one(trail: tuple[Path, Manifest], tm
     assert again.files_new == 0 and _events(tmp_path / "two") == _events(tmp_path / "one")
 
 
+@pytest.mark.usefixtures("workers_take_part")
 def test_workers_from_s3_reopen_the_source(
     s3_endpoint: str, s3_trail: tuple[str, Manifest], tmp_path: Path
 ) -> None:
@@ -109,6 +137,7 @@ def test_auto_starts_workers_only_for_large_runs(tmp_path: Path) -> None:
     assert worker_count(3, _listed([1]), source) == 3
 
 
+@pytest.mark.usefixtures("workers_take_part")
 def test_a_quarantined_file_in_a_worker_reaches_the_checkpoint(
     trail: tuple[Path, Manifest], tmp_path: Path
 ) -> None:
@@ -123,6 +152,7 @@ def test_a_quarantined_file_in_a_worker_reaches_the_checkpoint(
     assert summary.events == manifest.events + manifest.insight_events
 
 
+@pytest.mark.usefixtures("workers_take_part")
 def test_a_killed_worker_fails_the_run_and_commits_nothing(
     trail: tuple[Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,9 +160,8 @@ def test_a_killed_worker_fails_the_run_and_commits_nothing(
     lake = tmp_path / "lake"
     clean = tmp_path / "clean"
     ingest(IngestOptions(source=str(root), lake=clean, workers=1), now=NOW)
-    monkeypatch.setenv(
-        "TRAILDUCK_CRASH_AT", "convert:3"
-    )  # read by the workers, which inherit the environment
+    # Read by the worker, which inherits the environment; only a worker process passes this point.
+    monkeypatch.setenv("TRAILDUCK_CRASH_AT", "worker:3")
     with pytest.raises(LakeError, match="killed by signal 9"):
         ingest(IngestOptions(source=str(root), lake=lake, workers=2), now=NOW)
     assert not list(lake.rglob("*.parquet")) and not list(lake.rglob("*.tmp"))
@@ -163,7 +192,17 @@ def test_workers_die_with_a_killed_ingest(tmp_path: Path) -> None:
     root = tmp_path / "bucket"
     write_trail(small_spec(files_per_day=6, events_per_file=(800, 1200)), folder_sink(root))
     lake = tmp_path / "lake"
-    cmd = [sys.executable, "-m", "trailduck", "ingest", str(root), "--lake", str(lake), "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trailduck",
+        "ingest",
+        str(root),
+        "--lake",
+        str(lake),
+        "--workers",
+        "3",
+    ]  # this process and two workers
     env = {k: v for k, v in os.environ.items() if k != "TRAILDUCK_CRASH_AT"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -450,7 +450,7 @@ def views_cmd(
     with _errors():
         the_lake = Lake(_lake_path(lake))
         if refresh:
-            refresh_views(the_lake)
+            refresh_views(the_lake, force=True)
         print_rows(["view", "description"], [(v.name, v.description) for v in all_views()], "table")
 
 

@@ -17,6 +17,7 @@ POINTS = (
     "listing",
     "fetch",
     "convert",
+    "worker",
     "parquet_written",
     "state_commit",
     "views",

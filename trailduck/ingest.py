@@ -110,6 +110,9 @@ class IngestSummary:
     views_error: str | None = None
     gone: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    #: Where the time went, in seconds: recovering and listing ("plan"), fetching and converting ("convert"),
+    #: publishing the files and saving the checkpoint ("commit"), the DuckDB views ("views").
+    phases: dict[str, float] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
@@ -126,6 +129,7 @@ class IngestSummary:
         data["events_per_s"] = round(self.events_per_s, 1)
         data["duration_s"] = round(self.duration_s, 3)
         data["exit_code"] = self.exit_code
+        data["phases"] = {name: round(seconds, 3) for name, seconds in self.phases.items()}
         return data
 
 
@@ -195,6 +199,8 @@ def ingest(
         summary.files_skipped = len(skipped)
         summary.skipped = [{"key": s.key, "reason": s.reason} for s in skipped]
         progress.planned(len(work), sum(item.ref.size for item in work))
+        clock = time.monotonic()
+        summary.phases["plan"] = clock - started
 
         done = _convert_all(
             lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
@@ -204,6 +210,8 @@ def ingest(
         crashpoints.hit("parquet_written")
         store.save(checkpoint)
         lake.end_run(run_id)
+        summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
+        clock = time.monotonic()
         try:
             refresh_views(lake)
         except LakeError as exc:
@@ -218,6 +226,7 @@ def ingest(
         for key, f in sorted(checkpoint.failed.items())
         if f.last_failed == now.isoformat()
     ]
+    summary.phases["views"] = time.monotonic() - clock
     summary.duration_s = time.monotonic() - started
     return summary
 
@@ -309,6 +318,7 @@ def _convert_all(
     ``checkpoint``."""
     lake.begin_run(run_id, state_location)
     summary.workers = pipeline.worker_count(options.workers, work, source)
+    started = time.monotonic()
     result = pipeline.convert(
         work,
         root=lake.root,
@@ -321,6 +331,7 @@ def _convert_all(
         workers=summary.workers,
         advance=progress.advance,
     )
+    summary.phases["convert"] = time.monotonic() - started
     files = publish(lake.root, result.tmp_files)
     save_content_hashes(lake, run_id, result.content_hashes)
     for key in result.gone:

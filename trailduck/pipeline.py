@@ -1,26 +1,28 @@
-"""Fetch, convert and write the planned objects: in this process, or split across worker processes.
+"""Fetch, convert and write the planned objects: in this process, or shared with worker processes.
 
-A run's work is cut into contiguous shares of about equal compressed size, one per worker. Each share is fetched by a pool of threads (I/O and zlib release the GIL), decoded and
-converted in batches, and written as one Parquet file per partition it touches, closed and fsynced but still
-under its hidden temporary name. Only when every share has finished does the parent rename the files into place
-(:func:`trailduck.scanner.writer.publish`) and save the checkpoint. A worker that fails or dies fails the run and
-every file of the run is deleted, so nothing is ever committed twice or by half.
+Each process fetches with a pool of threads (I/O, zlib and hashing release the GIL), decodes and converts in
+batches, and writes one Parquet file per partition it touches, closed and fsynced but still under its hidden
+temporary name. With workers, this process starts converting at once from the front of the work while each
+worker starts up, then takes a contiguous part from the back (:class:`WorkPool`). Only when every part has
+finished does this process rename the files into place (:func:`trailduck.scanner.writer.publish`) and save the
+checkpoint. A worker that fails or dies fails the run and every file of the run is deleted, so nothing is ever
+committed twice or by half.
 
 Why processes: the per-record work (msgspec decoding, building Arrow arrays) holds the GIL, so one process
 converts on one core whatever its threads do. Workers start only for runs large enough to repay their start-up
-(about half a second each), and since a share is contiguous in listing order, a partition gets a second file in
-the same run only where two shares meet.
+(about half a second each), and since parts are contiguous in listing order, a partition gets a second file in
+the same run only where two parts meet.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import logging
 import os
 import pickle
-import queue
 import signal
 import struct
 import subprocess
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 import pyarrow as pa
@@ -131,21 +133,55 @@ def _portable(source: Source) -> bool:
     return True
 
 
-def split_work(work: list[Listed], parts: int) -> list[list[Listed]]:
-    """Contiguous runs of ``work`` (in listing order) of about equal compressed size.
+class WorkPool:
+    """The planned objects no one has taken yet, in listing order, shared by the converting processes.
 
-    Contiguous, so that each partition is written by one share, except where two shares meet: a run with N
-    workers writes at most N - 1 partitions with two files.
+    This process converts from the front, from the moment the run starts. A worker process, once it has started
+    (about half a second of imports), takes a contiguous part from the back: its fair share of what is left at
+    that moment. So no one waits for a worker to start, the shares end together however long that took, and a
+    partition gets a second file in the same run only where two parts meet.
     """
-    total = sum(max(item.ref.size, 1) for item in work)
-    shares: list[list[Listed]] = [[]]
-    done = 0
-    for item in work:
-        if shares[-1] and len(shares) < parts and done >= total * len(shares) / parts:
-            shares.append([])
-        shares[-1].append(item)
-        done += max(item.ref.size, 1)
-    return [s for s in shares if s]
+
+    def __init__(self, work: list[Listed], processes: int) -> None:
+        self._items = deque(work)
+        self._lock = threading.Lock()
+        self.workers = processes - 1
+        self._unserved = self.workers  # worker processes not yet given their part
+        self._closed = False
+        self.served: set[int] = set()
+
+    def take(self) -> Listed | None:
+        """The next object for this process; None when the pool is empty."""
+        with self._lock:
+            return self._items.popleft() if self._items else None
+
+    def tail(self, worker: int) -> list[Listed] | None:
+        """The part of ``worker``, now ready: an equal share, by size, of what is left between this process
+        and every worker not yet served (this one included). None once the pool is closed."""
+        with self._lock:
+            if self._closed:
+                return None
+            self.served.add(worker)
+            parts = 1 + max(self._unserved, 1)
+            self._unserved -= 1
+            target = sum(max(item.ref.size, 1) for item in self._items) / parts
+            part: deque[Listed] = deque()
+            size = 0
+            # Ends at the boundary nearest the target: an object joins if more than half of it fits.
+            while self._items and size + max(self._items[-1].ref.size, 1) / 2 < target:
+                part.appendleft(self._items.pop())
+                size += max(part[0].ref.size, 1)
+            return list(part)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> set[int]:
+        """No more parts: a worker that becomes ready after this has nothing to do. Returns the workers served."""
+        with self._lock:
+            self._closed = True
+            return set(self.served)
 
 
 def convert(
@@ -161,44 +197,53 @@ def convert(
     workers: int,
     advance: Advance,
 ) -> ShareResult:
-    """Convert ``work`` in ``workers`` processes (1: this one). The files returned are not yet published."""
-    parts = split_work(work, workers) if workers > 1 else [work]
-    shares = [
-        Share(
-            root=root,
-            run_id=run_id,
-            tag=f"w{n}-" if len(parts) > 1 else "",
-            source=source,
-            items=items,
-            quarantined=quarantined,
-            keep_event_json=keep_event_json,
-            limits=limits,
-            concurrency=max(1, concurrency // len(parts)),
-            buffer_bytes=BUFFER_BYTES // len(parts),
-            threads=max(1, len(os.sched_getaffinity(0)) // len(parts)) if len(parts) > 1 else None,
-        )
-        for n, items in enumerate(parts, 1)
-    ]
-    if len(shares) <= 1:
-        return run_share(shares[0], advance) if shares else ShareResult()
+    """Convert ``work`` in ``workers`` processes, this one included. The files returned are not yet published."""
+    processes = max(1, min(workers, len(work)))
+    share = Share(
+        root=root,
+        run_id=run_id,
+        tag="",
+        source=source,
+        items=work,
+        quarantined=quarantined,
+        keep_event_json=keep_event_json,
+        limits=limits,
+        concurrency=max(1, concurrency // processes),
+        buffer_bytes=BUFFER_BYTES // processes,
+    )
+    if processes == 1:
+        return run_share(share, advance)
+    share.threads = max(1, len(os.sched_getaffinity(0)) // processes)
     try:
-        return _run_in_processes(shares, advance)
+        return _run_with_workers(share, processes, advance)
     except BaseException:
-        discard_tmp_files(root, run_id)  # whatever any worker wrote before the run failed
+        discard_tmp_files(root, run_id)  # whatever any process wrote before the run failed
         raise
 
 
-def _run_in_processes(shares: list[Share], advance: Advance) -> ShareResult:
-    """One ``python`` child per share, started afresh (no fork of this process's threads, and unlike
-    multiprocessing's spawn, no re-import of the caller's ``__main__``). A share goes down the child's stdin
-    as a pickle; progress and the result come back on its stdout as frames (see :func:`worker_main`)."""
+class _Stopped(Exception):
+    """This process's share stopped because a worker failed."""
+
+
+def _run_with_workers(template: Share, processes: int, advance: Advance) -> ShareResult:
+    """This process converts from the front of a :class:`WorkPool`; ``processes - 1`` fresh ``python`` children
+    (no fork of this process's threads, and unlike multiprocessing's spawn, no re-import of the caller's
+    ``__main__``) each take a part from the back once started. A part goes down the child's stdin as a pickle;
+    progress and the result come back on its stdout as frames (see :func:`worker_main`)."""
+    pool = WorkPool(template.items, processes)
+    lock = threading.Lock()
+
+    def locked_advance(files: int, events: int, size: int) -> None:
+        with lock:
+            advance(files, events, size)
+
+    stop = threading.Event()
+    outcomes: list[ShareResult | BaseException] = []
     level = logging.getLogger().getEffectiveLevel()
-    events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
     children: list[subprocess.Popen[bytes]] = []
     readers: list[threading.Thread] = []
-    merged = ShareResult()
     try:
-        for n, share in enumerate(shares):
+        for n in range(1, processes):
             child = subprocess.Popen(
                 [
                     sys.executable,
@@ -210,26 +255,33 @@ def _run_in_processes(shares: list[Share], advance: Advance) -> ShareResult:
                 stdout=subprocess.PIPE,
             )
             children.append(child)
-            reader = threading.Thread(target=_read_frames, args=(n, child, events), daemon=True)
+            part = dataclasses.replace(template, tag=f"w{n}-", items=[])
+            reader = threading.Thread(
+                target=_serve_worker,
+                args=(n, child, part, level, pool, locked_advance, outcomes, stop),
+                daemon=True,
+            )
             reader.start()
             readers.append(reader)
-            assert child.stdin is not None
-            child.stdin.write(pickle.dumps((share, level), protocol=pickle.HIGHEST_PROTOCOL))
-            child.stdin.close()
-        left = len(shares)
-        while left:
-            n, kind, payload = events.get()
-            if kind == "progress":
-                advance(*payload)
-            elif kind == "result":
-                merged.merge(payload)
-                left -= 1
-            elif kind == "error":
-                raise payload
-            else:  # "died": the child ended without a result
-                code = children[n].wait()
-                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-                raise LakeError(f"a worker process {how} before finishing its share; nothing was committed")
+        own = dataclasses.replace(template, tag="w0-")
+        set_threads(own.threads)
+        try:
+            result = run_share(own, locked_advance, items=iter(pool.take, None), stop=stop)
+        except _Stopped:
+            result = ShareResult()
+        finally:
+            set_threads(None)
+        served = pool.close()
+        for n, child in enumerate(children, 1):
+            if n not in served:
+                child.kill()  # still starting, and nothing is left for it
+        for reader in readers:
+            reader.join()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            result.merge(outcome)
+        return result
     finally:
         for child in children:
             if child.poll() is None:
@@ -237,35 +289,70 @@ def _run_in_processes(shares: list[Share], advance: Advance) -> ShareResult:
             child.wait()
         for reader in readers:
             reader.join()
-    return merged
 
 
 _HEADER = struct.Struct("<cI")
-_KINDS = {b"P": "progress", b"R": "result", b"E": "error"}
+_READY, _PROGRESS, _RESULT, _ERROR = b"Y", b"P", b"R", b"E"
 
 
-def _read_frames(n: int, child: subprocess.Popen[bytes], events: queue.Queue[tuple[int, str, Any]]) -> None:
-    """Turn child ``n``'s frames into events; always ends with a result, an error or "died"."""
-    assert child.stdout is not None
+def _frames(out: IO[bytes]) -> Iterator[tuple[bytes, Any]]:
+    """A child's frames, until its stdout ends or holds something that is not a frame."""
+    while True:
+        header = out.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        kind, length = _HEADER.unpack(header)
+        body = out.read(length)
+        if len(body) < length or kind not in (_READY, _PROGRESS, _RESULT, _ERROR):
+            return
+        try:
+            payload = pickle.loads(body)
+        except Exception as exc:  # an exception class this process cannot rebuild, say
+            yield _ERROR, LakeError(f"a worker process sent an unreadable reply ({exc})")
+            return
+        yield kind, payload
+
+
+def _serve_worker(
+    n: int,
+    child: subprocess.Popen[bytes],
+    part: Share,
+    level: int,
+    pool: WorkPool,
+    advance: Advance,
+    outcomes: list[ShareResult | BaseException],
+    stop: threading.Event,
+) -> None:
+    """Give started child ``n`` its part, relay its progress, record how it ended (in a thread of its own)."""
+    assert child.stdin is not None and child.stdout is not None
     with child.stdout as out:
-        while True:
-            header = out.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                events.put((n, "died", None))
+        for kind, payload in _frames(out):
+            if kind == _READY:
+                items = pool.tail(n)
+                try:
+                    with child.stdin:
+                        if items is None:  # this process finished the pool first: the child ends unused
+                            return
+                        part.items = items
+                        child.stdin.write(pickle.dumps((part, level), protocol=pickle.HIGHEST_PROTOCOL))
+                except OSError:  # it died meanwhile: said below
+                    break
+            elif kind == _PROGRESS:
+                advance(*payload)
+            else:
+                outcomes.append(payload)
+                if kind == _ERROR:
+                    stop.set()
                 return
-            kind, length = _HEADER.unpack(header)
-            body = out.read(length)
-            if len(body) < length or kind not in _KINDS:
-                events.put((n, "died", None))
-                return
-            try:
-                payload = pickle.loads(body)
-            except Exception as exc:  # an exception class this process cannot rebuild, say
-                events.put((n, "error", LakeError(f"a worker process sent an unreadable reply ({exc})")))
-                return
-            events.put((n, _KINDS[kind], payload))
-            if kind != b"P":
-                return
+    code = child.wait()
+    if n not in pool.served:
+        # It had no part, so nothing is lost: this process converts what it would have.
+        if not pool.closed:
+            log.warning("a worker process ended (code %s) before it was ready; converting without it", code)
+        return
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    outcomes.append(LakeError(f"a worker process {how} before finishing its share; nothing was committed"))
+    stop.set()
 
 
 def tune_allocator() -> None:
@@ -292,7 +379,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def worker_main() -> None:
-    """A worker process: read a share from stdin, run it, write frames to stdout."""
+    """A worker process: say it is ready, read its part from stdin, run it, write frames to stdout."""
     _die_with_parent(int(sys.argv[1]))
     # Ctrl-C reaches the whole process group; the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -307,18 +394,26 @@ def worker_main() -> None:
             out.write(_HEADER.pack(kind, len(body)) + body)
             out.flush()
 
-    share, level = pickle.loads(sys.stdin.buffer.read())
+    def progress(files: int, events: int, size: int) -> None:
+        crashpoints.hit("worker")
+        send(_PROGRESS, (files, events, size))
+
+    send(_READY, None)
+    data = sys.stdin.buffer.read()
+    if not data:  # the parent finished the work before this process was ready
+        return
+    share, level = pickle.loads(data)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     set_threads(share.threads)
     try:
-        result = run_share(share, lambda files, events, size: send(b"P", (files, events, size)))
+        result = run_share(share, progress)
     except Exception as exc:  # every failure goes back to the parent, which raises it
         try:
-            send(b"E", exc.with_traceback(None))
+            send(_ERROR, exc.with_traceback(None))
         except (pickle.PicklingError, TypeError, AttributeError):
-            send(b"E", LakeError(f"worker process: {type(exc).__name__}: {exc}"))
+            send(_ERROR, LakeError(f"worker process: {type(exc).__name__}: {exc}"))
         sys.exit(1)
-    send(b"R", result)
+    send(_RESULT, result)
 
 
 @dataclass
@@ -430,8 +525,14 @@ class _Batcher:
         self.writer.write(dataset_of(self.stream), self.stream.account, self.stream.region, table)
 
 
-def run_share(share: Share, advance: Advance) -> ShareResult:
-    """Fetch, convert and write one share; failures are collected, not raised, except a fatal one."""
+def run_share(
+    share: Share,
+    advance: Advance,
+    items: Iterable[Listed] | None = None,
+    stop: threading.Event | None = None,
+) -> ShareResult:
+    """Fetch, convert and write one share (``share.items``, or ``items`` as they come); failures are collected,
+    not raised, except a fatal one. ``stop``, once set, ends it with :class:`_Stopped`."""
     source = share.source
     writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
     batcher = _Batcher(writer, share.keep_event_json)
@@ -449,7 +550,10 @@ def run_share(share: Share, advance: Advance) -> ShareResult:
             fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
 
     try:
-        for item, fetched in _fetch_all(source, share.items, share.concurrency, share.limits):
+        work = share.items if items is None else items
+        for item, fetched in _fetch_all(source, work, share.concurrency, share.limits):
+            if stop is not None and stop.is_set():
+                raise _Stopped
             error = fetched.error
             if isinstance(error, AccessDeniedError) and not read_any:
                 # Denied before anything could be read: a missing permission, which every object would hit.
