@@ -3,7 +3,7 @@
 Everything is measured in the same run on the same generated files, and reported with ratios, because absolute
 times on a shared machine mean little. A script, not a test:
 
-    python bench/run.py                      # 200,000 events, a minute or two on 2 cores
+    python bench/run.py                      # 200,000 events, 3 to 5 minutes on 2 cores
     python bench/run.py --events 1000000 --json bench-result.json
 """
 
@@ -365,6 +365,9 @@ def main() -> None:
                 "peak_rss_mib": local_rss / 2**20,
                 "parquet_files": local["parquet_files_written"],
                 "partitions": local["partitions_written"],
+                # Where the time went: the command's own phases, and the rest (interpreter, imports, exit).
+                "phases_s": local["phases"],
+                "startup_and_exit_s": local_s - local["duration_s"],
             },
             "trailduck_local_1_worker": {
                 "seconds": single_s,
@@ -452,6 +455,13 @@ def report(r: dict[str, Any]) -> None:
             "trailduck, folder",
             f"{loc['events_per_s']:,.0f} events/s in {loc['workers']} processes, "
             f"peak RSS {loc['peak_rss_mib']:.0f} MiB (all processes), {loc['parquet_files']} Parquet files",
+        )
+    )
+    rows.append(
+        (
+            "  where the time goes",
+            f"{loc['startup_and_exit_s']:.1f} s start-up and exit, "
+            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loc["phases_s"].items()),
         )
     )
     one = r["trailduck_local_1_worker"]
