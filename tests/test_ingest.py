@@ -188,6 +188,32 @@ def test_late_file_in_an_already_processed_day_is_picked_up(
     assert run(str(root), lake, now=NOW + dt.timedelta(hours=2)).files_new == 0
 
 
+def test_views_are_recreated_only_when_their_definitions_change(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    import duckdb
+
+    from trailduck.lake import Lake
+    from trailduck.views import refresh_views
+
+    root, manifest = local_trail
+    lake = tmp_path / "lake"
+    run(str(root), lake)
+    _add_file(root, TODAY, "LATEviews0000000", n=2)
+    second = run(str(root), lake, now=NOW + dt.timedelta(hours=1))
+    assert second.events == 2 and count(lake) == manifest.events + 2  # seen through the views' glob
+    assert refresh_views(Lake(lake)) is False  # the same definitions: nothing to do
+    con = duckdb.connect(str(Lake(lake).db_path))
+    con.execute("DROP VIEW events_unique")
+    con.close()
+    assert refresh_views(Lake(lake), force=True) is True  # `trailduck views --refresh` brings it back
+    assert query(lake, "SELECT count(*) FROM events_unique")[0][0] > 0
+    moved = tmp_path / "moved"
+    shutil.copytree(lake, moved)
+    assert refresh_views(Lake(moved)) is True  # new paths in the definitions
+    assert count(moved) == manifest.events + 2
+
+
 def test_backfill_over_sealed_days_adds_only_what_is_missing(
     local_trail: tuple[Path, Manifest], tmp_path: Path
 ) -> None:
