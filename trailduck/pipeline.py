@@ -146,7 +146,6 @@ class WorkPool:
         self._items = deque(work)
         self._lock = threading.Lock()
         self.workers = processes - 1
-        self._unserved = self.workers  # worker processes not yet given their part
         self._closed = False
         self.served: set[int] = set()
 
@@ -161,9 +160,8 @@ class WorkPool:
         with self._lock:
             if self._closed:
                 return None
+            parts = 1 + max(self.workers - len(self.served), 1)  # this process, the unserved workers
             self.served.add(worker)
-            parts = 1 + max(self._unserved, 1)
-            self._unserved -= 1
             target = sum(max(item.ref.size, 1) for item in self._items) / parts
             part: deque[Listed] = deque()
             size = 0
