@@ -16,6 +16,13 @@ from dataclasses import dataclass
 import msgspec
 import pyarrow as pa
 
+try:
+    # ISA-L's inflate: zlib's API and output at two to three times its speed here (200,000 events: 0.70-0.91 s
+    # -> 0.36 s on one core), releasing the GIL like zlib.
+    from isal import isal_zlib as inflate
+except ImportError:  # pragma: no cover - a platform without its wheels
+    inflate = zlib  # type: ignore[no-redef]
+
 from trailduck.errors import BadObjectError
 
 
@@ -48,7 +55,7 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
         if len(data) > limits.max_decompressed_bytes:
             raise BadObjectError(f"larger than the cap of {limits.max_decompressed_bytes} bytes")
         return data
-    d = zlib.decompressobj(wbits=31)
+    d = inflate.decompressobj(wbits=31)
     out: list[bytes] = []
     total = 0
     view = memoryview(data)
@@ -77,7 +84,7 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
                         "raise --max-decompressed-mb if this is a real log file"
                     )
                 out.append(chunk)
-    except zlib.error as exc:
+    except (zlib.error, inflate.error) as exc:
         raise BadObjectError(f"corrupt gzip stream ({exc})") from exc
     finally:
         if in_lane:
