@@ -50,6 +50,9 @@ def test_ingest_json_summary_and_second_run(ingested: tuple[Path, Path, Manifest
     # The trail's days are long sealed by the real clock: the second run lists nothing and converts nothing.
     assert (summary["files_listed"], summary["files_new"], summary["events"]) == (0, 0, 0)
     assert summary["exit_code"] == 0 and manifest.files > 0
+    # Where the time went: every phase, none longer than the run.
+    assert set(summary["phases"]) == {"plan", "convert", "commit", "views"}
+    assert 0 <= sum(summary["phases"].values()) <= summary["duration_s"] + 0.01
 
 
 def test_ingest_text_summary(local_trail: tuple[Path, Manifest], tmp_path: Path) -> None:
