@@ -263,3 +263,41 @@ def test_fetching_ahead_is_bounded_by_count_and_by_bytes() -> None:
         assert max(ahead) <= most - 1, (size, ahead)
         if size == 1 << 10:
             assert max(ahead) >= 4  # small objects do keep several fetches going
+
+
+def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_its_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import duckdb
+
+    from trailduck.generator import generate
+    from trailduck.pipeline import _Batcher
+    from trailduck.scanner import convert
+    from trailduck.scanner.convert import decode_file
+    from trailduck.scanner.decode import decompress, split_records
+    from trailduck.scanner.keys import Kind
+    from trailduck.scanner.writer import LocalLakeWriter
+
+    logs = [f for f in generate(small_spec(days=1)) if parse_key(f.key).stream.kind is Kind.LOG]
+    streams = {parse_key(f.key).stream for f in logs}
+    assert len(streams) >= 4  # accounts x regions, an organization's member account among them
+    calls = []
+    typed_columns = convert._FAST.typed_columns
+    monkeypatch.setattr(convert._FAST, "typed_columns", lambda a: calls.append(len(a)) or typed_columns(a))
+    writer = LocalLakeWriter(tmp_path, "run1")
+    batcher = _Batcher(writer, keep_event_json=True, max_records=1_000_000)
+    for f in logs:
+        key = parse_key(f.key)
+        decoded = decode_file(split_records(decompress(f.body)), source_key=f.key, key_day=key.day)
+        assert batcher.add(key.stream, decoded) == []
+    assert batcher.flush() == []
+    writer.commit()
+    events = sum(len(f.records) for f in logs)
+    assert calls == [events]  # one DuckDB call for every stream's files
+    rows = duckdb.sql(
+        f"SELECT account, region, source_key FROM read_parquet('{tmp_path}/events/*/*/*/*.parquet', "
+        "hive_partitioning = true, hive_types_autocast = false)"
+    ).fetchall()
+    assert len(rows) == events
+    assert all(f"/{account}/CloudTrail/{region}/" in key for account, region, key in rows)
+    assert {(a, r) for a, r, _ in rows} == {(s.account, s.region) for s in streams}

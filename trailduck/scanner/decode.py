@@ -12,6 +12,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -28,6 +29,10 @@ from trailduck.errors import BadObjectError
 
 class TrailingDataError(BadObjectError):
     """Bytes after the first gzip member: CloudTrail writes one member, and a second can smuggle records."""
+
+
+class _DamagedStreamError(BadObjectError):
+    """A gzip stream that is corrupt or cut short."""
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -55,7 +60,17 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
         if len(data) > limits.max_decompressed_bytes:
             raise BadObjectError(f"larger than the cap of {limits.max_decompressed_bytes} bytes")
         return data
-    d = inflate.decompressobj(wbits=31)
+    try:
+        return _gunzip(data, limits, inflate)
+    except _DamagedStreamError:
+        if inflate is zlib:
+            raise
+        # ISA-L reads a damaged stream more tersely (a bad header looks cut short to it): zlib gives the verdict.
+        return _gunzip(data, limits, zlib)
+
+
+def _gunzip(data: bytes, limits: Limits, module: Any) -> bytes:
+    d = module.decompressobj(wbits=31)
     out: list[bytes] = []
     total = 0
     view = memoryview(data)
@@ -84,13 +99,13 @@ def decompress(data: bytes, limits: Limits = Limits()) -> bytes:
                         "raise --max-decompressed-mb if this is a real log file"
                     )
                 out.append(chunk)
-    except (zlib.error, inflate.error) as exc:
-        raise BadObjectError(f"corrupt gzip stream ({exc})") from exc
+    except module.error as exc:
+        raise _DamagedStreamError(f"corrupt gzip stream ({exc})") from exc
     finally:
         if in_lane:
             _BIG_LANE.release()
     if not d.eof:
-        raise BadObjectError("truncated gzip stream (no end-of-stream marker)")
+        raise _DamagedStreamError("truncated gzip stream (no end-of-stream marker)")
     if d.unused_data or pos < len(view):
         raise TrailingDataError("data after the first gzip member")
     return b"".join(out)
