@@ -282,8 +282,8 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
     streams = {parse_key(f.key).stream for f in logs}
     assert len(streams) >= 4  # accounts x regions, an organization's member account among them
     calls = []
-    typed_columns = convert._FAST.typed_columns
-    monkeypatch.setattr(convert._FAST, "typed_columns", lambda a: calls.append(len(a)) or typed_columns(a))
+    typed_columns = convert.native.typed_columns
+    monkeypatch.setattr(convert.native, "typed_columns", lambda a: calls.append(len(a)) or typed_columns(a))
     writer = LocalLakeWriter(tmp_path, "run1")
     batcher = _Batcher(writer, keep_event_json=True, max_records=1_000_000)
     for f in logs:
@@ -293,7 +293,7 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
     assert batcher.flush() == []
     writer.commit()
     events = sum(len(f.records) for f in logs)
-    assert calls == [events]  # one DuckDB call for every stream's files
+    assert calls == [events]  # one conversion for every stream's files
     rows = duckdb.sql(
         f"SELECT account, region, source_key FROM read_parquet('{tmp_path}/events/*/*/*/*.parquet', "
         "hive_partitioning = true, hive_types_autocast = false)"

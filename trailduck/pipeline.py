@@ -589,7 +589,7 @@ def run_share(
                 fail(item.ref.key, error)
                 advance(1, 0, item.ref.size)
                 continue
-            events = len(decoded.records)
+            events = len(decoded.raws)
             result.converted[item.ref.key] = events
             result.content_hashes[item.ref.key] = fetched.sha256
             result.bytes_read += fetched.size

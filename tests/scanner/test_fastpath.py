@@ -1,4 +1,5 @@
-"""DuckDB's fast path gives exactly the Python path's typed columns, and is the one taken on real shapes."""
+"""DuckDB's fast path gives exactly the Python path's typed columns, and is the one taken on real shapes when the
+native path (tests/scanner/test_native.py) is absent or refuses a batch."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def raws_of(records: list[dict[str, Any]]) -> list[msgspec.Raw]:
 
 
 def assert_paths_agree(raws: list[msgspec.Raw]) -> None:
-    assert convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).well_shaped
+    assert convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).decode_shapes()
     event_json = pa.array([bytes(r) for r in raws], pa.binary()).cast(pa.string())
     fast = FastPath().typed_columns(event_json)
     slow = convert._python_columns([convert._record_decoder.decode(r) for r in raws])
@@ -72,13 +73,15 @@ def test_odd_values_in_well_shaped_records() -> None:
 )
 def test_odd_shapes_take_the_python_path(record: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     raws = raws_of([record])
-    assert not convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).well_shaped
+    assert not convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).decode_shapes()
+    monkeypatch.setattr(convert.native, "typed_columns", lambda *a: None)
     monkeypatch.setattr(convert._FAST, "typed_columns", lambda *a: pytest.fail("fast path used"))
     decoded = convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1))
     assert convert.build_table([decoded]).num_rows == 1
 
 
 def test_well_shaped_batches_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(convert.native, "typed_columns", lambda *a: None)
     monkeypatch.setattr(convert, "_python_columns", lambda *a: pytest.fail("python path used"))
     decoded = convert.decode_file(raws_of(ODD_BUT_WELL_SHAPED), source_key="k", key_day=dt.date(2024, 1, 1))
     assert convert.build_table([decoded]).num_rows == len(ODD_BUT_WELL_SHAPED)

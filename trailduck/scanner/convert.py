@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailduck.errors import BadObjectError
+from trailduck.scanner import native
 from trailduck.scanner.fastpath import FastPath, Shape, WellShaped
 from trailduck.scanner.schema import EVENT_SCHEMA, EVENT_TIME_TYPE, JSON_META, JSON_TEXT_FIELDS, RECORD_FIELDS
 
@@ -119,8 +120,12 @@ def _raw_column(raws: list[msgspec.Raw]) -> pa.Array:
 
 
 def parse_event_times(values: list[Any]) -> pa.Array:
+    """``eventTime`` values to UTC timestamps; NULL where absent, not a string, or unparseable."""
+    return parse_event_time_texts(pa.array([v if type(v) is str else None for v in values], pa.string()))
+
+
+def parse_event_time_texts(strings: pa.Array) -> pa.Array:
     """``eventTime`` strings to UTC timestamps; NULL where absent or unparseable."""
-    strings = pa.array([v if type(v) is str else None for v in values], pa.string())
     parsed = pc.strptime(strings, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
     bad = pc.and_(pc.is_null(parsed), pc.is_valid(strings)).to_pylist()
     if any(bad):
@@ -128,7 +133,7 @@ def parse_event_times(values: list[Any]) -> pa.Array:
         fixed = parsed.to_pylist()
         for i, is_bad in enumerate(bad):
             if is_bad:
-                fixed[i] = _parse_iso(values[i])
+                fixed[i] = _parse_iso(strings[i].as_py())
         return pa.array(fixed, pa.timestamp("us")).cast(EVENT_TIME_TYPE)
     return parsed.cast(EVENT_TIME_TYPE)
 
@@ -148,25 +153,44 @@ class DecodedFile:
     """The records of one object, checked to be JSON objects; converting a batch of these cannot fail."""
 
     raws: list[msgspec.Raw]
-    records: list[Any]  # fastpath.WellShaped or fastpath.Shape: the raw variable fields
     source_key: str
     key_day: dt.date
+    #: fastpath.WellShaped or fastpath.Shape per record (the raw variable fields), decoded only when the native
+    #: path is absent or refuses a batch; see :meth:`decode_shapes`.
+    records: list[Any] | None = None
     well_shaped: bool = True
+
+    def decode_shapes(self) -> bool:
+        """Decode every record's shape (once); True when all are well shaped, for DuckDB's fast path."""
+        if self.records is None:
+            try:
+                self.records = [_well_shaped.decode(r) for r in self.raws]
+            except msgspec.ValidationError:
+                self.records = [_shape_decoder.decode(r) for r in self.raws]  # an odd nested shape
+                self.well_shaped = False
+        return self.well_shaped
 
 
 def decode_file(raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date) -> DecodedFile:
-    """Check and cut every record of one object. Raises BadObjectError when a record is not a JSON object: the
-    file is then quarantined whole, since retrying a half-ingested file would duplicate its good records."""
+    """Check every record of one object. Raises BadObjectError when a record is not a JSON object: the file is
+    then quarantined whole, since retrying a half-ingested file would duplicate its good records.
+
+    The records are valid JSON already (:func:`~trailduck.scanner.decode.split_records` checked them); with the
+    native path only their first byte is looked at here, else their shapes are decoded now.
+    """
+    decoded = DecodedFile(raws, source_key, key_day)
+    if native.AVAILABLE:
+        bad = native.first_non_object(raws)
+        if bad >= 0:
+            raise BadObjectError(f"a record is not a JSON object (record {bad + 1} of {len(raws)})")
+        return decoded
     try:
-        try:
-            return DecodedFile(raws, [_well_shaped.decode(r) for r in raws], source_key, key_day)
-        except msgspec.ValidationError:
-            records = [_shape_decoder.decode(r) for r in raws]  # an odd nested shape: the Python path
-            return DecodedFile(raws, records, source_key, key_day, well_shaped=False)
+        decoded.decode_shapes()
     except msgspec.ValidationError as exc:
         raise BadObjectError(f"a record is not a JSON object ({exc})") from exc
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError) as exc:
         raise BadObjectError(f"a record cannot be decoded ({exc})") from exc
+    return decoded
 
 
 def _string_column(values: list[Any], fn: Coercer) -> pa.Array:
@@ -181,22 +205,17 @@ def build_table(files: list[DecodedFile], *, keep_event_json: bool = True) -> pa
     """Decoded files to one table of :data:`EVENT_SCHEMA` plus a ``date`` column (the partition).
 
     ``date`` is the UTC date of ``eventTime``, or the file's delivery day when the event has none. Converting
-    many small files at once keeps per-call overhead off the per-file cost. Well-shaped batches take DuckDB's
-    fast path; anything else, or anything DuckDB refuses, the Python path whose rules are the reference.
+    many small files at once keeps per-call overhead off the per-file cost. The typed columns come from C
+    (:mod:`trailduck.scanner.native`); a batch it refuses, or every batch where it is not installed, takes
+    DuckDB's fast path when well shaped, and the Python path (the reference for every rule) otherwise.
     """
-    shapes = [r for f in files for r in f.records]
     raws = [r for f in files for r in f.raws]
     event_json = json_texts(raws)
-    columns: dict[str, pa.Array] | None = None
-    if all(f.well_shaped for f in files):
-        try:
-            columns = _FAST.typed_columns(event_json)
-        except (duckdb.Error, pa.ArrowException) as exc:
-            log.info("DuckDB could not convert a batch (%s); converting it in Python", exc)
-    if columns is None:
-        columns = _python_columns([_record_decoder.decode(r) for r in raws])
-    for name in JSON_TEXT_FIELDS:
-        columns[name] = _raw_column([getattr(s, name) for s in shapes])
+    columns = native.typed_columns(event_json)
+    if columns is not None:
+        columns["eventTime"] = parse_event_time_texts(columns["eventTime"])
+    else:
+        columns = _reference_columns(files, raws, event_json)
     columns["event_json"] = event_json if keep_event_json else pa.nulls(len(raws), pa.string())
     columns["source_key"] = _per_file(files, lambda f: f.source_key)
     table = pa.Table.from_pydict({f.name: columns[f.name] for f in EVENT_SCHEMA}, schema=EVENT_SCHEMA)
@@ -205,6 +224,24 @@ def build_table(files: list[DecodedFile], *, keep_event_json: bool = True) -> pa
     if dates.null_count:
         dates = pc.coalesce(dates, _per_file(files, lambda f: f.key_day.isoformat()))
     return table.append_column("date", dates)
+
+
+def _reference_columns(
+    files: list[DecodedFile], raws: list[msgspec.Raw], event_json: pa.Array
+) -> dict[str, pa.Array]:
+    """The typed and JSON-text columns without the native path: DuckDB for a well-shaped batch, else Python."""
+    columns: dict[str, pa.Array] | None = None
+    if all([f.decode_shapes() for f in files]):
+        try:
+            columns = _FAST.typed_columns(event_json)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            log.info("DuckDB could not convert a batch (%s); converting it in Python", exc)
+    if columns is None:
+        columns = _python_columns([_record_decoder.decode(r) for r in raws])
+    shapes = [r for f in files for r in f.records or ()]
+    for name in JSON_TEXT_FIELDS:
+        columns[name] = _raw_column([getattr(s, name) for s in shapes])
+    return columns
 
 
 def _per_file(files: list[DecodedFile], value: Callable[[DecodedFile], str]) -> pa.Array:

@@ -1,0 +1,93 @@
+"""Typed columns built in C, in one pass over the raw records (``_columns.c``), straight into Arrow buffers.
+
+The fastest of the three ways to the typed columns, and exact: for every batch it accepts, the columns equal
+those of the Python path (the reference, in :mod:`trailduck.scanner.convert`). It refuses a batch, and
+:func:`typed_columns` returns None, where the reference would print a value differently from its bytes: a
+float in a string column, an escaped key, whitespace inside an object kept as text. Real CloudTrail records
+have none of these. The extension is optional (``setup.py``); without a C compiler at install time
+:data:`AVAILABLE` is False and the other paths do the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pyarrow as pa
+
+from trailduck.scanner.schema import JSON_META, JSON_TEXT_FIELDS, RECORD_FIELDS
+
+try:
+    from trailduck.scanner import _columns  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - installed without a C compiler
+    _columns = None
+
+AVAILABLE = _columns is not None
+
+# Node kinds, as in _columns.c.
+_STR, _JSON, _BOOL, _STRUCT, _LIST, _RAW, _TIME = range(7)
+
+
+def _spec(t: pa.DataType, metadata: Any) -> tuple[int, Any]:
+    if pa.types.is_struct(t):
+        return _STRUCT, tuple((f.name, _spec(f.type, f.metadata)) for f in t)
+    if pa.types.is_list(t):
+        return _LIST, _spec(t.value_type, None)
+    if pa.types.is_boolean(t):
+        return _BOOL, None
+    return (_JSON if metadata == JSON_META else _STR), None
+
+
+def _top(field: pa.Field) -> tuple[pa.DataType, tuple[int, Any]]:
+    """A record field's type as built here, and its node."""
+    if field.name in JSON_TEXT_FIELDS:
+        return pa.string(), (_RAW, None)  # the bytes as delivered
+    if field.name == "eventTime":
+        return pa.string(), (_TIME, None)  # the text, parsed by the caller
+    return field.type, _spec(field.type, field.metadata)
+
+
+_TYPES = {f.name: _top(f)[0] for f in RECORD_FIELDS}
+_ROOT = (_STRUCT, tuple((f.name, _top(f)[1]) for f in RECORD_FIELDS))
+
+
+def _array(t: pa.DataType, nodes: Iterator[tuple[int, int, Any, Any, Any]]) -> pa.Array:
+    length, nulls, valid, offsets, data = next(nodes)
+    validity = None if valid is None else pa.py_buffer(valid)
+    if pa.types.is_struct(t):
+        children = [_array(f.type, nodes) for f in t]
+        return pa.Array.from_buffers(t, length, [validity], nulls, children=children)
+    if pa.types.is_list(t):
+        item = _array(t.value_type, nodes)
+        return pa.Array.from_buffers(t, length, [validity, pa.py_buffer(offsets)], nulls, children=[item])
+    if pa.types.is_boolean(t):
+        return pa.Array.from_buffers(t, length, [validity, pa.py_buffer(data)], nulls)
+    return pa.Array.from_buffers(t, length, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], nulls)
+
+
+def typed_columns(event_json: pa.StringArray) -> dict[str, pa.Array] | None:
+    """Every record field's column for a batch of raw records, or None when C refuses the batch.
+
+    ``eventTime`` comes back as its text (strings only, anything else NULL), the JSON-text fields as their
+    raw bytes (absent and null as NULL).
+    """
+    if _columns is None or event_json.null_count:
+        return None
+    _, offsets, data = event_json.buffers()
+    offsets = offsets.slice(event_json.offset * 4, (len(event_json) + 1) * 4)
+    nodes = _columns.columns(_ROOT, data if data is not None else b"", offsets, len(event_json))
+    if nodes is None:
+        return None
+    it = iter(nodes)
+    next(it)  # the record itself
+    columns = {name: _array(t, it) for name, t in _TYPES.items()}
+    for column in columns.values():
+        column.validate(full=True)  # C's output is checked like any other input: offsets, bitmaps, UTF-8
+    return columns
+
+
+def first_non_object(raws: list[msgspec.Raw]) -> int:
+    """The index of the first raw record that is not a JSON object, or -1."""
+    assert _columns is not None
+    return int(_columns.first_non_object(raws))
