@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 DATASETS = ("events", "insights")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TMP_SUFFIX = ".parquet.tmp"
+#: Columns worth a dictionary. Not the unique IDs nor the JSON text (requestParameters and friends, event_json),
+#: where the dictionary is built and then dropped at the size cap: 7.6 -> 5.2 µs per event to write, 1.5%
+#: larger files (200,000 synthetic events).
+_DICTIONARY_COLUMNS = [
+    f.name
+    for f in EVENT_SCHEMA
+    if f.metadata != JSON_META and f.name not in ("eventID", "requestID", "sharedEventID")
+]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -167,9 +175,7 @@ class LocalLakeWriter:
             tmp,
             self.schema,
             compression="zstd",
-            use_dictionary=[
-                f.name for f in self.schema if f.name not in ("event_json", "eventID", "requestID")
-            ],
+            use_dictionary=_DICTIONARY_COLUMNS,
             # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
             write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
         )
