@@ -545,6 +545,7 @@ static int collect(Node *n, PyObject *out) {
 }
 
 static PyObject *columns(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *spec;
     Py_buffer text, offs;
     Py_ssize_t count;
@@ -592,6 +593,7 @@ done:
 
 /* The index of the first record that is not a JSON object, or -1. */
 static PyObject *first_non_object(PyObject *self, PyObject *records) {
+    (void)self;
     PyObject *seq = PySequence_Fast(records, "records must be a sequence");
     if (!seq) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), found = -1;
@@ -616,6 +618,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_columns", NULL, -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_columns", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__columns(void) { return PyModule_Create(&module); }
