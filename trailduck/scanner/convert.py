@@ -1,11 +1,12 @@
 """Raw CloudTrail records to an Arrow table of the declared schema.
 
-Each record is decoded once by msgspec into a struct that keeps the variable fields as raw JSON bytes (no
-re-serialising) and checks that the nested fields have their documented shape. The typed columns of a
-well-shaped batch come from DuckDB (:mod:`trailduck.scanner.fastpath`); any other batch is converted here from
-Python objects, whose rules are the reference: a value that does not fit its column (a ``readOnly`` of
-"maybe", a number where a string belongs) never fails the file, the column gets the closest faithful value or
-NULL, and ``event_json`` keeps the truth.
+The typed columns come from C (:mod:`trailduck.scanner.native`), in one pass over the raw records. A batch C
+refuses, or every batch where the extension is not installed, takes the older paths: each record decoded by
+msgspec into a struct that keeps the variable fields as raw JSON bytes (no re-serialising) and checks that the
+nested fields have their documented shape; then DuckDB (:mod:`trailduck.scanner.fastpath`) for a well-shaped
+batch, else Python objects, whose rules are the reference for all three: a value that does not fit its column
+(a ``readOnly`` of "maybe", a number where a string belongs) never fails the file, the column gets the closest
+faithful value or NULL, and ``event_json`` keeps the truth.
 """
 
 from __future__ import annotations
