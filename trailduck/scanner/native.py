@@ -4,7 +4,9 @@ The fastest of the three ways to the typed columns, and exact: for every batch i
 those of the Python path (the reference, in :mod:`trailduck.scanner.convert`). It refuses a batch, and
 :func:`typed_columns` returns None, where the reference would print a value differently from its bytes: a
 float in a string column, an escaped key, whitespace inside an object kept as text. Real CloudTrail records
-have none of these. The extension is optional (``setup.py``); without a C compiler at install time
+have none of these. One difference is left: an object kept as text inside a typed column (rare, e.g. a
+``userName`` that is an object) keeps a duplicate key as delivered, where the reference prints the last value
+once; ``event_json`` has the truth either way. The extension is optional (``setup.py``); without a C compiler at install time
 :data:`AVAILABLE` is False and the other paths do the work.
 """
 
