@@ -360,6 +360,18 @@ static int emit_valid(Node *n) {
     return 0;
 }
 
+/* After an object member or array item ending at vend: 1 when a comma follows (*p moves past it), 0 when the
+ * closing bracket follows and ends the value, -1 for anything else. */
+static int after_member(const char **p, const char *vend, const char *end, char close) {
+    const char *q = skip_ws(vend, end);
+    if (q < end && *q == ',') {
+        *p = skip_ws(q + 1, end);
+        return 1;
+    }
+    if (q < end && *q == close && skip_ws(q + 1, end) == end) return 0;
+    return -1;
+}
+
 static int find_child(Node *n, const char *key, Py_ssize_t len) {
     if (n->nchildren == 0) return -1;
     for (int k = 0; k < n->nchildren; k++) {
@@ -377,8 +389,9 @@ static int emit_struct(Node *n, const char *vp, const char *ve) {
     Span spans[MAX_CHILDREN];
     memset(spans, 0, sizeof(Span) * (size_t)n->nchildren);
     const char *p = skip_ws(v.p + 1, v.end);
-    if (p < v.end && *p == '}') p++;
-    else {
+    if (p < v.end && *p == '}') {
+        if (skip_ws(p + 1, v.end) != v.end) return -1;
+    } else {
         for (;;) {
             if (p >= v.end || *p != '"') return -1;
             const char *q = skip_string(p, v.end);
@@ -395,19 +408,11 @@ static int emit_struct(Node *n, const char *vp, const char *ve) {
                 spans[i].p = p;
                 spans[i].end = vend;
             }
-            p = skip_ws(vend, v.end);
-            if (p < v.end && *p == ',') {
-                p = skip_ws(p + 1, v.end);
-                continue;
-            }
-            if (p < v.end && *p == '}') {
-                p++;
-                break;
-            }
-            return -1;
+            int more = after_member(&p, vend, v.end, '}');
+            if (more < 0) return -1;
+            if (!more) break;
         }
     }
-    if (skip_ws(p, v.end) != v.end) return -1;
     if (emit_valid(n) < 0) return -1;
     for (int i = 0; i < n->nchildren; i++) {
         int rc = spans[i].p ? emit(&n->children[i], spans[i].p, spans[i].end) : emit_null(&n->children[i]);
@@ -420,26 +425,18 @@ static int emit_list(Node *n, const char *vp, const char *ve) {
     Span v = {vp, ve};
     Node *item = &n->children[0];
     const char *p = skip_ws(v.p + 1, v.end);
-    if (p < v.end && *p == ']') p++;
-    else {
+    if (p < v.end && *p == ']') {
+        if (skip_ws(p + 1, v.end) != v.end) return -1;
+    } else {
         for (;;) {
             const char *vend = skip_value(p, v.end);
             if (!vend || vend == p) return -1;
-            Span s = {p, vend};
-            if (emit(item, s.p, s.end) < 0) return -1;
-            p = skip_ws(vend, v.end);
-            if (p < v.end && *p == ',') {
-                p = skip_ws(p + 1, v.end);
-                continue;
-            }
-            if (p < v.end && *p == ']') {
-                p++;
-                break;
-            }
-            return -1;
+            if (emit(item, p, vend) < 0) return -1;
+            int more = after_member(&p, vend, v.end, ']');
+            if (more < 0) return -1;
+            if (!more) break;
         }
     }
-    if (skip_ws(p, v.end) != v.end) return -1;
     if (put_offset(&n->offsets, item->length) < 0) return -1;
     return emit_valid(n);
 }
