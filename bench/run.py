@@ -6,6 +6,7 @@ times on a shared machine mean little. A script, not a test:
     python bench/run.py                      # 1,000,000 events (the issue's trail), about 15 minutes on 2 cores
     python bench/run.py --events 200000      # 4 to 6 minutes; trailduck's ~1 s of fixed cost weighs more here
     python bench/run.py --json bench-result.json --skip-queries --skip-s3
+    python bench/run.py --events 10000000 --ingest-only --trail /var/tmp/trail-10m   # memory at 10M events
 """
 
 from __future__ import annotations
@@ -71,6 +72,24 @@ def generate(root: Path, events: int, seed: int = 42) -> tuple[int, int, int]:
         files += 1
         size += len(body)
     return made, files, size
+
+
+def reuse_or_generate(root: Path, events: int) -> tuple[float, tuple[int, int, int]]:
+    """The trail in root if a finished generation of the same size left it there, else a new one (a 10M trail
+    takes over half an hour to generate: --trail keeps it for the next run)."""
+    marker = root / "trail.json"
+    if marker.exists():
+        made = json.loads(marker.read_text())
+        if made["events"] == events:
+            return 0.0, (made["events"], made["files"], made["gzip_bytes"])
+        raise SystemExit(
+            f"{root} holds a trail of {made['events']:,} events, not {events:,}: pick another --trail"
+        )
+    if root.exists() and any(root.iterdir()):
+        raise SystemExit(f"{root} is not empty and holds no finished trail: pick an empty or new folder")
+    seconds, (made_events, files, size) = timed(lambda: generate(root, events))
+    marker.write_text(json.dumps({"events": made_events, "files": files, "gzip_bytes": size}))
+    return seconds, (made_events, files, size)
 
 
 def trail_files(root: Path) -> list[Path]:
@@ -292,6 +311,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--trail",
+        type=Path,
+        help="generate the trail into this folder and keep it, or reuse the one a previous run left there",
+    )
     parser.add_argument("--skip-s3", action="store_true", help="skip the S3 server runs")
     parser.add_argument(
         "--repeat",
@@ -312,8 +336,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
-        root = work / "trail"
-        gen_s, (events, files, gz_bytes) = timed(lambda: generate(root, args.events))
+        root = args.trail or work / "trail"
+        gen_s, (events, files, gz_bytes) = reuse_or_generate(root, args.events)
         if args.ingest_only:
             ingest_only(root, work, events, files, gz_bytes, args.json)
             return
@@ -423,8 +447,11 @@ def main() -> None:
 
 
 def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, out: Path | None) -> None:
+    """trailduck from the folder, once, with the floor measured on the same files just before it: at 10M
+    events, where the rest of the benchmark would take hours."""
+    floor_s, floor_events = timed(lambda: floor_all_cores(root))
     elapsed, summary, rss = run_cli(["ingest", str(root), "--lake", str(work / "lake"), "--no-progress"])
-    assert summary["events"] == events
+    assert summary["events"] == floor_events == events
     result = {
         "events": events,
         "files": files,
@@ -434,11 +461,19 @@ def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, 
         "workers": summary["workers"],
         "peak_rss_mib": rss / 2**20,
         "parquet_files": summary["parquet_files_written"],
+        "phases_s": summary["phases"],
+        "startup_and_exit_s": elapsed - summary["duration_s"],
+        "floor_all_cores_events_per_s": events / floor_s,
+        "vs_floor_all_cores": floor_s / elapsed,
     }
     print(
         f"{events:,} events in {files:,} files ({gz_bytes / 2**20:.0f} MiB gzip): {elapsed:.1f} s, "
         f"{result['events_per_s']:,.0f} events/s in {result['workers']} processes, "
-        f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files"
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files\n"
+        f"floor on {os.cpu_count()} processes {result['floor_all_cores_events_per_s']:,.0f} events/s: "
+        f"trailduck is {result['vs_floor_all_cores']:.2f} of it\n"
+        f"where the time goes: {result['startup_and_exit_s']:.1f} s start-up and exit, "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result["phases_s"].items())
     )
     if out:
         out.write_text(json.dumps(result, indent=2))
