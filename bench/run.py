@@ -468,7 +468,7 @@ def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, 
     }
     print(
         f"{events:,} events in {files:,} files ({gz_bytes / 2**20:.0f} MiB gzip): {elapsed:.1f} s, "
-        f"{result['events_per_s']:,.0f} events/s in {result['workers']} processes, "
+        f"{result['events_per_s']:,.0f} events/s in {result['workers']} process(es), "
         f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files\n"
         f"floor on {os.cpu_count()} processes {result['floor_all_cores_events_per_s']:,.0f} events/s: "
         f"trailduck is {result['vs_floor_all_cores']:.2f} of it\n"
