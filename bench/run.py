@@ -472,11 +472,17 @@ def ingest_only(root: Path, work: Path, events: int, files: int, gz_bytes: int, 
         f"peak RSS {result['peak_rss_mib']:.0f} MiB (all processes), {result['parquet_files']} Parquet files\n"
         f"floor on {os.cpu_count()} processes {result['floor_all_cores_events_per_s']:,.0f} events/s: "
         f"trailduck is {result['vs_floor_all_cores']:.2f} of it\n"
-        f"where the time goes: {result['startup_and_exit_s']:.1f} s start-up and exit, "
-        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result["phases_s"].items())
+        f"where the time goes: {time_split(result)}"
     )
     if out:
         out.write_text(json.dumps(result, indent=2))
+
+
+def time_split(run: dict[str, Any]) -> str:
+    """Where a trailduck run's time went: start-up and exit, then the phases of its --json summary."""
+    return f"{run['startup_and_exit_s']:.1f} s start-up and exit, " + ", ".join(
+        f"{name} {seconds:.2f} s" for name, seconds in run["phases_s"].items()
+    )
 
 
 def report(r: dict[str, Any]) -> None:
@@ -512,15 +518,14 @@ def report(r: dict[str, Any]) -> None:
     rows.append(
         (
             "trailduck, folder",
-            f"{loc['events_per_s']:,.0f} events/s in {loc['workers']} processes, "
+            f"{loc['events_per_s']:,.0f} events/s in {loc['workers']} process(es), "
             f"peak RSS {loc['peak_rss_mib']:.0f} MiB (all processes), {loc['parquet_files']} Parquet files",
         )
     )
     rows.append(
         (
             "  where the time goes",
-            f"{loc['startup_and_exit_s']:.1f} s start-up and exit, "
-            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in loc["phases_s"].items()),
+            time_split(loc),
         )
     )
     one = r["trailduck_local_1_worker"]
