@@ -441,7 +441,12 @@ def report_cmd(
 def views_cmd(
     lake: LakeOpt = None,
     refresh: Annotated[
-        bool, typer.Option("--refresh", help="Re-create the views (after moving the lake).")
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Re-create the views: what a plain DuckDB connection to a moved or copied lake asks for "
+            "(trailduck's own commands do it themselves).",
+        ),
     ] = False,
 ) -> None:
     """List the views in <lake>/trailduck.duckdb with a line on each."""

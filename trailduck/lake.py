@@ -4,7 +4,8 @@ Layout::
 
     <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
     <lake>/insights/...                    the same for CloudTrail Insights events
-    <lake>/trailduck.duckdb                views over the Parquet files (events, insights, ...)
+    <lake>/trailduck.duckdb                views over the Parquet files (events, insights, ...), which name them
+                                           relative to the lake's folder (see :mod:`trailduck.views`)
     <lake>/_trailduck/state.json           the checkpoint (unless moved with --state)
     <lake>/_trailduck/runs/<run>.run       a marker that exists only while a run is writing
     <lake>/_trailduck/lock                 held (flock) by the one process writing
@@ -27,6 +28,7 @@ import duckdb
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.fsutil import fsync_dir
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
+from trailduck.views import connect_for_reading
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ class Lake:
     def dataset_dir(self, dataset: str) -> Path:
         return self.root / dataset
 
+    def has_data(self, dataset: str = "events") -> bool:
+        """Whether ``dataset`` holds a Parquet file (without listing them all)."""
+        base = self.dataset_dir(dataset)
+        return base.is_dir() and next(base.glob("account=*/region=*/date=*/*.parquet"), None) is not None
+
     def data_files(self, dataset: str = "events") -> list[Path]:
         base = self.dataset_dir(dataset)
         return sorted(base.glob("account=*/region=*/date=*/*.parquet")) if base.is_dir() else []
@@ -112,8 +119,14 @@ class Lake:
         committed, so recovery never decides from another one.
         """
         marker = self.runs_dir / f"{run_id}.run"
-        marker.write_text(json.dumps({"run": run_id, "state": state_location}))
+        marker.write_text(json.dumps({"run": run_id, "state": self._as_marked(state_location)}))
         fsync_dir(self.runs_dir)
+
+    def _as_marked(self, state_location: str) -> str:
+        """A checkpoint's location as a marker names it: relative to the lake when inside it, so that a marker
+        still names the right checkpoint after the lake was moved or copied."""
+        path = Path(state_location)
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else state_location
 
     def run_markers(self) -> dict[str, str]:
         """Runs that started writing and have not finished, with the checkpoint each commits to."""
@@ -158,10 +171,11 @@ class Lake:
         markers = self.run_markers()
         if not discard:
             for run_id, location in markers.items():
-                if location != state_location:
+                if self._as_marked(location) != self._as_marked(state_location):
+                    named = str(self.root / location) if location else "?"
                     raise StateError(
-                        f"{self.root}: the interrupted run {run_id} commits to the checkpoint {location or '?'}, "
-                        f"not {state_location}; pass --state {location} so it can be finished correctly"
+                        f"{self.root}: the interrupted run {run_id} commits to the checkpoint {named}, "
+                        f"not {state_location}; pass --state {named} so it can be finished correctly"
                     )
         for dataset in DATASETS:
             # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a
@@ -190,11 +204,16 @@ class Lake:
 
     # -- reading -------------------------------------------------------------------------------------------
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection to ``trailduck.duckdb`` with the views in it.
+        """A DuckDB connection to ``trailduck.duckdb`` with the views in it, reading this folder's files.
 
         Read-only by default: any number of readers (notebooks, the DuckDB CLI) can then share the file, while a
-        read-write connection would keep the next ingest from refreshing the views.
+        read-write connection would keep the next ingest from refreshing the views. A lake that was moved or
+        copied gets views for its new folder first (see :func:`trailduck.views.connect_for_reading`).
         """
+        return connect_for_reading(self) if read_only else self.open_database(read_only=False)
+
+    def open_database(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """The database file as it is, views and all."""
         if read_only and not self.db_path.exists():
             raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
         # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:

@@ -71,6 +71,9 @@ def _run_one(con: duckdb.DuckDBPyConnection, d: SqlView, window: list[str], samp
             f"{d.view}: {exc}. The lake's database may come from another trailduck version; "
             "run `trailduck views --refresh` once"
         ) from exc
+    except duckdb.Error as exc:
+        # A file removed or damaged under a running query, a disk error: say which detection, never a traceback.
+        raise LakeError(f"{d.view}: {exc}") from exc
     columns = [c[0] for c in cur.description or []]
     sample = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     return Finding(d.id, d.title, d.severity, d.view, int(count[0]) if count else 0, sample)

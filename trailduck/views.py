@@ -3,13 +3,22 @@
 The SQL lives in ``trailduck/sql/*.sql``. DuckDB's ``CREATE VIEW`` takes no prepared parameters, so the only
 values spliced into the SQL text are the lake's own paths, quoted as literals; :class:`~trailduck.lake.Lake`
 refuses paths with quote or glob characters before anything gets here.
+
+The views name the lake's files relative to its folder, through one macro (``trailduck_path``, in
+``lake_path.sql``) that holds the folder and refuses to read another one's files when the database was opened
+from a moved or copied lake. :func:`connect_for_reading` notices such a lake and recreates its views first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
@@ -17,9 +26,13 @@ import pyarrow.parquet as pq
 from trailduck import crashpoints
 from trailduck.detections import analysis_views, detections
 from trailduck.errors import LakeError
-from trailduck.lake import Lake
 from trailduck.scanner.schema import EVENT_SCHEMA
 from trailduck.state.integrity import TABLES, ensure_tables, table_path
+
+if TYPE_CHECKING:
+    from trailduck.lake import Lake
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,27 +69,46 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _relative(lake: Lake, path: Path) -> str:
+    """A path of the lake as its views name it: relative to the lake's folder, with forward slashes."""
+    return path.relative_to(lake.root).as_posix()
+
+
+def _path_macro(lake: Lake) -> str:
+    """The ``trailduck_path`` macro: the one place the views hold the lake's folder."""
+    spill = f"{lake.db_path}.tmp"
+    # The folder as given and with its links resolved: DuckDB reports the path the database was opened by.
+    spill_folders = dict.fromkeys([spill, f"{lake.db_path.resolve()}.tmp"])
+    return load_sql("lake_path.sql").format(
+        root=sql_literal(str(lake.root) + os.sep),
+        lake=sql_literal(str(lake.root)),
+        spill_folders=", ".join(sql_literal(p.replace(os.sep, "/")) for p in spill_folders),
+        spill_suffix=sql_literal(f"/{lake.db_path.name}.tmp"),
+    )
+
+
 def _relation(lake: Lake, dataset: str) -> str:
-    if lake.data_files(dataset):
-        glob = f"{lake.dataset_dir(dataset)}/*/*/*/*.parquet"
+    if lake.has_data(dataset):
+        glob = f"{_relative(lake, lake.dataset_dir(dataset))}/*/*/*/*.parquet"
         return load_sql("parquet_relation.sql").format(glob=sql_literal(glob)).strip()
     schema_file = lake.meta_dir / "empty.parquet"
     if not schema_file.exists():
         lake.meta_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(EVENT_SCHEMA.empty_table(), schema_file)
-    return load_sql("empty_relation.sql").format(schema_file=sql_literal(str(schema_file))).strip()
+    return load_sql("empty_relation.sql").format(schema_file=sql_literal(_relative(lake, schema_file))).strip()
 
 
 def _integrity_statements(lake: Lake) -> str:
     ensure_tables(lake)
     return load_sql("integrity.sql").format(
-        **{table: sql_literal(str(table_path(lake, table))) for table in TABLES}
+        **{table: sql_literal(_relative(lake, table_path(lake, table))) for table in TABLES}
     )
 
 
 def view_statements(lake: Lake) -> list[str]:
     template = load_sql("dataset_view.sql")
     return [
+        _path_macro(lake),
         template.format(view="events", relation=_relation(lake, "events")),
         template.format(view="insights", relation=_relation(lake, "insights")),
         load_sql("events_unique.sql"),
@@ -95,8 +127,8 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
     a quarter of a second). ``force`` recreates them anyway (``trailduck views --refresh``, which also brings
     back a view someone dropped). Returns whether the views were recreated."""
     statements = view_statements(lake)
-    mark = "trailduck views " + hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
-    con = lake.connect(read_only=False)
+    mark = _definitions_mark(lake, statements)
+    con = lake.open_database(read_only=False)
     try:
         if not force and _mark(con) == mark:
             return False
@@ -113,9 +145,54 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
         con.close()
 
 
+def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A read-only connection whose views read ``lake``'s own files, wherever its folder now is.
+
+    A lake that was moved or copied still holds views made for its first folder: they are recreated for this
+    one first. Where the database cannot be written (a read-only disk, another process holding it open), the
+    views are made in a database in memory instead, for this connection only.
+    """
+    con = lake.open_database(read_only=True)
+    made_for = _mark_lake(_mark(con))
+    if made_for == str(lake.root):
+        return con
+    con.close()
+    log.info("%s: the views were made for %s; recreating them for this folder", lake.db_path, made_for)
+    try:
+        refresh_views(lake, force=True)
+        return lake.open_database(read_only=True)
+    except LakeError as exc:
+        log.warning("%s; this connection reads the lake through views of its own in memory", exc)
+    statements = view_statements(lake)
+    con = duckdb.connect(config={"temp_directory": str(lake.meta_dir / "duckdb-tmp")})
+    try:
+        for statement in statements:
+            con.execute(statement)
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(f"{lake.root}: cannot create the views in memory ({exc})") from exc
+    return con
+
+
+def _definitions_mark(lake: Lake, statements: list[str]) -> str:
+    """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
+    they were made for."""
+    digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
+    return json.dumps({"trailduck views": digest, "lake": str(lake.root)})
+
+
+def _mark_lake(mark: str | None) -> str | None:
+    """The lake folder a mark names; None for a database without one (made by an older trailduck)."""
+    try:
+        made_for = json.loads(mark or "")["lake"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return made_for if isinstance(made_for, str) else None
+
+
 def _mark(con: duckdb.DuckDBPyConnection) -> str | None:
     """The definitions the ``events`` view was created with, as :func:`refresh_views` noted them."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT comment FROM duckdb_views() WHERE view_name = 'events' AND schema_name = 'main'"
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()  # all of it: a result left unfinished would block the caller's next query on ``con``
+    return rows[0][0] if rows else None

@@ -1,5 +1,5 @@
 (
     -- No Parquet file yet: the same columns, no rows.
     SELECT *, NULL::VARCHAR AS account, NULL::VARCHAR AS region, NULL::VARCHAR AS date
-    FROM read_parquet({schema_file})
+    FROM read_parquet(trailduck_path({schema_file}))
 )

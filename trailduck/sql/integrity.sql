@@ -7,11 +7,11 @@
 CREATE OR REPLACE VIEW integrity AS
 SELECT source_key, account, region, status, detail, digest_key, source, verified_at,
        status IN ('valid', 'not_yet_covered') AS ok
-FROM read_parquet({log_files});
+FROM read_parquet(trailduck_path({log_files}));
 
 -- integrity_digests: one row per digest file checked (or named and missing), with its status:
 -- valid, bad_signature, moved, missing, gap or unknown_key.
 CREATE OR REPLACE VIEW integrity_digests AS
 SELECT source_key, account, region, status, detail, source, verified_at,
        status = 'valid' AS ok
-FROM read_parquet({digests});
+FROM read_parquet(trailduck_path({digests}));

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +19,9 @@ import pyarrow.parquet as pq
 
 from trailduck.errors import LakeError
 from trailduck.fsutil import replace_durably
-from trailduck.lake import Lake
+
+if TYPE_CHECKING:
+    from trailduck.lake import Lake
 
 VERDICT_SCHEMA = pa.schema(
     [
