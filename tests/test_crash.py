@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -18,6 +19,7 @@ from tests.helpers import query
 from trailduck.crashpoints import ENV
 from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
 from trailduck.lake import Lake
+from trailduck.scanner.writer import TMP_SUFFIX
 from trailduck.state.lineage import content_hashes
 
 
@@ -110,7 +112,19 @@ def test_a_killed_run_after_earlier_good_runs_keeps_them(
     assert stored(lake) == expected(manifest)
 
 
+def _unpublished_bytes(lake: Path) -> int:
+    """Bytes written so far by a run in progress: its Parquet files under their temporary names."""
+    total = 0
+    for path in lake.glob(f"*/*/*/*/.part-*{TMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):  # renamed or rolled back meanwhile
+            total += path.stat().st_size
+    return total
+
+
 def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Path) -> None:
+    """Killed at random moments while writing: each run is killed once it has written a random number of bytes
+    (a killed run commits nothing, so every run has the whole trail to write and is always still running
+    then), never after a guessed time."""
     root = tmp_path / "bucket"
     spec = TrailSpec(
         days=5, files_per_day=12, events_per_file=(100, 1200), seed=5, insights=False, digests=False
@@ -119,18 +133,20 @@ def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Pa
     assert manifest.events > 200_000  # a few hundred thousand
     lake = tmp_path / "lake"
     rng = random.Random(2024)
-    kills = 0
-    for _ in range(8):
+    rounds = 5
+    for _ in range(rounds):
         env = {k: v for k, v in os.environ.items() if k != ENV}
         proc = subprocess.Popen(
             ingest_cmd(root, lake), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(rng.uniform(0.3, 3.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        written = rng.randint(64 << 10, 8 << 20)
+        while proc.poll() is None and _unpublished_bytes(lake) < written:
+            time.sleep(0.005)  # polling for the condition, not guessing a duration
+        assert proc.poll() is None, f"the run ended before it had written {written:,} bytes"
+        proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=600)
-    assert kills >= 3  # the loop must really have interrupted runs
+        assert proc.returncode == -signal.SIGKILL
     final = run_cli(root, lake)
     assert final.returncode == 0, final.stderr
+    assert json.loads(final.stdout)["rolled_back_runs"]
     assert stored(lake) == expected(manifest)
