@@ -256,7 +256,7 @@ def _render_summary(summary: IngestSummary) -> None:
     if note := _converter_note(summary):
         out.print(f"[yellow]note:[/] {_say(note)}", highlight=False)
     if summary.views_error:
-        out.print(f"[yellow]views not refreshed:[/] {_show(summary.views_error)}", highlight=False)
+        out.print(f"[yellow]views not refreshed:[/] {_say(summary.views_error)}", highlight=False)
     for key in summary.gone:
         out.print(
             f"[yellow]gone[/] {_show(key)}: quarantined earlier, now deleted from the source",
