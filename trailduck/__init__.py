@@ -7,9 +7,14 @@ The library the CLI and the notebooks share::
     con = trailduck.open_lake("cloudtrail-lake").connect()
 """
 
+import importlib.metadata
+
 from trailduck.errors import TrailduckError
 from trailduck.ingest import IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake, open_lake
 
 __all__ = ["IngestOptions", "IngestSummary", "Lake", "TrailduckError", "__version__", "ingest", "open_lake"]
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("trailduck")  # one owner: pyproject.toml
+except importlib.metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"

@@ -33,11 +33,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from trailduck import __version__
 from trailduck.errors import ConfigError, TrailduckError
 from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
 from trailduck.pipeline import tune_allocator
 from trailduck.query import jsonable
+from trailduck.render import fitting_table, line_per_column, printable, readable
+from trailduck.scanner import native
 from trailduck.scanner.decode import Limits
 
 app = typer.Typer(
@@ -55,6 +58,9 @@ app.add_typer(state_app, name="state")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+#: Chooses the converter for `ingest` ("c" or "python"); unset: the C column builder when it is compiled.
+CONVERTER_ENV = "TRAILDUCK_CONVERTER"
 
 LakeOpt = Annotated[
     Path | None,
@@ -93,21 +99,18 @@ def _lake_path(lake: Path | None) -> Path:
     return lake or Path(os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
-
-
-def printable(text: str) -> str:
-    """Keys and values are attacker-chosen: show control characters (terminal escapes) as \\xNN, never raw."""
-    return text.translate(_CONTROL)
-
-
 def _show(text: str) -> str:
-    """Text for rich's markup: control characters made visible, markup escaped."""
+    """A key or value for rich's markup, on one line: control characters made visible, markup escaped."""
     return escape(printable(text))
 
 
+def _say(text: str) -> str:
+    """A message for rich's markup: as :func:`_show`, but its line breaks and tabs are kept."""
+    return escape(readable(text))
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {_show(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {_say(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -129,6 +132,55 @@ def _errors() -> Iterator[None]:
         _fail("interrupted; nothing was committed for the files in progress, the next run redoes them", 130)
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_FATAL)
+
+
+def _converter() -> str:
+    """The converter `ingest` uses: $TRAILDUCK_CONVERTER if set, else the C column builder when compiled."""
+    value = os.environ.get(CONVERTER_ENV) or None
+    if value is not None and value not in native.CONVERTERS:
+        raise ConfigError(
+            f"{CONVERTER_ENV}={value!r}: set it to {' or '.join(native.CONVERTERS)}, or unset it for the default"
+        )
+    try:
+        return native.choose(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{CONVERTER_ENV}={value}: {exc}") from None
+
+
+def _version_line() -> str:
+    converter = _converter()
+    line = f"trailduck {__version__} (converter: {native.CONVERTERS[converter]}"
+    if not native.AVAILABLE:
+        line += f"; {native.not_compiled()}"
+    elif converter != native.choose():
+        line += f", chosen by {CONVERTER_ENV}"
+    return line + ")"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        with _errors():
+            out.print(_show(_version_line()), highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and the converter this install uses, then exit.",
+        ),
+    ] = False,
+) -> None:
+    # Consoles made for each command rather than at import: a caller that runs several commands in one process
+    # (tests, notebooks) gets the terminal width and $COLUMNS of each.
+    global out, err
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
 
 
 _RELATIVE = re.compile(r"([0-9]+)d")
@@ -194,14 +246,17 @@ def _render_summary(summary: IngestSummary) -> None:
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),
         ("worker processes", f"{summary.workers}"),
+        ("converter", native.CONVERTERS[summary.converter]),
         ("duration", f"{summary.duration_s:.2f} s"),
         ("events/s", f"{summary.events_per_s:,.0f}"),
     ]
     for name, value in rows:
         table.add_row(name, Text(printable(value)))
     out.print(table)
+    if note := _converter_note(summary):
+        out.print(f"[yellow]note:[/] {_say(note)}", highlight=False)
     if summary.views_error:
-        out.print(f"[yellow]views not refreshed:[/] {_show(summary.views_error)}", highlight=False)
+        out.print(f"[yellow]views not refreshed:[/] {_say(summary.views_error)}", highlight=False)
     for key in summary.gone:
         out.print(
             f"[yellow]gone[/] {_show(key)}: quarantined earlier, now deleted from the source",
@@ -217,6 +272,13 @@ def _render_summary(summary: IngestSummary) -> None:
         out.print(f"[yellow]skipped[/] {_show(s['key'])}: {_show(s['reason'])}", highlight=False)
     if len(summary.skipped) > 10:
         out.print(f"... and {len(summary.skipped) - 10} more skipped objects (use --json to see all)")
+
+
+def _converter_note(summary: IngestSummary) -> str | None:
+    """Once per run, when the C column builder could not be used because it is not compiled."""
+    if summary.converter == native.C or native.AVAILABLE:
+        return None
+    return f"converted in pure Python (slower): {native.not_compiled()}"
 
 
 def run_ingest(options: IngestOptions, as_json: bool, show_progress: bool) -> IngestSummary:
@@ -236,6 +298,8 @@ def run_ingest(options: IngestOptions, as_json: bool, show_progress: bool) -> In
         summary = ingest(options)
     if as_json:
         print(json.dumps(summary.to_json(), indent=2))
+        if note := _converter_note(summary):
+            err.print(f"[yellow]note:[/] {_say(note)}", highlight=False)
     else:
         _render_summary(summary)
     return summary
@@ -325,6 +389,7 @@ def ingest_cmd(
             profile=profile,
             region=region,
             endpoint_url=endpoint_url,
+            converter=_converter(),
         )
         summary = run_ingest(options, as_json, progress and not as_json)
     raise typer.Exit(summary.exit_code)
@@ -347,12 +412,12 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title:
                 ["" if v is None else json.dumps(jsonable(v)) if isinstance(v, dict | list) else v for v in r]
             )
     else:
-        table = Table(title=title, title_justify="left")
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*[Text("" if v is None else printable(str(v))) for v in r])
-        out.print(table)
+        table = fitting_table(columns, rows, out.width, title)
+        if table is not None:
+            out.print(table)
+            return
+        for line in line_per_column(columns, rows, out.width, title):
+            out.print(line, soft_wrap=False)  # the values are cut to the width already; a long note wraps
 
 
 @app.command("sql")
@@ -846,7 +911,7 @@ def setup_cmd(
         print(json.dumps(result.bucket_policy, indent=2))
         out.print("\n[bold]reader policy[/] (attach to the role that runs trailduck ingest and verify):")
         print(json.dumps(result.reader_policy, indent=2))
-        out.print(_show(f"\nnext: trailduck ingest s3://{bucket} --lake ./cloudtrail-lake"), highlight=False)
+        out.print(_say(f"\nnext: trailduck ingest s3://{bucket} --lake ./cloudtrail-lake"), highlight=False)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from trailduck import crashpoints, pipeline
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.lake import Lake
+from trailduck.scanner import native
 from trailduck.scanner.decode import Limits
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
@@ -67,6 +68,8 @@ class IngestOptions:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    #: "c" or "python" (:data:`trailduck.scanner.native.CONVERTERS`); None: C when compiled, else Python.
+    converter: str | None = None
 
     def validate(self) -> None:
         if not 0 <= self.lookback <= 3650:
@@ -102,6 +105,8 @@ class IngestSummary:
     files_failed: int = 0
     files_skipped: int = 0
     workers: int = 1
+    #: Which converter did the work: "c" or "python" (:data:`trailduck.scanner.native.CONVERTERS`).
+    converter: str = field(default_factory=native.choose)
     events: int = 0
     bytes_read: int = 0
     partitions_written: int = 0
@@ -160,6 +165,7 @@ def ingest(
     """Run one ingest. ``source``, ``store`` and ``now`` default to what the options name and the clock."""
     started = time.monotonic()
     options.validate()
+    converter = native.choose(options.converter)
     now = now or dt.datetime.now(dt.UTC)
     progress = progress or _NoProgress()
     lake = Lake(options.lake)
@@ -173,7 +179,7 @@ def ingest(
             concurrency=options.concurrency,
         )
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-    summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id)
+    summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id, converter=converter)
     with lake.lock():
         checkpoint = store.load()
         if checkpoint is None:
@@ -330,6 +336,7 @@ def _convert_all(
         concurrency=options.concurrency,
         workers=summary.workers,
         advance=progress.advance,
+        use_c=summary.converter == native.C,
     )
     summary.phases["convert"] = time.monotonic() - started
     files = publish(lake.root, result.tmp_files)

@@ -84,6 +84,7 @@ class Share:
     concurrency: int
     buffer_bytes: int
     threads: int | None = None  # DuckDB's, when the share runs in a worker process
+    use_c: bool = True  # the C column builder (trailduck.scanner.native), else the Python paths
 
 
 @dataclass
@@ -196,8 +197,10 @@ def convert(
     concurrency: int,
     workers: int,
     advance: Advance,
+    use_c: bool = True,
 ) -> ShareResult:
-    """Convert ``work`` in ``workers`` processes, this one included. The files returned are not yet published."""
+    """Convert ``work`` in ``workers`` processes, this one included, with the C column builder if ``use_c``.
+    The files returned are not yet published."""
     processes = max(1, min(workers, len(work)))
     share = Share(
         root=root,
@@ -210,6 +213,7 @@ def convert(
         limits=limits,
         concurrency=max(1, concurrency // processes),
         buffer_bytes=BUFFER_BYTES // processes,
+        use_c=use_c,
     )
     if processes == 1:
         return run_share(share, advance)
@@ -484,9 +488,12 @@ class _Batcher:
     each stream's rows to the writer. One DuckDB call per batch, not per stream: planning its query costs about
     10 ms, which a trail of many small account x region streams would otherwise pay for a few events each."""
 
-    def __init__(self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS) -> None:
+    def __init__(
+        self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS, use_c: bool = True
+    ) -> None:
         self.writer = writer
         self.keep_event_json = keep_event_json
+        self.use_c = use_c
         self.max_records = max_records
         self.files: list[tuple[Stream, DecodedFile]] = []
         self.records = 0
@@ -521,7 +528,9 @@ class _Batcher:
         """One table for the batch, cut into each stream's rows (the files of a stream are consecutive)."""
         if not files:
             return []
-        table = build_table([decoded for _, decoded in files], keep_event_json=self.keep_event_json)
+        table = build_table(
+            [decoded for _, decoded in files], keep_event_json=self.keep_event_json, use_c=self.use_c
+        )
         runs = [
             (stream, sum(len(d.raws) for _, d in group)) for stream, group in groupby(files, itemgetter(0))
         ]
@@ -546,7 +555,7 @@ def run_share(
     not raised, except a fatal one. ``stop``, once set, ends it with :class:`_Stopped`."""
     source = share.source
     writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
-    batcher = _Batcher(writer, share.keep_event_json)
+    batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)
     result = ShareResult()
     read_any = False
 
@@ -575,7 +584,9 @@ def run_share(
                 read_any = True
                 # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
                 try:
-                    decoded = decode_file(fetched.raws, source_key=item.ref.key, key_day=item.key.day)
+                    decoded = decode_file(
+                        fetched.raws, source_key=item.ref.key, key_day=item.key.day, use_c=share.use_c
+                    )
                 except BadObjectError as exc:
                     error = exc
             if isinstance(error, ObjectGoneError) and item.ref.key in share.quarantined:

@@ -12,20 +12,69 @@ once; ``event_json`` has the truth either way. The extension is optional (``setu
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import shlex
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import msgspec
 import pyarrow as pa
 
+from trailduck.errors import ConfigError
 from trailduck.scanner.schema import JSON_META, JSON_TEXT_FIELDS, RECORD_FIELDS
 
 try:
     from trailduck.scanner import _columns  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - installed without a C compiler
+except ImportError:  # installed without a C compiler
     _columns = None
 
 AVAILABLE = _columns is not None
+
+#: The converters a run can use, by the name the ingest summary and its JSON give, with what people read.
+#: "python" is every path but C: DuckDB's JSON functions for a well-shaped batch, else Python objects.
+C = "c"
+PYTHON = "python"
+CONVERTERS = {C: "C column builder", PYTHON: "pure Python"}
+
+
+def choose(name: str | None = None) -> str:
+    """The converter a run uses: ``name`` ("c" or "python"), or by default C when compiled, else Python."""
+    if name is None:
+        return C if AVAILABLE else PYTHON
+    if name not in CONVERTERS:
+        raise ConfigError(f"converter {name!r}: give c (the C column builder) or python")
+    if name == C and not AVAILABLE:
+        raise ConfigError(not_compiled())
+    return name
+
+
+def not_compiled() -> str:
+    """Why this install converts in Python, and the line that fixes it."""
+    return (
+        "the C column builder is not compiled; install a C compiler and Python's headers (e.g. apt-get "
+        f"install gcc python3-dev), then: {_reinstall_command()}"
+    )
+
+
+def _reinstall_command() -> str:
+    """The pip command that builds this install again from its source, compiling the extension."""
+    for dist in importlib.metadata.distributions(name="trailduck"):
+        origin = dist.read_text("direct_url.json")  # PEP 610: where pip installed it from
+        if not origin:
+            continue
+        info = json.loads(origin)
+        url = urlparse(info.get("url", ""))
+        if url.scheme == "file":
+            editable = "-e " if info.get("dir_info", {}).get("editable") else ""
+            return f"pip install --force-reinstall --no-deps {editable}{shlex.quote(unquote(url.path))}"
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "setup.py").is_file():  # a source checkout on the path
+        return f"pip install --force-reinstall --no-deps -e {shlex.quote(str(checkout))}"
+    return "pip install --force-reinstall --no-deps --no-binary trailduck trailduck"
+
 
 # Node kinds, as in _columns.c.
 _STR, _JSON, _BOOL, _STRUCT, _LIST, _RAW, _TIME = range(7)
