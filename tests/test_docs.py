@@ -59,7 +59,8 @@ def test_what_the_demo_and_the_tests_leave_behind_is_ignored_by_git() -> None:
 
     if not (ROOT / ".git").exists() or not shutil.which("git"):
         pytest.skip("not a git checkout")
-    left_behind = [str(DEMO_LAKE), f"notebooks/{NOTEBOOK_DEMO_LAKE}", ".hypothesis", "cloudtrail-lake"]
+    # Folders (the trailing slash tells git so, as they need not exist).
+    left_behind = [f"{DEMO_LAKE}/", f"notebooks/{NOTEBOOK_DEMO_LAKE}/", ".hypothesis/", "cloudtrail-lake/"]
     result = subprocess.run(
         ["git", "check-ignore", "--no-index", *left_behind],
         cwd=ROOT,
