@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import count, lake_snapshot
 from trailduck.cli import app
+from trailduck.demo import DEMO_LAKE
 from trailduck.generator import Manifest, log_key
 
 runner = CliRunner()
@@ -218,7 +223,15 @@ def test_demo_ends_with_query_results(tmp_path: Path) -> None:
     assert all(q["rows"] for q in data["queries"])
     text = invoke("demo", "--lake", str(lake), "--days", "2")
     assert text.exit_code == 0 and "Console sign-ins" in text.stdout and "ConsoleLogin" not in text.stderr
-    assert "\nOpen it yourself: duckdb " in text.stdout  # a real line, not an escaped newline
+    # How to query it, each way on a line of its own: pip brings DuckDB's Python module, not its CLI.
+    assert f'\nQuery it: trailduck sql "SELECT count(*) FROM events" --lake {lake}\n' in text.stdout
+    assert "pip install duckdb-cli, or see https://duckdb.org/install): duckdb -readonly " in text.stdout
+    one_liner = re.search(r'\n  or from Python: python -c "(.*)"\n', text.stdout)
+    assert one_liner, text.stdout
+    printed = subprocess.run(
+        [sys.executable, "-c", one_liner.group(1)], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert str(count(lake)) in printed.stdout  # the one-liner works as printed
     assert text.stdout.rstrip().endswith("┘")  # it ends with the last query's results
 
 
@@ -266,3 +279,41 @@ def test_terminal_escapes_in_hostile_keys_are_shown_not_sent(
     assert result.exit_code == 0
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "evil\\x1b]0;pwned\\x07" in result.stdout
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: what "unchanged" means for a lake."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_demo_refuses_a_lake_of_real_events(ingested: tuple[Path, Path, Manifest]) -> None:
+    _, lake, _ = ingested
+    before, rows = _tree(lake), lake_snapshot(lake)
+    result = invoke("demo", "--lake", str(lake), "--days", "1")
+    assert result.exit_code == 2, result.output
+    assert f"{lake}: holds a trailduck lake that `trailduck demo` did not make" in result.stderr
+    assert "trailduck demo --lake ./some-new-folder" in result.stderr and "Traceback" not in result.output
+    assert _tree(lake) == before and lake_snapshot(lake) == rows
+
+
+def test_demo_refuses_a_folder_that_is_not_a_lake(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = invoke("demo", "--lake", str(tmp_path), "--days", "1")
+    assert result.exit_code == 2 and "is not empty and is not a trailduck lake" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_demo_goes_to_its_own_folder_not_to_trailduck_lake(
+    ingested: tuple[Path, Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, lake, _ = ingested
+    before, rows = _tree(lake), lake_snapshot(lake)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for _ in range(2):  # the second run reuses the demo's own lake
+        result = invoke("demo", "--days", "1", "--json", env={"TRAILDUCK_LAKE": str(lake)})
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["summary"]["lake"] == str(work / DEMO_LAKE)
+    assert _tree(lake) == before and lake_snapshot(lake) == rows
+    assert count(work / DEMO_LAKE) > 0

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,3 +52,20 @@ def test_the_python_api_of_the_readme(local_trail: tuple[Path, object], tmp_path
     assert events + insights == summary.events and insights > 0
     # The README's one-liner works as written.
     con.sql("SELECT eventSource, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC").show()
+
+
+def test_what_the_demo_and_the_tests_leave_behind_is_ignored_by_git() -> None:
+    from trailduck.demo import DEMO_LAKE, NOTEBOOK_DEMO_LAKE
+
+    if not (ROOT / ".git").exists() or not shutil.which("git"):
+        pytest.skip("not a git checkout")
+    # Folders (the trailing slash tells git so, as they need not exist).
+    left_behind = [f"{DEMO_LAKE}/", f"notebooks/{NOTEBOOK_DEMO_LAKE}/", ".hypothesis/", "cloudtrail-lake/"]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *left_behind],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sorted(result.stdout.split()) == sorted(left_behind), result.stderr

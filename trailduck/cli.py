@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from trailduck import __version__
+from trailduck.demo import DEMO_LAKE
 from trailduck.errors import ConfigError, TrailduckError
 from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
@@ -639,9 +641,31 @@ def compact_cmd(
         )
 
 
+DemoLakeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lake",
+        help=f"Lake folder for the demo: a new one, or one an earlier demo made (never a lake of real events). "
+        f"Default: ./{DEMO_LAKE}, not $TRAILDUCK_LAKE.",
+        show_default=False,
+    ),
+]
+
+
+def _demo_hint(lake: Lake) -> list[str]:
+    """How to query the demo lake: `pip install` brings DuckDB's Python module, not its command-line program."""
+    one_liner = f"import duckdb; print(duckdb.connect('{lake.db_path}', read_only=True).sql('SELECT count(*) FROM events'))"
+    return [
+        f'Query it: trailduck sql "SELECT count(*) FROM events" --lake {shlex.quote(str(lake.root))}',
+        f'  or from Python: python -c "{one_liner}"',
+        "  or with the DuckDB command-line program (pip install duckdb-cli, or see https://duckdb.org/install): "
+        f"duckdb -readonly {shlex.quote(str(lake.db_path))}",
+    ]
+
+
 @app.command("demo")
 def demo_cmd(
-    lake: LakeOpt = None,
+    lake: DemoLakeOpt = None,
     days: Annotated[
         int,
         typer.Option(help="Days of trail to generate, ending yesterday (whole days, nothing in the future)."),
@@ -654,7 +678,7 @@ def demo_cmd(
     with _errors():
         if not 1 <= days <= 366:
             raise ConfigError(f"--days {days}: give 1 to 366")
-        the_lake = Lake(_lake_path(lake))
+        the_lake = Lake(lake or DEMO_LAKE)  # never $TRAILDUCK_LAKE: that names a lake of real events
         result = run_demo(the_lake, days=days)
         if as_json:
             print(
@@ -685,12 +709,8 @@ def demo_cmd(
             ),
             highlight=False,
         )
-        out.print(
-            _show(
-                f'Open it yourself: duckdb {the_lake.db_path}  (or: trailduck sql "..." --lake {the_lake.root})'
-            ),
-            highlight=False,
-        )
+        for line in _demo_hint(the_lake):
+            out.print(_show(line), highlight=False)
         for (title, sql), (columns, rows) in zip(EXAMPLE_QUERIES, result.results, strict=True):
             shown = _show(f'$ trailduck sql "{" ".join(sql.split())}" --lake {the_lake.root}')
             out.print(f"\n[bold]{_show(title)}[/]\n[dim]{shown}[/]", highlight=False)
