@@ -190,6 +190,7 @@ def _render_summary(summary: IngestSummary) -> None:
         ("files failed (quarantined)", f"{summary.files_failed:,}"),
         ("objects skipped (not CloudTrail)", f"{summary.files_skipped:,}"),
         ("events", f"{summary.events:,}"),
+        ("insight events", f"{summary.insight_events:,}"),
         ("bytes read", f"{summary.bytes_read:,}"),
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),

@@ -27,7 +27,15 @@ from trailduck import crashpoints, pipeline
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.lake import Lake
 from trailduck.scanner.decode import Limits
-from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
+from trailduck.scanner.keys import (
+    ACCOUNT_RE,
+    REGION_RE,
+    InvalidKeyError,
+    Kind,
+    Stream,
+    object_identity,
+    parse_key,
+)
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import publish
@@ -102,7 +110,9 @@ class IngestSummary:
     files_failed: int = 0
     files_skipped: int = 0
     workers: int = 1
+    #: Rows added to ``events``; ``insight_events`` those added to ``insights`` (CloudTrail Insights files).
     events: int = 0
+    insight_events: int = 0
     bytes_read: int = 0
     partitions_written: int = 0
     parquet_files_written: int = 0
@@ -344,7 +354,10 @@ def _convert_all(
         log.warning("%s; quarantined, retried on the next run", failed.reason)
     summary.files_failed += len(result.failed)
     summary.files_converted = len(result.converted)
-    summary.events = sum(result.converted.values())
+    # Insights files go to `insights`, not `events`: counted apart, so each count is the rows its view gained.
+    insight_keys = {item.ref.key for item in work if item.key.stream.kind is Kind.INSIGHT}
+    summary.insight_events = sum(n for key, n in result.converted.items() if key in insight_keys)
+    summary.events = sum(result.converted.values()) - summary.insight_events
     summary.bytes_read = result.bytes_read
     summary.partitions_written = len(result.partitions)
     summary.parquet_files_written = len(files)
