@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+#: The errno values of a full filesystem: no space left, or the user's quota used up.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def fsync_file(path: Path) -> None:

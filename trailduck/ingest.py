@@ -212,13 +212,14 @@ def ingest(
         clock = time.monotonic()
         summary.phases["plan"] = clock - started
 
-        done = _convert_all(
-            lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
-        )
-        _advance_checkpoint(checkpoint, starts, done, options, now.date())
-        checkpoint.record_run(run_id, source.uri, now)
-        crashpoints.hit("parquet_written")
-        store.save(checkpoint)
+        with lake.until_committed():
+            done = _convert_all(
+                lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
+            )
+            _advance_checkpoint(checkpoint, starts, done, options, now.date())
+            checkpoint.record_run(run_id, source.uri, now)
+            crashpoints.hit("parquet_written")
+            store.save(checkpoint)
         lake.end_run(run_id)
         summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
         clock = time.monotonic()

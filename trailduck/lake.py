@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import fsync_dir
+from trailduck.fsutil import DISK_FULL, fsync_dir
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,27 @@ class Lake:
             yield
         finally:
             os.close(fd)
+
+    @contextmanager
+    def until_committed(self) -> Iterator[None]:
+        """Around a run's writes up to and including its commit (the checkpoint): a full disk, which Python,
+        pyarrow and the worker processes all report as an ``OSError`` with ``errno`` ENOSPC or EDQUOT, becomes one
+        :class:`LakeError` naming the folder, saying that nothing was committed and what to do. Only before the
+        commit is that true, so only that part of a run is wrapped."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            where = Path(exc.filename).absolute() if isinstance(exc.filename, str) else None
+            folder, option = self.root, "--lake"
+            if where is not None and not where.is_relative_to(self.root):
+                folder, option = where.parent, "--state"  # the checkpoint, kept outside the lake
+            raise LakeError(
+                f"{folder}: {os.strerror(exc.errno).lower()}; nothing was committed. Free some space there or "
+                f"choose another {option}, then run again: the next run rolls back what this one wrote and "
+                "converts its objects again"
+            ) from exc
 
     def begin_run(self, run_id: str, state_location: str) -> None:
         """Mark a run as writing, before it writes anything. The marker is removed by :meth:`end_run`.
