@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.test_crash import expected, ingest_cmd, stored
+from trailduck.cli import app
 from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
 
 
@@ -80,18 +82,41 @@ def test_a_full_lake_says_so_once_and_the_next_run_after_freeing_space_is_exact(
     assert stored(lake) == expected(manifest)
 
 
-def test_a_full_disk_under_the_checkpoint_names_its_folder(
-    trail: tuple[Path, Manifest], small_fs: Path, tmp_path: Path
-) -> None:
-    root, manifest = trail
-    (small_fs / "state").mkdir()
-    filler = small_fs / "filler"
+def fill(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` to the last byte; returns the file to delete to free it."""
+    filler = folder / "filler"
     with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def test_views_that_cannot_be_written_on_a_full_disk_say_so(
+    trail: tuple[Path, Manifest], small_fs: Path
+) -> None:
+    root, _ = trail
+    lake = small_fs / "lake"
+    _mount(small_fs, "64m")
+    assert run(root, lake).returncode == 0
+    (lake / "trailduck.duckdb").unlink()
+    filler = fill(small_fs)
+    full = CliRunner().invoke(app, ["views", "--refresh", "--lake", str(lake)])
+    assert full.exit_code == 1
+    assert "No space left on device); its disk is full: free some space there" in full.stderr
+    assert "another process" not in full.stderr and "Traceback" not in full.output
+    filler.unlink()
+    assert CliRunner().invoke(app, ["views", "--refresh", "--lake", str(lake)]).exit_code == 0
+
+
+def test_a_full_disk_under_the_checkpoint_names_its_folder(
+    trail: tuple[Path, Manifest], small_fs: Path, tmp_path: Path
+) -> None:
+    root, manifest = trail
+    (small_fs / "state").mkdir()
+    filler = fill(small_fs)
     state = small_fs / "state" / "state.json"
     lake = tmp_path / "lake"
     full = run(root, lake, "--state", str(state))

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import DISK_FULL, fsync_dir
+from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -221,12 +221,20 @@ class Lake:
         # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:
         # a newer DuckDB writing the default format makes the lake unreadable to a user's older DuckDB CLI.
         config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        existed = self.db_path.exists()
         try:
             return duckdb.connect(str(self.db_path), read_only=read_only, config=config)
         except duckdb.Error as exc:
-            raise LakeError(
-                f"{self.db_path}: cannot open ({exc}); another process may hold it open for writing"
-            ) from exc
+            if not existed:
+                # DuckDB leaves the file it failed to create (on a full disk, say), which it then refuses to open
+                # ever after as "not a valid DuckDB database file": so none is left behind.
+                self.db_path.unlink(missing_ok=True)
+            hint = (
+                "its disk is full: free some space there"
+                if says_disk_full(exc)
+                else "another process may hold it open for writing"
+            )
+            raise LakeError(f"{self.db_path}: cannot open ({exc}); {hint}") from exc
 
     def scratch_connection(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection for reading the Parquet files directly.
