@@ -64,10 +64,29 @@ def test_ingest_text_summary(local_trail: tuple[Path, Manifest], tmp_path: Path)
     root, manifest = local_trail
     result = invoke("ingest", str(root), "--lake", str(tmp_path / "lake"))
     assert result.exit_code == 0
-    assert (
-        "files converted" in result.stdout
-        and f"{manifest.events + manifest.insight_events:,}" in result.stdout
-    )
+    assert "files converted" in result.stdout and f"{manifest.events:,}" in result.stdout
+
+
+def test_summary_counts_events_and_insight_events_as_their_views_hold_them(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = local_trail
+    assert manifest.insight_events > 0
+    lake = tmp_path / "lake"
+    as_json = invoke("ingest", str(root), "--lake", str(lake), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    summary = json.loads(as_json.stdout)
+    events, insights = count(lake, "events"), count(lake, "insights")
+    assert (summary["events"], summary["insight_events"]) == (events, insights)
+    assert (events, insights) == (manifest.events, manifest.insight_events)
+    # The table says the same, row by row.
+    text = invoke("ingest", str(root), "--lake", str(tmp_path / "other"))
+    assert text.exit_code == 0, text.output
+    rows = {
+        m.group(1).strip(): m.group(2)
+        for m in re.finditer(r"^│ ([a-z ]+?)\s*│\s*([0-9,]+) │$", text.stdout, re.MULTILINE)
+    }
+    assert (rows["events"], rows["insight events"]) == (f"{events:,}", f"{insights:,}")
 
 
 def test_ingest_from_s3_with_endpoint_url(
@@ -86,7 +105,8 @@ def test_ingest_from_s3_with_endpoint_url(
         "--json",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["events"] == manifest.events + manifest.insight_events
+    summary = json.loads(result.stdout)
+    assert (summary["events"], summary["insight_events"]) == (manifest.events, manifest.insight_events)
 
 
 def test_missing_bucket_is_a_clear_fatal_error(s3_endpoint: str, tmp_path: Path) -> None:

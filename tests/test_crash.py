@@ -150,3 +150,67 @@ def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Pa
     assert final.returncode == 0, final.stderr
     assert json.loads(final.stdout)["rolled_back_runs"]
     assert stored(lake) == expected(manifest)
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (its worker processes)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "message"),
+    [
+        (signal.SIGTERM, 143, "stopped by SIGTERM; nothing was committed for the files in progress"),
+        (signal.SIGINT, 130, "interrupted; nothing was committed for the files in progress"),
+    ],
+    ids=["SIGTERM", "SIGINT"],
+)
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["one-process", "two-workers"])
+def test_stopped_by_a_signal_while_converting_says_so_and_the_next_run_is_exact(
+    trail: tuple[Path, Manifest], tmp_path: Path, sig: signal.Signals, code: int, message: str, workers: str
+) -> None:
+    """SIGTERM (docker stop, Kubernetes, systemd) is handled like Ctrl-C: one line, nothing committed."""
+    root, manifest = trail
+    lake = tmp_path / "lake"
+    # The command pauses itself (SIGSTOP) after converting its second file: signalled at a known moment.
+    env = {**os.environ, ENV: "convert:2:STOP"}
+    proc = subprocess.Popen(
+        [*ingest_cmd(root, lake), "--workers", workers],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), status
+        assert list((lake / "_trailduck" / "runs").glob("*.run"))  # mid-run: converting
+        workers_alive = _children(proc.pid)
+        assert len(workers_alive) == int(workers) - 1
+        proc.send_signal(sig)
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert "Traceback" not in err and not out
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers_alive)  # the workers ended too
+    assert not list(lake.rglob("*.parquet*"))  # nothing committed, its files in progress deleted
+
+    rerun = run_cli(root, lake)
+    assert rerun.returncode == 0, rerun.stderr
+    assert stored(lake) == expected(manifest)
+    again = run_cli(root, lake)
+    assert again.returncode == 0 and json.loads(again.stdout)["files_new"] == 0
+    assert stored(lake) == expected(manifest)

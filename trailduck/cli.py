@@ -14,10 +14,12 @@ import logging
 import os
 import re
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -109,6 +111,23 @@ def _show(text: str) -> str:
 def _say(text: str) -> str:
     """A message for rich's markup: as :func:`_show`, but its line breaks and tabs are kept."""
     return escape(readable(text))
+class StopSignal(KeyboardInterrupt):
+    """A stop asked by the system: SIGTERM, which `docker stop`, Kubernetes and systemd send. Raised in the main
+    thread and unwound like Ctrl-C (a KeyboardInterrupt too), so the files in progress are deleted, nothing is
+    committed, and the command exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stop_signal(signum: int, frame: FrameType | None) -> None:
+    # A second one must not interrupt the clean-up that the first one started.
+    signal.signal(signum, signal.SIG_IGN)
+    raise StopSignal(signum)
+
+
+_NOTHING_COMMITTED = "nothing was committed for the files in progress, the next run redoes them"
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -130,10 +149,13 @@ def _errors() -> Iterator[None]:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
         raise typer.Exit(EXIT_FATAL) from None
+    except StopSignal as exc:
+        _fail(f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}", 128 + exc.signum)
     except KeyboardInterrupt:
-        _fail("interrupted; nothing was committed for the files in progress, the next run redoes them", 130)
+        _fail(f"interrupted; {_NOTHING_COMMITTED}", 128 + signal.SIGINT)
     except OSError as exc:
-        _fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_FATAL)
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", EXIT_FATAL)
 
 
 def _converter() -> str:
@@ -244,6 +266,7 @@ def _render_summary(summary: IngestSummary) -> None:
         ("files failed (quarantined)", f"{summary.files_failed:,}"),
         ("objects skipped (not CloudTrail)", f"{summary.files_skipped:,}"),
         ("events", f"{summary.events:,}"),
+        ("insight events", f"{summary.insight_events:,}"),
         ("bytes read", f"{summary.bytes_read:,}"),
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),
@@ -935,6 +958,8 @@ def setup_cmd(
 
 
 def main() -> None:
+    # Here, in the command's entry point, never at import: a library caller keeps its own signal handling.
+    signal.signal(signal.SIGTERM, _raise_stop_signal)
     app()
 
 

@@ -1,8 +1,10 @@
 """Named points where a test can kill the process, to prove that a run interrupted anywhere is redone exactly.
 
 Set ``TRAILDUCK_CRASH_AT=<name>[:<n>]`` and the process kills itself with SIGKILL the n-th time (default: the
-first time) it passes the point ``<name>``. This is the one environment read outside the CLI layer, on purpose:
-the crash tests run the real ``trailduck`` command in a subprocess, and nothing else can reach inside it.
+first time) it passes the point ``<name>``. ``<name>:<n>:STOP`` sends SIGSTOP instead: the process pauses there,
+so a test can signal it at a known moment (SIGTERM, say) and let it go on with SIGCONT. This is the one
+environment read outside the CLI layer, on purpose: the crash tests run the real ``trailduck`` command in a
+subprocess, and nothing else can reach inside it.
 Unset, a check costs one dictionary lookup.
 """
 
@@ -34,10 +36,11 @@ def hit(name: str) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    target, _, count = spec.partition(":")
+    target, _, rest = spec.partition(":")
     if target != name:
         return
+    count, _, how = rest.partition(":")
     with _lock:
         _hits[name] = _hits.get(name, 0) + 1
-        if _hits[name] >= int(count or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+        if _hits[name] == int(count or 1):
+            os.kill(os.getpid(), signal.SIGSTOP if how == "STOP" else signal.SIGKILL)

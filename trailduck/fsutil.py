@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+#: The errno values of a full filesystem: no space left, or the user's quota used up.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def says_disk_full(exc: BaseException) -> bool:
+    """Whether an error reports a full filesystem: by its errno, or by its text where a library keeps no errno
+    (DuckDB's IOException says "... No space left on device")."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return True
+    return any(os.strerror(code) in str(exc) for code in DISK_FULL)
 
 
 def fsync_file(path: Path) -> None:

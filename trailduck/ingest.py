@@ -28,7 +28,15 @@ from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.lake import Lake
 from trailduck.scanner import native
 from trailduck.scanner.decode import Limits
-from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE, InvalidKeyError, Stream, object_identity, parse_key
+from trailduck.scanner.keys import (
+    ACCOUNT_RE,
+    REGION_RE,
+    InvalidKeyError,
+    Kind,
+    Stream,
+    object_identity,
+    parse_key,
+)
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import publish
@@ -107,7 +115,9 @@ class IngestSummary:
     workers: int = 1
     #: Which converter did the work: "c" or "python" (:data:`trailduck.scanner.native.CONVERTERS`).
     converter: str = field(default_factory=native.choose)
+    #: Rows added to ``events``; ``insight_events`` those added to ``insights`` (CloudTrail Insights files).
     events: int = 0
+    insight_events: int = 0
     bytes_read: int = 0
     partitions_written: int = 0
     parquet_files_written: int = 0
@@ -208,13 +218,14 @@ def ingest(
         clock = time.monotonic()
         summary.phases["plan"] = clock - started
 
-        done = _convert_all(
-            lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
-        )
-        _advance_checkpoint(checkpoint, starts, done, options, now.date())
-        checkpoint.record_run(run_id, source.uri, now)
-        crashpoints.hit("parquet_written")
-        store.save(checkpoint)
+        with lake.until_committed():
+            done = _convert_all(
+                lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
+            )
+            _advance_checkpoint(checkpoint, starts, done, options, now.date())
+            checkpoint.record_run(run_id, source.uri, now)
+            crashpoints.hit("parquet_written")
+            store.save(checkpoint)
         lake.end_run(run_id)
         summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
         clock = time.monotonic()
@@ -351,7 +362,10 @@ def _convert_all(
         log.warning("%s; quarantined, retried on the next run", failed.reason)
     summary.files_failed += len(result.failed)
     summary.files_converted = len(result.converted)
-    summary.events = sum(result.converted.values())
+    # Insights files go to `insights`, not `events`: counted apart, so each count is the rows its view gained.
+    insight_keys = {item.ref.key for item in work if item.key.stream.kind is Kind.INSIGHT}
+    summary.insight_events = sum(n for key, n in result.converted.items() if key in insight_keys)
+    summary.events = sum(result.converted.values()) - summary.insight_events
     summary.bytes_read = result.bytes_read
     summary.partitions_written = len(result.partitions)
     summary.parquet_files_written = len(files)

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import fsync_dir
+from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
 from trailduck.views import connect_for_reading
 
@@ -111,6 +111,27 @@ class Lake:
             yield
         finally:
             os.close(fd)
+
+    @contextmanager
+    def until_committed(self) -> Iterator[None]:
+        """Around a run's writes up to and including its commit (the checkpoint): a full disk, which Python,
+        pyarrow and the worker processes all report as an ``OSError`` with ``errno`` ENOSPC or EDQUOT, becomes one
+        :class:`LakeError` naming the folder, saying that nothing was committed and what to do. Only before the
+        commit is that true, so only that part of a run is wrapped."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            where = Path(exc.filename).absolute() if isinstance(exc.filename, str) else None
+            folder, option = self.root, "--lake"
+            if where is not None and not where.is_relative_to(self.root):
+                folder, option = where.parent, "--state"  # the checkpoint, kept outside the lake
+            raise LakeError(
+                f"{folder}: {os.strerror(exc.errno).lower()}; nothing was committed. Free some space there or "
+                f"choose another {option}, then run again: the next run rolls back what this one wrote and "
+                "converts its objects again"
+            ) from exc
 
     def begin_run(self, run_id: str, state_location: str) -> None:
         """Mark a run as writing, before it writes anything. The marker is removed by :meth:`end_run`.
@@ -219,12 +240,20 @@ class Lake:
         # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:
         # a newer DuckDB writing the default format makes the lake unreadable to a user's older DuckDB CLI.
         config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        existed = self.db_path.exists()
         try:
             return duckdb.connect(str(self.db_path), read_only=read_only, config=config)
         except duckdb.Error as exc:
-            raise LakeError(
-                f"{self.db_path}: cannot open ({exc}); another process may hold it open for writing"
-            ) from exc
+            if not existed:
+                # DuckDB leaves the file it failed to create (on a full disk, say), which it then refuses to open
+                # ever after as "not a valid DuckDB database file": so none is left behind.
+                self.db_path.unlink(missing_ok=True)
+            hint = (
+                "its disk is full: free some space there"
+                if says_disk_full(exc)
+                else "another process may hold it open for writing"
+            )
+            raise LakeError(f"{self.db_path}: cannot open ({exc}); {hint}") from exc
 
     def scratch_connection(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection for reading the Parquet files directly.

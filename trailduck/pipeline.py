@@ -385,8 +385,10 @@ def _die_with_parent(parent: int) -> None:
 def worker_main() -> None:
     """A worker process: say it is ready, read its part from stdin, run it, write frames to stdout."""
     _die_with_parent(int(sys.argv[1]))
-    # Ctrl-C reaches the whole process group; the parent handles it and stops the workers.
+    # Ctrl-C reaches the whole process group, and systemd's SIGTERM the whole cgroup: the parent handles them
+    # and stops the workers (with SIGKILL, and the parent-death signal if it dies).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tune_allocator()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the frames

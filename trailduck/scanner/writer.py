@@ -9,6 +9,7 @@ after that. A run with worker processes has one writer per worker (see :mod:`tra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -171,21 +172,29 @@ class LocalLakeWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         tmp = folder / f".part-{self.run_id}-{self.tag}{self._seq:05d}{TMP_SUFFIX}"
-        writer = pq.ParquetWriter(
-            tmp,
-            self.schema,
-            compression="zstd",
-            use_dictionary=_DICTIONARY_COLUMNS,
-            # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
-            write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
-        )
+        try:
+            writer = pq.ParquetWriter(
+                tmp,
+                self.schema,
+                compression="zstd",
+                use_dictionary=_DICTIONARY_COLUMNS,
+                # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
+                write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
+            )
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # created, but not yet ours to delete in abort()
+            raise
         self._open[part] = _OpenFile(tmp, writer)
         return self._open[part]
 
     def _close(self, part: Partition) -> None:
         out = self._open.pop(part)
-        out.writer.close()
-        self._closed.append(out.tmp)
+        self._closed.append(out.tmp)  # first: if closing fails (a full disk), abort() still deletes it
+        try:
+            out.writer.close()
+        except BaseException:
+            _forget(out.writer)
+            raise
 
     # -- finishing -----------------------------------------------------------------------------------------
     def finish(self) -> WriteResult:
@@ -205,15 +214,30 @@ class LocalLakeWriter:
         return result
 
     def abort(self) -> None:
+        """Close and delete every file; never raises for a file it cannot close, as it is being deleted anyway
+        (the abort of a run that failed on a full disk, where closing a file fails the same way)."""
         for out in self._open.values():
-            out.writer.close()
             self._closed.append(out.tmp)
+            try:
+                out.writer.close()
+            except (OSError, pa.ArrowException):
+                _forget(out.writer)
         self._open.clear()
         for tmp in self._closed:
             tmp.unlink(missing_ok=True)
         self._closed = []
         self._buffers.clear()
         self._buffered.clear()
+
+
+def _forget(writer: pq.ParquetWriter) -> None:
+    """Give up on a writer whose close failed. pyarrow's ``ParquetWriter.__del__`` closes a writer still marked
+    open, and on a full disk fails again, printing an "Exception ignored" traceback per file at exit; so mark it
+    closed and close its file without the footer (the file is deleted anyway)."""
+    writer.is_open = False
+    if writer.file_handle is not None:
+        with contextlib.suppress(OSError, pa.ArrowException):
+            writer.file_handle.close()
 
 
 def publish(root: Path, tmp_files: list[Path]) -> list[str]:

@@ -63,10 +63,14 @@ class LocalStateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         data = json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            exc.filename = exc.filename or str(tmp)  # a failed write (a full disk) names no file: say which
+            raise
         crashpoints.hit("state_commit")
         os.replace(tmp, self.path)
         fsync_dir(self.path.parent)
