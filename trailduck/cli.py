@@ -200,6 +200,8 @@ def _render_summary(summary: IngestSummary) -> None:
     for name, value in rows:
         table.add_row(name, Text(printable(value)))
     out.print(table)
+    if summary.note:
+        out.print(f"[yellow]note[/] {_show(summary.note)}", highlight=False)
     if summary.views_error:
         out.print(f"[yellow]views not refreshed:[/] {_show(summary.views_error)}", highlight=False)
     for key in summary.gone:
@@ -670,7 +672,9 @@ def verify_cmd(
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help='Print {"digests": [{key, status, detail}], "log_files": [...]} instead of text.'
+            "--json",
+            help='Print {"digests": [{key, status, detail}], "log_files": [...], "note": null} instead of '
+            "text.",
         ),
     ] = False,
     progress: ProgressOpt = PROGRESS_ON_A_TERMINAL,
@@ -745,6 +749,8 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
         style = "" if status in ("valid", "not_yet_covered") or not (d or f) else "bold red"
         table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
     out.print(table)
+    if result.note:
+        out.print(f"[yellow]note[/] {_show(result.note)}", highlight=False)
     problems = result.problems()
     by_where: dict[tuple[str, str], int] = {}
     for _, v in problems:
