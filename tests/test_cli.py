@@ -352,3 +352,19 @@ def test_accounts_and_regions_that_match_nothing_exit_2_listing_what_exists(
     assert "the regions there are eu-west-1, us-east-1" in regions.stderr
     assert not lake.exists()
 
+
+@pytest.mark.parametrize("command", ["ingest", "verify", "report", "compact"])
+def test_since_in_the_future_exits_2(local_trail: tuple[Path, Manifest], tmp_path: Path, command: str) -> None:
+    import datetime as dt
+
+    root, _ = local_trail
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    source = [str(root)] if command in ("ingest", "verify") else []
+    lake = tmp_path / "lake"
+    result = invoke(command, *source, "--lake", str(lake), "--since", "2030-01-01")
+    assert result.exit_code == 2, result.output
+    assert "--since '2030-01-01': 2030-01-01 is after today" in result.stderr
+    assert "nothing can be there yet" in result.stderr and not lake.exists()
+    assert invoke(command, *source, "--lake", str(lake), "--since", tomorrow.isoformat()).exit_code == 2
+    if command == "ingest":  # --until in the future stays fine: it means open-ended
+        assert invoke(command, *source, "--lake", str(lake), "--until", "2030-01-01").exit_code == 0

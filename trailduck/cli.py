@@ -156,6 +156,18 @@ def parse_day(value: str | None, option: str, today: dt.date | None = None) -> d
         ) from None
 
 
+def parse_since(value: str | None, today: dt.date | None = None) -> dt.date | None:
+    """``--since`` as :func:`parse_day` reads it, and not after today: nothing can be there yet."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    day = parse_day(value, "--since", today)
+    if day is not None and day > today:
+        raise ConfigError(
+            f"--since {value!r}: {day} is after today ({today} UTC), nothing can be there yet; give today "
+            "or an earlier day"
+        )
+    return day
+
+
 def _split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
@@ -315,7 +327,7 @@ def ingest_cmd(
             source=source,
             lake=_lake_path(lake),
             state=state,
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             accounts=_split_list(accounts),
             regions=_split_list(regions),
@@ -411,7 +423,7 @@ def report_cmd(
     with _errors():
         if fmt not in ("table", "json", "markdown"):
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
-        first, last = parse_day(since, "--since"), parse_day(until, "--until")
+        first, last = parse_since(since), parse_day(until, "--until")
         findings = run_report(Lake(_lake_path(lake)), first, last)
         if fmt == "json":
             print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
@@ -556,7 +568,7 @@ def compact_cmd(
     with _errors():
         summary = compact(
             Lake(_lake_path(lake)),
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             state_path=state,
         )
@@ -692,7 +704,7 @@ def verify_cmd(
     with _errors():
         options = VerifyOptions(
             source=source,
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             public_keys=public_keys,
             trust_lake_hashes=trust_lake_hashes,
