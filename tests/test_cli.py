@@ -337,3 +337,103 @@ def test_demo_goes_to_its_own_folder_not_to_trailduck_lake(
         assert json.loads(result.stdout)["summary"]["lake"] == str(work / DEMO_LAKE)
     assert _tree(lake) == before and lake_snapshot(lake) == rows
     assert count(work / DEMO_LAKE) > 0
+def one_stream_spec() -> Any:
+    from tests.conftest import small_spec
+
+    return small_spec(accounts=["111122223333"], org_id=None, org_accounts=[], regions=["us-east-1"], days=1)
+
+
+def test_a_bucket_with_the_logs_under_a_prefix_names_the_source_to_use(
+    s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    from trailduck.generator import s3_sink, write_trail
+
+    sink = s3_sink(s3_client, bucket)
+    manifest = write_trail(one_stream_spec(), lambda key, body, meta=None: sink(f"logs/{key}", body, meta))
+    lake = tmp_path / "lake"
+    endpoint = ("--endpoint-url", s3_endpoint)
+    wrong = invoke("ingest", f"s3://{bucket}", "--lake", str(lake), *endpoint)
+    assert wrong.exit_code == 2, wrong.output
+    assert (
+        f"CloudTrail logs are under s3://{bucket}/logs/: run trailduck ingest s3://{bucket}/logs" in wrong.stderr
+    )
+    assert "Traceback" not in wrong.output and not lake.exists()  # refused before the lake was made
+    inside = invoke("verify", f"s3://{bucket}/logs/AWSLogs", "--no-progress", *endpoint)
+    assert inside.exit_code == 2
+    assert f"is the AWSLogs/ folder itself; CloudTrail logs are under s3://{bucket}/logs/: " in inside.stderr
+    assert f"run trailduck verify s3://{bucket}/logs" in inside.stderr
+    right = invoke("ingest", f"s3://{bucket}/logs", "--lake", str(lake), "--json", *endpoint)
+    assert right.exit_code == 0, right.output
+    summary = json.loads(right.stdout)
+    assert summary["events"] == manifest.events + manifest.insight_events and summary["note"] is None
+
+
+def test_a_local_copy_without_awslogs_says_how_to_make_one(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    import shutil
+
+    root, _ = local_trail
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "AWSLogs", copy)  # what `aws s3 sync s3://b/AWSLogs ./copy` leaves
+    lake = tmp_path / "lake"
+    synced = invoke("ingest", str(copy), "--lake", str(lake))
+    assert synced.exit_code == 2
+    assert f"aws s3 sync s3://BUCKET/AWSLogs {copy}/AWSLogs" in synced.stderr
+    assert f"run trailduck ingest {copy}" in synced.stderr
+    awslogs = invoke("ingest", str(root / "AWSLogs"), "--lake", str(lake))
+    assert awslogs.exit_code == 2
+    assert f"CloudTrail logs are under {root}/: run trailduck ingest {root}" in awslogs.stderr
+    account = invoke("verify", str(root / "AWSLogs" / "111122223333"), "--no-progress")
+    assert account.exit_code == 2 and f"run trailduck verify {root}" in account.stderr
+    assert not lake.exists()
+
+
+def test_an_empty_source_exits_0_and_says_no_cloudtrail_files_were_found(tmp_path: Path) -> None:
+    empty = tmp_path / "new-trail"
+    (empty / "AWSLogs").mkdir(parents=True)
+    lake = str(tmp_path / "lake")
+    as_json = invoke("ingest", str(empty), "--lake", lake, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    summary = json.loads(as_json.stdout)
+    assert summary["streams"] == 0
+    assert summary["note"].startswith(f"no CloudTrail files found in {empty}: it has no AWSLogs/<account>/")
+    text = invoke("ingest", str(empty), "--lake", lake, "--accounts", "111122223333")
+    assert text.exit_code == 0 and "no CloudTrail files found" in text.stdout
+    verified = invoke("verify", str(empty), "--no-progress", "--json")
+    assert verified.exit_code == 0 and "no CloudTrail files found" in json.loads(verified.stdout)["note"]
+
+
+def test_accounts_and_regions_that_match_nothing_exit_2_listing_what_exists(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    accounts = invoke("ingest", str(root), "--lake", str(lake), "--accounts", "111122223333,123456789012")
+    assert accounts.exit_code == 2
+    assert (
+        "--accounts 123456789012: not in " in accounts.stderr
+        and "the accounts there are 111122223333, 444455556666, 777788889999" in accounts.stderr
+    )
+    regions = invoke("ingest", str(root), "--lake", str(lake), "--regions", "ap-south-1")
+    assert regions.exit_code == 2
+    assert "--regions ap-south-1: not in" in regions.stderr
+    assert "the regions there are eu-west-1, us-east-1" in regions.stderr
+    assert not lake.exists()
+
+
+@pytest.mark.parametrize("command", ["ingest", "verify", "report", "compact"])
+def test_since_in_the_future_exits_2(local_trail: tuple[Path, Manifest], tmp_path: Path, command: str) -> None:
+    import datetime as dt
+
+    root, _ = local_trail
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    source = [str(root)] if command in ("ingest", "verify") else []
+    lake = tmp_path / "lake"
+    result = invoke(command, *source, "--lake", str(lake), "--since", "2030-01-01")
+    assert result.exit_code == 2, result.output
+    assert "--since '2030-01-01': 2030-01-01 is after today" in result.stderr
+    assert "nothing can be there yet" in result.stderr and not lake.exists()
+    assert invoke(command, *source, "--lake", str(lake), "--since", tomorrow.isoformat()).exit_code == 2
+    if command == "ingest":  # --until in the future stays fine: it means open-ended
+        assert invoke(command, *source, "--lake", str(lake), "--until", "2030-01-01").exit_code == 0

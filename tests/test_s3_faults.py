@@ -121,3 +121,20 @@ def test_one_denied_object_after_good_reads_is_quarantined(
     assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [victim]
     assert "s3:GetObject" in summary.failures[0]["reason"] and "kms:Decrypt" in summary.failures[0]["reason"]
     assert count(tmp_path / "lake") == manifest.events - len(manifest.records_by_key[victim])
+
+
+def test_a_reader_allowed_to_list_only_awslogs_is_not_stopped_by_the_layout_check(
+    proxy: tuple[faultproxy.FaultProxy, str], s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The README's reader policy allows ListBucket only with the prefix AWSLogs/: a listing of the bucket's
+    root is denied. Checking where the trail is must not turn that into a failure."""
+    state, url = proxy
+    root_listing = state.add("GET", "list-type=2&prefix=&", "denied", times=-1)
+    s3_client.put_object(Bucket=bucket, Key="AWSLogs/", Body=b"")  # a new trail: nothing delivered yet
+    empty = run_through(url, bucket, tmp_path / "empty-lake")
+    assert empty.exit_code == 0 and empty.streams == 0 and empty.note and "no CloudTrail files found" in empty.note
+    assert root_listing.hits >= 1  # the check did try to look around, and was denied
+    manifest = write_trail(small_spec(insights=False), s3_sink(s3_client, bucket))
+    summary = run_through(url, bucket, tmp_path / "lake")
+    assert summary.exit_code == 0 and summary.note is None
+    assert count(tmp_path / "lake") == manifest.events

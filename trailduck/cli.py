@@ -232,6 +232,18 @@ def parse_day(value: str | None, option: str, today: dt.date | None = None) -> d
         ) from None
 
 
+def parse_since(value: str | None, today: dt.date | None = None) -> dt.date | None:
+    """``--since`` as :func:`parse_day` reads it, and not after today: nothing can be there yet."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    day = parse_day(value, "--since", today)
+    if day is not None and day > today:
+        raise ConfigError(
+            f"--since {value!r}: {day} is after today ({today} UTC), nothing can be there yet; give today "
+            "or an earlier day"
+        )
+    return day
+
+
 def _split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
@@ -280,6 +292,8 @@ def _render_summary(summary: IngestSummary) -> None:
     out.print(table)
     if note := _converter_note(summary):
         out.print(f"[yellow]note:[/] {_say(note)}", highlight=False)
+    if summary.note:
+        out.print(f"[yellow]note[/] {_show(summary.note)}", highlight=False)
     if summary.views_error:
         out.print(f"[yellow]views not refreshed:[/] {_say(summary.views_error)}", highlight=False)
     for key in summary.gone:
@@ -402,7 +416,7 @@ def ingest_cmd(
             source=source,
             lake=_lake_path(lake),
             state=state,
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             accounts=_split_list(accounts),
             regions=_split_list(regions),
@@ -499,7 +513,7 @@ def report_cmd(
     with _errors():
         if fmt not in ("table", "json", "markdown"):
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
-        first, last = parse_day(since, "--since"), parse_day(until, "--until")
+        first, last = parse_since(since), parse_day(until, "--until")
         findings = run_report(Lake(_lake_path(lake)), first, last)
         if fmt == "json":
             print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
@@ -649,7 +663,7 @@ def compact_cmd(
     with _errors():
         summary = compact(
             Lake(_lake_path(lake)),
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             state_path=state,
         )
@@ -783,7 +797,9 @@ def verify_cmd(
     as_json: Annotated[
         bool,
         typer.Option(
-            "--json", help='Print {"digests": [{key, status, detail}], "log_files": [...]} instead of text.'
+            "--json",
+            help='Print {"digests": [{key, status, detail}], "log_files": [...], "note": null} instead of '
+            "text.",
         ),
     ] = False,
     progress: ProgressOpt = PROGRESS_ON_A_TERMINAL,
@@ -801,7 +817,7 @@ def verify_cmd(
     with _errors():
         options = VerifyOptions(
             source=source,
-            since=parse_day(since, "--since"),
+            since=parse_since(since),
             until=parse_day(until, "--until"),
             public_keys=public_keys,
             trust_lake_hashes=trust_lake_hashes,
@@ -858,6 +874,8 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
         style = "" if status in ("valid", "not_yet_covered") or not (d or f) else "bold red"
         table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
     out.print(table)
+    if result.note:
+        out.print(f"[yellow]note[/] {_show(result.note)}", highlight=False)
     problems = result.problems()
     by_where: dict[tuple[str, str], int] = {}
     for _, v in problems:

@@ -38,6 +38,7 @@ from trailduck.scanner.keys import (
     parse_key,
 )
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
+from trailduck.scanner.locate import check_layout, nothing_found
 from trailduck.scanner.source import ObjectRef, Source, open_source
 from trailduck.scanner.writer import publish
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
@@ -123,6 +124,8 @@ class IngestSummary:
     parquet_files_written: int = 0
     rolled_back_runs: list[str] = field(default_factory=list)
     views_error: str | None = None
+    #: Said plainly when there is nothing to do because the source holds no CloudTrail folder yet.
+    note: str | None = None
     gone: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     #: Where the time went, in seconds: recovering and listing ("plan"), fetching and converting ("convert"),
@@ -190,6 +193,13 @@ def ingest(
         )
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
     summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id, converter=converter)
+    # A wrong source or an --accounts/--regions typo is refused before the lake is created or locked.
+    check_layout(source, "ingest")
+    skipped: list[Skipped] = []
+    streams = discover_streams(source, accounts=options.accounts, regions=options.regions, skipped=skipped)
+    summary.streams = len(streams)
+    if not streams:
+        summary.note = nothing_found(source)
     with lake.lock():
         checkpoint = store.load()
         if checkpoint is None:
@@ -205,11 +215,6 @@ def ingest(
         else:
             rolled_back = lake.recover(checkpoint.runs, store.location)
         summary.rolled_back_runs = rolled_back
-        skipped: list[Skipped] = []
-        streams = discover_streams(
-            source, accounts=options.accounts, regions=options.regions, skipped=skipped
-        )
-        summary.streams = len(streams)
         work, starts = _plan(lake, source, checkpoint, streams, options, summary, skipped)
         summary.files_new = len(work)
         summary.files_skipped = len(skipped)

@@ -52,6 +52,7 @@ from trailduck.scanner.keys import (
     parse_key,
 )
 from trailduck.scanner.listing import Skipped, discover_streams, list_stream
+from trailduck.scanner.locate import check_layout, nothing_found
 from trailduck.scanner.source import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class VerifyResult:
     #: (account, region) pairs with log files but no verified regular digest: validation may be off.
     unvouched_streams: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: Said plainly when the source holds no CloudTrail folder yet (nothing to verify is not a pass).
+    note: str | None = None
     duration_s: float = 0.0
     object_key: Callable[[str], str] = field(default=lambda key: key, repr=False)
 
@@ -145,6 +148,7 @@ class VerifyResult:
         return {
             "digests": [v.to_json(self.object_key) for v in self.digests],
             "log_files": [v.to_json(self.object_key) for v in self.log_files],
+            "note": self.note,
         }
 
 
@@ -213,6 +217,7 @@ def verify(
         endpoint_url=options.endpoint_url,
         concurrency=options.concurrency,
     )
+    check_layout(source, "verify")
     result = VerifyResult(source=source.uri, object_key=source.object_key)
     since, until = options.since, options.until
     # One day either side for context: a digest names its previous (possibly yesterday's), and the files
@@ -224,9 +229,12 @@ def verify(
         return _day_in(key.day, since, until)
 
     found = _list_digests(source, context_since, context_until, result.skipped)
+    log_streams = discover_streams(source, kinds=(Kind.LOG,), skipped=result.skipped)
+    if not log_streams:
+        result.note = nothing_found(source)
     log_keys = {
         listed.key.key: listed.key
-        for stream in discover_streams(source, kinds=(Kind.LOG,), skipped=result.skipped)
+        for stream in log_streams
         for listed in list_stream(source, stream, since=since, until=until, skipped=result.skipped)
     }
     total = len(found) + len(log_keys)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from trailduck.errors import ConfigError
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
     ORG_RE,
@@ -23,6 +24,7 @@ from trailduck.scanner.keys import (
     TrailKey,
     parse_key,
 )
+from trailduck.scanner.locate import shown
 from trailduck.scanner.source import ObjectRef, Source
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,12 @@ def discover_streams(
     kinds: Iterable[Kind] = INGESTED_KINDS,
     skipped: list[Skipped] | None = None,
 ) -> list[Stream]:
-    """Every (org, account, kind, region) folder below ``AWSLogs/``, filtered by the given accounts/regions."""
+    """Every (org, account, kind, region) folder below ``AWSLogs/``, filtered by the given accounts/regions.
+
+    An account or region asked for that the source does not hold raises ConfigError listing those it does (a
+    typo must not look like a trail with nothing new); a source with no account or region at all is not
+    checked: a new trail has none yet.
+    """
     want_accounts = set(accounts) if accounts else None
     want_regions = set(regions) if regions else None
     notes = skipped if skipped is not None else []
@@ -69,7 +76,15 @@ def discover_streams(
                     notes.append(Skipped(f"AWSLogs/{name}/{member}/", "not a 12-digit account folder"))
         else:
             notes.append(Skipped(f"AWSLogs/{name}/", "not an account or organization folder"))
+    present = sorted({account for _, account in owners})
+    if want_accounts is not None and present and not want_accounts <= set(present):
+        missing = sorted(want_accounts - set(present))
+        raise ConfigError(
+            f"--accounts {','.join(missing)}: not in {source.display('AWSLogs/')}; "
+            f"the accounts there are {shown(present)}"
+        )
     streams: list[Stream] = []
+    regions_seen: set[str] = set()
     for org, account in owners:
         if want_accounts is not None and account not in want_accounts:
             continue
@@ -79,8 +94,16 @@ def discover_streams(
                 if not REGION_RE.fullmatch(region):
                     notes.append(Skipped(f"{base}{kind.value}/{region}/", "not a region folder"))
                     continue
+                regions_seen.add(region)
                 if want_regions is None or region in want_regions:
                     streams.append(Stream(account, region, kind, org))
+    if want_regions is not None and regions_seen and not want_regions <= regions_seen:
+        missing = sorted(want_regions - regions_seen)
+        scope = " for the accounts asked for" if want_accounts is not None else ""
+        raise ConfigError(
+            f"--regions {','.join(missing)}: not in {source.display('AWSLogs/')}{scope}; "
+            f"the regions there are {shown(sorted(regions_seen))}"
+        )
     return streams
 
 

@@ -29,9 +29,8 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise ConfigError(f"{uri}: no bucket name; write s3://bucket or s3://bucket/prefix")
+    # A prefix at or below AWSLogs/ is accepted here: check_layout names the location above it.
     prefix = prefix.strip("/")
-    if "AWSLogs" in prefix.split("/"):
-        raise ConfigError(f"{uri}: give the location that holds AWSLogs/, not AWSLogs/ itself")
     return bucket, f"{prefix}/" if prefix else ""
 
 
