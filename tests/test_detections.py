@@ -138,7 +138,7 @@ def test_report_json_markdown_and_table(planted: tuple[Path, list[Any]]) -> None
     assert table.exit_code == 0 and "cis-4.15" in table.stdout and "19 detections matched" in table.stdout
     failing = runner.invoke(app, ["report", "--lake", str(lake), "--fail-on-findings", "--format", "json"])
     assert failing.exit_code == 4
-    quiet = runner.invoke(app, ["report", "--lake", str(lake), "--since", "2030-01-01", "--fail-on-findings"])
+    quiet = runner.invoke(app, ["report", "--lake", str(lake), "--until", "2001-01-01", "--fail-on-findings"])
     assert quiet.exit_code == 0 and "0 of 19 detections matched" in quiet.stdout
 
 

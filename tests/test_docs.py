@@ -38,6 +38,32 @@ def test_the_installed_console_script_runs_the_demo(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Root account activity" in result.stdout and "files converted" in result.stdout
+    # The README's transcript shows the summary the demo prints today: the same rows, in the same order.
+    assert _summary_rows(result.stdout) == _summary_rows(_transcript())
+
+
+def _transcript() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split("## What it looks like")[1].split("```console")[1].split("```")[0]
+
+
+def _summary_rows(output: str) -> list[str]:
+    """The labels of the first ingest summary table in ``output``."""
+    table = output.split("trailduck ingest\n", 1)[1].split("└", 1)[0]
+    return [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+
+
+def test_the_readme_transcripts_commands_say_what_they_say_today(tmp_path: Path) -> None:
+    """The error lines of the transcript are what the commands print now (paths aside)."""
+    transcript = _transcript()
+    version = subprocess.run(["trailduck", "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.split(" (")[0] in transcript and "(converter: " in version
+    future = subprocess.run(
+        ["trailduck", "ingest", str(tmp_path), "--since", "2030-01-01"], capture_output=True, text=True
+    )
+    assert future.returncode == 2
+    shown = future.stderr.split(" (")[0]  # the day of the run follows
+    assert shown in transcript, shown
 
 
 def test_the_python_api_of_the_readme(local_trail: tuple[Path, object], tmp_path: Path) -> None:

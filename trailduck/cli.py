@@ -293,7 +293,7 @@ def _render_summary(summary: IngestSummary) -> None:
     if note := _converter_note(summary):
         out.print(f"[yellow]note:[/] {_say(note)}", highlight=False)
     if summary.note:
-        out.print(f"[yellow]note[/] {_show(summary.note)}", highlight=False)
+        out.print(f"[yellow]note:[/] {_show(summary.note)}", highlight=False)
     if summary.views_error:
         out.print(f"[yellow]views not refreshed:[/] {_say(summary.views_error)}", highlight=False)
     for key in summary.gone:
@@ -875,7 +875,7 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
         table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
     out.print(table)
     if result.note:
-        out.print(f"[yellow]note[/] {_show(result.note)}", highlight=False)
+        out.print(f"[yellow]note:[/] {_show(result.note)}", highlight=False)
     problems = result.problems()
     by_where: dict[tuple[str, str], int] = {}
     for _, v in problems:
