@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import lake_snapshot
+from tests.helpers import count, lake_snapshot
+from trailduck.crashpoints import ENV
 from trailduck.demo import NOTEBOOK_DEMO_LAKE, demo_marker, notebook_lake, run_demo
 from trailduck.errors import ConfigError
 from trailduck.ingest import IngestOptions, ingest
@@ -69,3 +75,23 @@ def test_the_notebooks_demo_lake_is_not_built_over_other_files(
     with pytest.raises(ConfigError, match=r"is not empty and is not a trailduck lake.*Set \$TRAILDUCK_LAKE"):
         notebook_lake()
     assert [p.name for p in NOTEBOOK_DEMO_LAKE.iterdir()] == ["notes.txt"]
+
+
+def test_a_demo_killed_before_its_commit_is_finished_by_the_next_one(tmp_path: Path) -> None:
+    """The killed run's marker names the demo lake's own checkpoint: the next demo rolls it back, not refuses."""
+    lake = tmp_path / "demo"
+    command = [sys.executable, "-m", "trailduck", "demo", "--lake", str(lake), "--days", "1", "--json"]
+    killed = subprocess.run(
+        command, env={**os.environ, ENV: "parquet_written"}, capture_output=True, text=True, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL and Lake(lake).run_markers()
+    again = subprocess.run(
+        command,
+        env={k: v for k, v in os.environ.items() if k != ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)["summary"]
+    assert summary["rolled_back_runs"] and count(lake) == summary["events"]

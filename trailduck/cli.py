@@ -548,8 +548,8 @@ def views_cmd(
         bool,
         typer.Option(
             "--refresh",
-            help="Re-create the views: what a plain DuckDB connection to a moved or copied lake asks for "
-            "(trailduck's own commands do it themselves).",
+            help="Re-create the views, for the folder the lake is in now (before ATTACHing a moved or copied "
+            "lake's database to another DuckDB database, which cannot tell where it is).",
         ),
     ] = False,
 ) -> None:

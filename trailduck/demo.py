@@ -109,7 +109,7 @@ def not_a_demo_lake(lake: Lake) -> str | None:
     if others:
         return f"holds events ingested from {', '.join(others)}, not only the demo's trail"
     # Runs that never committed are the demo ingest's to roll back, if they were meant for this checkpoint.
-    interrupted = {run for run, state in lake.run_markers().items() if state == str(lake.state_path)}
+    interrupted = lake.runs_committing_to(str(lake.state_path))
     if lake.has_data_besides({*marker.runs, *(checkpoint.runs if checkpoint else []), *interrupted}):
         return "holds Parquet files that no demo run wrote"
     return None

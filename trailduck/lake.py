@@ -101,7 +101,13 @@ class Lake:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                holder = _running_pid(os.pread(fd, 64, 0))
+                if holder is None:
+                    # The last writer's pid is gone: someone else holds the lock, flock(1) around a backup, say.
+                    raise LakeError(
+                        f"{self.root}: another process holds the lake's lock ({path}), a backup under flock(1) "
+                        "perhaps; wait for it to finish"
+                    ) from exc
                 raise LakeError(
                     f"{self.root}: another trailduck process (pid {holder}) is writing to this lake; "
                     "wait for it to finish, or check that no other ingest is scheduled at the same time"
@@ -148,6 +154,12 @@ class Lake:
         still names the right checkpoint after the lake was moved or copied."""
         path = Path(state_location)
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else state_location
+
+    def runs_committing_to(self, state_location: str) -> set[str]:
+        """The interrupted runs (their markers are still there) that commit to the checkpoint at
+        ``state_location``."""
+        mine = self._as_marked(state_location)
+        return {run for run, marked in self.run_markers().items() if self._as_marked(marked) == mine}
 
     def run_markers(self) -> dict[str, str]:
         """Runs that started writing and have not finished, with the checkpoint each commits to."""
@@ -228,8 +240,9 @@ class Lake:
         """A DuckDB connection to ``trailduck.duckdb`` with the views in it, reading this folder's files.
 
         Read-only by default: any number of readers (notebooks, the DuckDB CLI) can then share the file, while a
-        read-write connection would keep the next ingest from refreshing the views. A lake that was moved or
-        copied gets views for its new folder first (see :func:`trailduck.views.connect_for_reading`).
+        read-write connection would keep the next ingest from refreshing the views. A read-only connection to a
+        lake whose views an older trailduck made gets new ones first (see
+        :func:`trailduck.views.connect_for_reading`); a read-write one gets the file as it is.
         """
         return connect_for_reading(self) if read_only else self.open_database(read_only=False)
 
@@ -262,6 +275,20 @@ class Lake:
         whatever directory the job runs from.
         """
         return duckdb.connect(config={"temp_directory": str(self.meta_dir / "duckdb-tmp")})
+
+
+def _running_pid(text: bytes) -> int | None:
+    """The pid a lock file names, if that process is running."""
+    try:
+        pid = int(text.decode("ascii").strip())
+        if pid <= 0:
+            return None
+        os.kill(pid, 0)
+    except (ValueError, UnicodeDecodeError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # running, as another user
+    return pid
 
 
 def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:

@@ -5,8 +5,8 @@ values spliced into the SQL text are the lake's own paths, quoted as literals; :
 refuses paths with quote or glob characters before anything gets here.
 
 The views name the lake's files relative to its folder, through one macro (``trailduck_path``, in
-``lake_path.sql``) that holds the folder and refuses to read another one's files when the database was opened
-from a moved or copied lake. :func:`connect_for_reading` notices such a lake and recreates its views first.
+``lake_path.sql``) that finds the folder the database was opened from, so a moved or copied lake reads its own
+files, in trailduck and in a plain DuckDB connection alike.
 """
 
 from __future__ import annotations
@@ -75,16 +75,16 @@ def _relative(lake: Lake, path: Path) -> str:
 
 
 def _path_macro(lake: Lake) -> str:
-    """The ``trailduck_path`` macro: the one place the views hold the lake's folder."""
-    spill = f"{lake.db_path}.tmp"
-    # The folder as given and with its links resolved: DuckDB reports the path the database was opened by.
-    spill_folders = dict.fromkeys([spill, f"{lake.db_path.resolve()}.tmp"])
+    """The ``trailduck_path`` macro: how every view finds the lake's files (see ``lake_path.sql``)."""
     return load_sql("lake_path.sql").format(
-        root=sql_literal(str(lake.root) + os.sep),
-        lake=sql_literal(str(lake.root)),
-        spill_folders=", ".join(sql_literal(p.replace(os.sep, "/")) for p in spill_folders),
-        spill_suffix=sql_literal(f"/{lake.db_path.name}.tmp"),
+        root=sql_literal(str(_made_for(lake)) + os.sep),
+        spill_name=sql_literal(f"{lake.db_path.name}.tmp"),
     )
+
+
+def _made_for(lake: Lake) -> Path:
+    """The folder the views are made for, links resolved: two spellings of one folder are one lake."""
+    return lake.root.resolve()
 
 
 def _relation(lake: Lake, dataset: str) -> str:
@@ -146,23 +146,27 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
 
 
 def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
-    """A read-only connection whose views read ``lake``'s own files, wherever its folder now is.
+    """A read-only connection whose views read ``lake``'s own files.
 
-    A lake that was moved or copied still holds views made for its first folder: they are recreated for this
-    one first. Where the database cannot be written (a read-only disk, another process holding it open), the
-    views are made in a database in memory instead, for this connection only.
+    The views read the folder their database is in (see ``lake_path.sql``), wherever it was moved or copied, so
+    the file is used as it is. Views made by an older trailduck named the folder they were made in: they are
+    remade first or, where the database cannot be written (a read-only disk, another process holding it open),
+    made in a database in memory for this connection only.
     """
     con = lake.open_database(read_only=True)
-    made_for = _mark_lake(_mark(con))
-    if made_for == str(lake.root):
+    if _mark_lake(_mark(con)) is not None:
         return con
     con.close()
-    log.info("%s: the views were made for %s; recreating them for this folder", lake.db_path, made_for)
     try:
         refresh_views(lake, force=True)
         return lake.open_database(read_only=True)
     except LakeError as exc:
-        log.warning("%s; this connection reads the lake through views of its own in memory", exc)
+        log.warning(
+            "%s: its views were made by an older trailduck and cannot be remade now (%s); this connection "
+            "reads the lake through views of its own, in memory",
+            lake.db_path,
+            exc,
+        )
     statements = view_statements(lake)
     con = duckdb.connect(config={"temp_directory": str(lake.meta_dir / "duckdb-tmp")})
     try:
@@ -178,11 +182,12 @@ def _definitions_mark(lake: Lake, statements: list[str]) -> str:
     """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
     they were made for."""
     digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
-    return json.dumps({"trailduck views": digest, "lake": str(lake.root)})
+    return json.dumps({"trailduck views": digest, "lake": str(_made_for(lake))})
 
 
 def _mark_lake(mark: str | None) -> str | None:
-    """The lake folder a mark names; None for a database without one (made by an older trailduck)."""
+    """The lake folder a mark names; None for a database without one (views made by an older trailduck, whose
+    files are named by absolute paths, or no views at all)."""
     try:
         made_for = json.loads(mark or "")["lake"]
     except (ValueError, TypeError, KeyError):

@@ -1,23 +1,16 @@
--- trailduck_path(relative): the absolute path of a file of this lake, for the views' read_parquet calls.
+-- trailduck_path(relative): where a file of this lake is, for the views' read_parquet calls.
 --
--- The lake's folder is written here once; every view reads through this macro. DuckDB names an open
--- database's spill folder after its file (<folder>/trailduck.duckdb.tmp) unless told otherwise, which is how
--- the macro knows, while a query is bound and before any file is listed, where the database was opened from.
--- Opened from another folder, the database belongs to a lake that was moved or copied: its views would read
--- the first folder's files (or find none), so they stop and say how to point them at their own folder.
--- Opened any other way (ATTACHed to another database, a temp_directory of its own), it cannot tell and reads
--- the folder below.
+-- Every view reads the lake's files through this macro, so that the database reads the folder it is in,
+-- wherever that folder was moved or copied. DuckDB names an open database's spill folder after its file
+-- (<folder>/trailduck.duckdb.tmp, as the path was given: relative paths stay relative, and DuckDB reads
+-- relative file paths from the same working directory), which is how the macro knows, while a query is bound
+-- and before any file is listed, which folder the database was opened from.
+-- Opened any other way (ATTACHed to another database, or with a temp_directory of its own), it cannot tell,
+-- and reads the folder its views were last made for (`trailduck views --refresh --lake DIR` remakes them).
 CREATE OR REPLACE MACRO trailduck_path(relative) AS
     CASE
-        WHEN replace(current_setting('temp_directory'), '\', '/') IN ({spill_folders})
-            OR NOT ends_with(replace(current_setting('temp_directory'), '\', '/'), {spill_suffix})
-        THEN {root} || relative
-        ELSE error(
-            'this is the database of the lake at ' || {lake} || ', opened from '
-            || left(current_setting('temp_directory'), -length({spill_suffix}))
-            || ': the lake was moved or copied, so its views would read the other folder''s files. '
-            || 'Run `trailduck views --refresh --lake '
-            || left(current_setting('temp_directory'), -length({spill_suffix}))
-            || '` once (any other trailduck command on that folder does it too).'
-        )
+        WHEN replace(current_setting('temp_directory'), '\', '/') = {spill_name}
+            OR ends_with(replace(current_setting('temp_directory'), '\', '/'), '/' || {spill_name})
+        THEN left(current_setting('temp_directory'), -length({spill_name})) || relative
+        ELSE {root} || relative
     END;
