@@ -129,3 +129,27 @@ def test_a_full_disk_under_the_checkpoint_names_its_folder(
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["rolled_back_runs"]  # the files it had published were not committed
     assert stored(lake) == expected(manifest)
+
+
+def test_a_compaction_on_a_full_disk_says_so_and_the_next_one_finishes(
+    trail: tuple[Path, Manifest], small_fs: Path
+) -> None:
+    root, _ = trail
+    lake = small_fs / "lake"
+    _mount(small_fs, "64m")
+    assert run(root, lake).returncode == 0
+    # A partition of two files, so there is something to merge (its rows twice, as far as this test cares).
+    first_day = sorted((lake / "events").glob("account=*/region=*/date=*"))[0]
+    (first_day / "part-extra-00000.parquet").write_bytes(next(first_day.glob("*.parquet")).read_bytes())
+    before = stored(lake)
+    filler = fill(small_fs)
+    full = CliRunner().invoke(app, ["compact", "--lake", str(lake)])
+    assert full.exit_code == 1, full.output
+    assert full.stderr.count("\n") == 1 and "Traceback" not in full.output, full.stderr
+    assert f"{lake}: no space left on device; the partitions compacted so far are done" in full.stderr
+    assert "run trailduck compact again" in full.stderr
+    assert stored(lake) == before
+    filler.unlink()
+    again = CliRunner().invoke(app, ["compact", "--lake", str(lake), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["partitions_compacted"] >= 1 and stored(lake) == before

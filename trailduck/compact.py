@@ -127,7 +127,7 @@ def compact(
     summary = CompactSummary(lake=str(lake.root))
     if not lake.root.is_dir():
         raise LakeError(f"{lake.root}: no such lake; run `trailduck ingest` first")
-    with lake.lock():
+    with lake.lock(), lake.while_compacting():
         # Files of an interrupted ingest must go before they could be merged into a file that outlives them.
         store = LocalStateStore(state_path or lake.state_path)
         checkpoint = store.load()

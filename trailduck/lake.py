@@ -124,6 +124,27 @@ class Lake:
         pyarrow and the worker processes all report as an ``OSError`` with ``errno`` ENOSPC or EDQUOT, becomes one
         :class:`LakeError` naming the folder, saying that nothing was committed and what to do. Only before the
         commit is that true, so only that part of a run is wrapped."""
+        with self.full_disk_said(
+            "nothing was committed",
+            "choose another {option}, then run again: the next run rolls back what this one wrote and converts "
+            "its objects again",
+        ):
+            yield
+
+    @contextmanager
+    def while_compacting(self) -> Iterator[None]:
+        """As :meth:`until_committed`, for a compaction: each partition is swapped whole or not at all."""
+        with self.full_disk_said(
+            "the partitions compacted so far are done, the others are as they were",
+            "run trailduck compact again: it clears what this one left and goes on",
+        ):
+            yield
+
+    @contextmanager
+    def full_disk_said(self, outcome: str, then: str) -> Iterator[None]:
+        """The one translation of a full disk (``errno`` ENOSPC or EDQUOT) under the lake, or under a checkpoint
+        kept outside it, into a :class:`LakeError`: ``<folder>: no space left on device; <outcome>. Free some
+        space there or <then>``."""
         try:
             yield
         except OSError as exc:
@@ -134,9 +155,8 @@ class Lake:
             if where is not None and not where.is_relative_to(self.root):
                 folder, option = where.parent, "--state"  # the checkpoint, kept outside the lake
             raise LakeError(
-                f"{folder}: {os.strerror(exc.errno).lower()}; nothing was committed. Free some space there or "
-                f"choose another {option}, then run again: the next run rolls back what this one wrote and "
-                "converts its objects again"
+                f"{folder}: {os.strerror(exc.errno).lower()}; {outcome}. Free some space there or "
+                f"{then.format(option=option)}"
             ) from exc
 
     def begin_run(self, run_id: str, state_location: str) -> None:
