@@ -40,6 +40,16 @@ def test_the_installed_console_script_runs_the_demo(tmp_path: Path) -> None:
     assert "Root account activity" in result.stdout and "files converted" in result.stdout
     # The README's transcript shows the summary the demo prints today: the same rows, in the same order.
     assert _summary_rows(result.stdout) == _summary_rows(_transcript())
+    # Its error lines too, with this lake's paths for the transcript's.
+    lake = tmp_path / "lake"
+    for command in (
+        ["ingest", str(lake / "_demo" / "bucket" / "AWSLogs"), "--lake", str(lake)],
+        ["sql", "SELEC 1", "--lake", str(lake)],
+    ):
+        failed = subprocess.run([exe, *command], capture_output=True, text=True, check=False)
+        assert failed.returncode == 2
+        shown = failed.stderr.replace(str(lake), "/tmp/rd/trailduck-demo")
+        assert shown in _transcript(), shown
 
 
 def _transcript() -> str:
