@@ -27,8 +27,9 @@ from trailduck.lake import Lake
 from trailduck.pipeline import WorkPool, worker_count
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
+from trailduck.scanner.locations import open_source
 from trailduck.scanner.s3 import S3Source
-from trailduck.scanner.source import ObjectRef, open_source
+from trailduck.scanner.source import ObjectRef
 from trailduck.state.lineage import content_hashes
 
 

@@ -39,7 +39,8 @@ from trailduck.scanner.keys import (
 )
 from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
 from trailduck.scanner.locate import check_layout, nothing_found
-from trailduck.scanner.source import ObjectRef, Source, open_source
+from trailduck.scanner.locations import open_source
+from trailduck.scanner.source import ObjectRef, Source
 from trailduck.scanner.writer import publish
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
 from trailduck.state.lineage import lake_source_keys, save_content_hashes

@@ -53,7 +53,8 @@ from trailduck.scanner.keys import (
 )
 from trailduck.scanner.listing import Skipped, discover_streams, list_stream
 from trailduck.scanner.locate import check_layout, nothing_found
-from trailduck.scanner.source import Source, open_source
+from trailduck.scanner.locations import open_source
+from trailduck.scanner.source import Source
 
 log = logging.getLogger(__name__)
 

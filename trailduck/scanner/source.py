@@ -2,7 +2,8 @@
 
 Two implementations share this small interface, so that everything after listing is the same code:
 :class:`~trailduck.scanner.s3.S3Source` for ``s3://bucket[/prefix]`` and
-:class:`~trailduck.scanner.local.LocalSource` for a folder laid out like the bucket.
+:class:`~trailduck.scanner.local.LocalSource` for a folder laid out like the bucket;
+:func:`trailduck.scanner.locations.open_source` picks one from what the user typed.
 """
 
 from __future__ import annotations
@@ -59,32 +60,3 @@ class Source(Protocol):
     def object_key(self, key: str) -> str:
         """The key as CloudTrail wrote it (with the bucket prefix, if any): what digests name."""
         ...
-
-
-def open_source(
-    location: str,
-    *,
-    profile: str | None = None,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    concurrency: int = 16,
-) -> Source:
-    """Open ``s3://bucket[/prefix]`` through boto3 or a local folder with the bucket's layout."""
-    from trailduck.errors import ConfigError
-
-    if location.startswith("s3://"):
-        from trailduck.scanner.s3 import S3Source, make_client, split_s3_uri
-
-        bucket, prefix = split_s3_uri(location)
-        opened_with = {
-            "profile": profile,
-            "region": region,
-            "endpoint_url": endpoint_url,
-            "max_pool_connections": concurrency,
-        }
-        return S3Source(make_client(**opened_with), bucket, prefix, opened_with=opened_with)
-    if "://" in location:
-        raise ConfigError(f"{location}: only s3://bucket[/prefix] URLs and local folders are supported")
-    from trailduck.scanner.local import LocalSource
-
-    return LocalSource(location)
