@@ -272,7 +272,9 @@ class Lake:
             raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
         # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:
         # a newer DuckDB writing the default format makes the lake unreadable to a user's older DuckDB CLI.
-        config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        )
         existed = self.db_path.exists()
         try:
             return duckdb.connect(str(self.db_path), read_only=read_only, config=config)

@@ -7,6 +7,8 @@ folder does without its start-up time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from trailduck.errors import ConfigError
 from trailduck.scanner.local import LocalSource
 from trailduck.scanner.source import Source
@@ -25,7 +27,7 @@ def open_source(
         from trailduck.scanner.s3 import S3Source, make_client, split_s3_uri  # boto3: only when needed
 
         bucket, prefix = split_s3_uri(location)
-        opened_with = {
+        opened_with: dict[str, Any] = {
             "profile": profile,
             "region": region,
             "endpoint_url": endpoint_url,
