@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +54,28 @@ class CompactSummary:
     compacted: list[str] = field(default_factory=list)
 
 
-def exchange(a: Path, b: Path) -> None:
-    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE)."""
-    libc = ctypes.CDLL(None, use_errno=True)
+def _renameat2() -> Callable[..., int]:
+    """Linux's renameat2, which compaction's swap needs; a LakeError saying so where it is missing (macOS,
+    Windows, an old glibc), asked before compaction starts."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError) as exc:  # Windows: no C library to look into by that name
+        raise LakeError(_NEEDS_RENAMEAT2) from exc
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
-        raise LakeError("atomic compaction needs renameat2 (Linux, glibc 2.28 or newer); not available here")
+        raise LakeError(_NEEDS_RENAMEAT2)
+    return renameat2
+
+
+_NEEDS_RENAMEAT2 = (
+    "compaction swaps each partition's folder in one renameat2 call, which only Linux has (glibc 2.28 or "
+    "newer); nothing was changed. Compact the lake on a Linux machine (ingest, queries and reports work here)"
+)
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux renameat2 with RENAME_EXCHANGE)."""
+    renameat2 = _renameat2()
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
         err = ctypes.get_errno()
         hint = (
@@ -127,6 +144,7 @@ def compact(
     summary = CompactSummary(lake=str(lake.root))
     if not lake.root.is_dir():
         raise LakeError(f"{lake.root}: no such lake; run `trailduck ingest` first")
+    _renameat2()  # before anything is written: refused where the swap is impossible
     with lake.lock(), lake.while_compacting():
         # Files of an interrupted ingest must go before they could be merged into a file that outlives them.
         store = LocalStateStore(state_path or lake.state_path)

@@ -18,6 +18,14 @@ def says_disk_full(exc: BaseException) -> bool:
     return any(os.strerror(code) in str(exc) for code in DISK_FULL)
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its affinity where the OS tells it (Linux), else all of them."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return len(affinity(0))
+    return os.cpu_count() or 1
+
+
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -27,9 +35,12 @@ def fsync_file(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
+    directory = getattr(os, "O_DIRECTORY", None)
+    if directory is None:  # Windows: a folder cannot be opened, and its entries are durable without it
+        return
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:  # pragma: no cover - platforms without directory fds
+        fd = os.open(path, os.O_RDONLY | directory)
+    except OSError:  # pragma: no cover - filesystems without directory fds
         return
     try:
         os.fsync(fd)

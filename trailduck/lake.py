@@ -14,7 +14,6 @@ Layout::
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -30,10 +29,16 @@ from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full
 from trailduck.scanner.writer import DATASETS, TMP_SUFFIX
 from trailduck.views import connect_for_reading
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lake can be read there, not written (see Lake.lock)
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 STORAGE_COMPATIBILITY = "v1.0.0"
-_FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\\\n\r\t\x00")
+# A backslash is a path's separator on Windows, elsewhere a character DuckDB's globs would read as an escape.
+_FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\n\r\t\x00") | (set() if os.sep == "\\" else {"\\"})
 
 
 class Lake:
@@ -92,6 +97,11 @@ class Lake:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the single-writer lock. The OS drops it when the process dies, so a dead run never blocks."""
+        if fcntl is None:
+            raise LakeError(
+                f"{self.root}: writing to a lake needs flock, which Linux and macOS have and this system has not; "
+                "ingest on one of those (sql, report, views and the notebooks work here)"
+            )
         self.create()
         path = self.meta_dir / "lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

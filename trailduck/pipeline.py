@@ -42,6 +42,7 @@ import pyarrow as pa
 
 from trailduck import crashpoints
 from trailduck.errors import AccessDeniedError, BadObjectError, LakeError, ObjectGoneError, SourceError
+from trailduck.fsutil import usable_cpus
 from trailduck.scanner.convert import DecodedFile, build_table, decode_file, set_threads
 from trailduck.scanner.decode import Limits, decompress, split_records
 from trailduck.scanner.keys import Stream
@@ -121,7 +122,7 @@ def worker_count(requested: int | None, work: list[Listed], source: Source) -> i
     if requested is None:
         if sum(item.ref.size for item in work) < AUTO_WORKERS_MIN_BYTES:
             return 1
-        requested = min(len(os.sched_getaffinity(0)), 8)
+        requested = min(usable_cpus(), 8)
     if requested > 1 and not _portable(source):
         log.info("this source cannot be reopened in a worker process; converting in this process")
         return 1
@@ -217,7 +218,7 @@ def convert(
     )
     if processes == 1:
         return run_share(share, advance)
-    share.threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    share.threads = max(1, usable_cpus() // processes)
     try:
         return _run_with_workers(share, processes, advance)
     except BaseException:
