@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import logging
 import os
@@ -14,7 +13,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from trailduck.generator import Manifest, TrailSpec, folder_sink, s3_sink, write_trail
+from tests.helpers import small_spec
+from trailduck.generator import Manifest, folder_sink, s3_sink, write_trail
 
 _bucket_ids = itertools.count()
 
@@ -54,23 +54,6 @@ def bucket(s3_client: Any) -> str:
     name = f"trail-{next(_bucket_ids)}-{os.getpid()}"
     s3_client.create_bucket(Bucket=name)
     return name
-
-
-TODAY = dt.date(2024, 3, 10)
-NOW = dt.datetime(2024, 3, 10, 18, 0, tzinfo=dt.UTC)
-
-
-def small_spec(**kw: Any) -> TrailSpec:
-    # Digests every 6 hours instead of CloudTrail's hourly: the same chains, a sixth of the PUTs to the S3 server.
-    base: dict[str, Any] = {
-        "end": TODAY,
-        "days": 3,
-        "files_per_day": 3,
-        "events_per_file": (3, 12),
-        "digest_every": dt.timedelta(hours=6),
-    }
-    base.update(kw)
-    return TrailSpec(**base)
 
 
 @pytest.fixture

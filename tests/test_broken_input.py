@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import small_spec
-from tests.helpers import query
+from tests.helpers import query, small_spec
 from trailduck.cli import app
 from trailduck.errors import BadObjectError
 from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail

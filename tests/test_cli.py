@@ -338,7 +338,7 @@ def test_demo_goes_to_its_own_folder_not_to_trailduck_lake(
     assert _tree(lake) == before and lake_snapshot(lake) == rows
     assert count(work / DEMO_LAKE) > 0
 def one_stream_spec() -> Any:
-    from tests.conftest import small_spec
+    from tests.helpers import small_spec
 
     return small_spec(accounts=["111122223333"], org_id=None, org_accounts=[], regions=["us-east-1"], days=1)
 

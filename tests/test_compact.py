@@ -16,8 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import NOW, small_spec
-from tests.helpers import query
+from tests.helpers import NOW, query, small_spec
 from trailduck.compact import compact
 from trailduck.crashpoints import ENV
 from trailduck.generator import folder_sink, write_trail

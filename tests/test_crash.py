@@ -8,57 +8,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import query
+from tests.helpers import expected, ingest_cmd, run_cli, stored
 from trailduck.crashpoints import ENV
 from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
 from trailduck.lake import Lake
 from trailduck.scanner.writer import TMP_SUFFIX
 from trailduck.state.lineage import content_hashes
-
-
-def ingest_cmd(source: Path, lake: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "trailduck",
-        "ingest",
-        str(source),
-        "--lake",
-        str(lake),
-        "--json",
-        "--concurrency",
-        "4",
-    ]
-
-
-def run_cli(source: Path, lake: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
-    if crash_at:
-        env[ENV] = crash_at
-    return subprocess.run(
-        ingest_cmd(source, lake), env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
-def expected(manifest: Manifest) -> Counter[tuple[str, str]]:
-    return Counter(
-        (key, json.dumps(rec, sort_keys=True))
-        for key, recs in manifest.records_by_key.items()
-        if "/CloudTrail/" in key
-        for rec in recs
-    )
-
-
-def stored(lake: Path) -> Counter[tuple[str, str]]:
-    rows = query(lake, "SELECT source_key, event_json::VARCHAR FROM events")
-    return Counter((key, json.dumps(json.loads(ej), sort_keys=True)) for key, ej in rows)
 
 
 @pytest.fixture(scope="module")

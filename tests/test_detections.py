@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import NOW
 from tests.cwfilter import evaluate
-from tests.test_real_events import lay_out, sample_lines
+from tests.helpers import NOW, lay_out, sample_lines
 from trailduck.cli import app
 from trailduck.detections import detections
 from trailduck.generator import TrailSpec, detection_cases, encode_log, folder_sink, log_key, write_trail

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_crash import expected, ingest_cmd, stored
+from tests.helpers import expected, ingest_cmd, stored
 from trailduck.cli import app
 from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, TODAY, small_spec
-from tests.helpers import count, lake_snapshot, query
+from tests.helpers import NOW, TODAY, count, lake_snapshot, query, small_spec
 from trailduck.errors import StateError
 from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
 from trailduck.ingest import IngestOptions, IngestSummary, ingest

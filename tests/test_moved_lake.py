@@ -14,8 +14,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import NOW
-from tests.helpers import count
+from tests.helpers import NOW, count
 from trailduck.cli import app
 from trailduck.crashpoints import ENV
 from trailduck.generator import Manifest

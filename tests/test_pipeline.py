@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW, small_spec
-from tests.helpers import lake_snapshot, query
+from tests.helpers import NOW, lake_snapshot, query, small_spec
 from trailduck.errors import LakeError
 from trailduck.generator import Manifest, encode_log, folder_sink, log_key, write_trail
 from trailduck.ingest import IngestOptions, ingest

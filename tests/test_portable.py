@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import NOW
-from tests.helpers import count, lake_snapshot
+from tests.helpers import NOW, count, lake_snapshot
 from trailduck import compact as compact_module
 from trailduck.cli import app
 from trailduck.fsutil import fsync_dir, usable_cpus

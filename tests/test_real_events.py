@@ -6,60 +6,16 @@ the AWS documentation examples (not in this repository).
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
 import json
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import NOW
-from tests.helpers import query
+from tests.helpers import NOW, SHARED, lay_out, query, sample_lines
 from trailduck.generator import folder_sink, s3_sink
 from trailduck.ingest import IngestOptions, ingest
-from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 from trailduck.scanner.s3 import S3Source
-
-DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples" / "awsdocs_examples"
-
-
-def sample_lines() -> list[str]:
-    files = [DATA / "otrf_ec2_proxy_s3_exfiltration.ndjson"]
-    if SHARED.is_dir():
-        files += sorted(SHARED.glob("*.events.ndjson"))
-    return [
-        line.rstrip("\n")
-        for f in files
-        for line in f.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-
-
-def lay_out(lines: list[str]) -> dict[str, bytes]:
-    """Group events into log objects by (account, region, day), keeping each record's bytes as they are."""
-    rng = random.Random(3)
-    groups: dict[tuple[str, str, dt.date], list[str]] = {}
-    for line in lines:
-        ev = json.loads(line)
-        account = str(ev.get("recipientAccountId") or (ev.get("userIdentity") or {}).get("accountId") or "")
-        account = account if ACCOUNT_RE.fullmatch(account) else "123456789012"
-        region = ev.get("awsRegion") if REGION_RE.fullmatch(str(ev.get("awsRegion"))) else "us-east-1"
-        day = dt.date.fromisoformat((ev.get("eventTime") or ev.get("@timestamp"))[:10])
-        groups.setdefault((account, region, day), []).append(line)
-    objects: dict[str, bytes] = {}
-    for (account, region, day), events in sorted(groups.items()):
-        for i in range(0, len(events), 7):
-            suffix = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
-            key = (
-                f"AWSLogs/{account}/CloudTrail/{region}/{day:%Y/%m/%d}/"
-                f"{account}_CloudTrail_{region}_{day:%Y%m%d}T2355Z_{suffix}.json.gz"
-            )
-            objects[key] = gzip.compress(('{"Records":[' + ",".join(events[i : i + 7]) + "]}").encode())
-    return objects
-
 
 TYPED = {
     "eventName": "eventName",

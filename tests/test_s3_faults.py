@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tests import faultproxy
-from tests.conftest import NOW, small_spec
-from tests.helpers import count
+from tests.helpers import NOW, count, small_spec
 from trailduck.errors import AccessDeniedError
 from trailduck.generator import Manifest, s3_sink, write_trail
 from trailduck.ingest import IngestOptions, IngestSummary, ingest

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW
-from tests.helpers import connect, query
+from tests.helpers import NOW, connect, query
 from trailduck.generator import encode_log, log_key
 from trailduck.ingest import IngestOptions, ingest
 

@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.conftest import NOW
-from tests.helpers import count, lake_snapshot
+from tests.helpers import NOW, count, lake_snapshot
 from trailduck.cli import app
 from trailduck.errors import StateError
 from trailduck.generator import Manifest, log_key
