@@ -13,8 +13,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.helpers import small_spec
+from tests.helpers import NOW, small_spec
 from trailduck.generator import Manifest, folder_sink, s3_sink, write_trail
+from trailduck.ingest import IngestOptions, ingest
 
 _bucket_ids = itertools.count()
 
@@ -67,3 +68,12 @@ def local_trail(tmp_path: Path) -> tuple[Path, Manifest]:
 def s3_trail(s3_client: Any, bucket: str) -> tuple[str, Manifest]:
     manifest = write_trail(small_spec(), s3_sink(s3_client, bucket))
     return bucket, manifest
+
+
+@pytest.fixture
+def lake(local_trail: tuple[Path, Manifest], tmp_path: Path) -> Path:
+    """A lake ingested from ``local_trail``, at ``tmp_path / "lake"``."""
+    root, _ = local_trail
+    lake = tmp_path / "lake"
+    ingest(IngestOptions(source=str(root), lake=lake), now=NOW)
+    return lake

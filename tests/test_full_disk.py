@@ -94,13 +94,18 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+def _ingested_with_room(trail: tuple[Path, Manifest], small_fs: Path) -> Path:
+    """The trail ingested into the small filesystem, made large enough for it first."""
+    _mount(small_fs, "64m")
+    lake = small_fs / "lake"
+    assert run(trail[0], lake).returncode == 0
+    return lake
+
+
 def test_views_that_cannot_be_written_on_a_full_disk_say_so(
     trail: tuple[Path, Manifest], small_fs: Path
 ) -> None:
-    root, _ = trail
-    lake = small_fs / "lake"
-    _mount(small_fs, "64m")
-    assert run(root, lake).returncode == 0
+    lake = _ingested_with_room(trail, small_fs)
     (lake / "trailduck.duckdb").unlink()
     filler = fill(small_fs)
     full = CliRunner().invoke(app, ["views", "--refresh", "--lake", str(lake)])
@@ -134,10 +139,7 @@ def test_a_full_disk_under_the_checkpoint_names_its_folder(
 def test_a_compaction_on_a_full_disk_says_so_and_the_next_one_finishes(
     trail: tuple[Path, Manifest], small_fs: Path
 ) -> None:
-    root, _ = trail
-    lake = small_fs / "lake"
-    _mount(small_fs, "64m")
-    assert run(root, lake).returncode == 0
+    lake = _ingested_with_room(trail, small_fs)
     # A partition of two files, so there is something to merge (its rows twice, as far as this test cares).
     first_day = sorted((lake / "events").glob("account=*/region=*/date=*"))[0]
     (first_day / "part-extra-00000.parquet").write_bytes(next(first_day.glob("*.parquet")).read_bytes())

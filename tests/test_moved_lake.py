@@ -14,11 +14,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import NOW, count
+from tests.helpers import count
 from trailduck.cli import app
 from trailduck.crashpoints import ENV
 from trailduck.generator import Manifest
-from trailduck.ingest import IngestOptions, ingest
 from trailduck.lake import Lake, open_lake
 
 runner = CliRunner()
@@ -29,12 +28,6 @@ def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), env={"COLUMNS": "200"})
 
 
-@pytest.fixture
-def lake(local_trail: tuple[Path, Manifest], tmp_path: Path) -> Path:
-    root, _ = local_trail
-    lake = tmp_path / "lake"
-    ingest(IngestOptions(source=str(root), lake=lake), now=NOW)
-    return lake
 
 
 def sql_count(lake: Path, where: str = "true") -> int:

@@ -24,14 +24,6 @@ from trailduck.scanner.local import LocalSource
 from trailduck.scanner.source import ObjectRef
 
 
-@pytest.fixture
-def lake(local_trail: tuple[Path, Manifest], tmp_path: Path) -> Path:
-    root, _ = local_trail
-    lake = tmp_path / "lake"
-    ingest(IngestOptions(source=str(root), lake=lake), now=NOW)
-    return lake
-
-
 def test_without_flock_the_lake_is_read_and_a_write_says_what_it_needs(
     lake: Path, local_trail: tuple[Path, Manifest]
 ) -> None:
