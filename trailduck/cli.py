@@ -1,7 +1,7 @@
 """The ``trailduck`` command: a thin layer that parses options, calls the library and renders the result.
 
-Exit codes: 0 everything processed; 3 some files were quarantined (listed in the summary and by
-``trailduck state failed``); 1 a fatal error; 2 a usage error.
+Exit codes: :class:`trailduck.errors.ExitCode` (0 done, 1 fatal, 2 usage, 3 files quarantined, 4 findings,
+128 + a signal's number when stopped).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from rich.text import Text
 
 from trailduck import __version__
 from trailduck.demo import DEMO_LAKE
-from trailduck.errors import ConfigError, TrailduckError
-from trailduck.ingest import EXIT_FATAL, EXIT_USAGE, IngestOptions, IngestSummary, ingest
+from trailduck.errors import ConfigError, ExitCode, TrailduckError
+from trailduck.ingest import IngestOptions, IngestSummary, ingest
 from trailduck.lake import Lake
 from trailduck.pipeline import tune_allocator
 from trailduck.query import jsonable
@@ -141,21 +141,21 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        _fail(str(exc), ExitCode.USAGE)
     except TrailduckError as exc:
-        _fail(str(exc), EXIT_FATAL)
+        _fail(str(exc), ExitCode.FATAL)
     except BrokenPipeError:
         # The reader went away (`trailduck report | head`): not an error worth a message.
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
-        raise typer.Exit(EXIT_FATAL) from None
+        raise typer.Exit(ExitCode.FATAL) from None
     except StopSignal as exc:
-        _fail(f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}", 128 + exc.signum)
+        _fail(f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + exc.signum)
     except KeyboardInterrupt:
-        _fail(f"interrupted; {_NOTHING_COMMITTED}", 128 + signal.SIGINT)
+        _fail(f"interrupted; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + signal.SIGINT)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}", EXIT_FATAL)
+        _fail(f"{where}{exc.strerror or exc}", ExitCode.FATAL)
 
 
 def _converter() -> str:
@@ -477,7 +477,6 @@ def sql_cmd(
         print_rows(columns, rows, fmt)
 
 
-EXIT_FINDINGS = 4
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -498,7 +497,7 @@ def report_cmd(
     fail_on_findings: Annotated[
         bool,
         typer.Option(
-            "--fail-on-findings", help=f"Exit with {EXIT_FINDINGS} when any detection matched (for cron)."
+            "--fail-on-findings", help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron)."
         ),
     ] = False,
 ) -> None:
@@ -538,7 +537,7 @@ def report_cmd(
                 highlight=False,
             )
     if fail_on_findings and any(f.count for f in findings):
-        raise typer.Exit(EXIT_FINDINGS)
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 @app.command("views")

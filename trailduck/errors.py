@@ -1,6 +1,25 @@
-"""One exception hierarchy for the whole package; the CLI maps it to messages and exit codes."""
+"""One exception hierarchy for the whole package, and the exit codes; the CLI maps the one to the other."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a ``trailduck`` command exits with: the one table of them (the README lists the same)."""
+
+    OK = 0
+    #: A fatal error: the message names the object and what to do.
+    FATAL = 1
+    #: A bad option or argument (a wrong source folder included).
+    USAGE = 2
+    #: ``ingest``: some files were quarantined; they are retried on the next run.
+    QUARANTINED = 3
+    #: ``verify``: a log file or digest is not what CloudTrail delivered; ``report --fail-on-findings``: a
+    #: detection matched.
+    FINDINGS = 4
+    #: Stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM).
+    SIGNALLED = 128
 
 
 class TrailduckError(Exception):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trailduck import crashpoints, pipeline
-from trailduck.errors import ConfigError, LakeError, StateError
+from trailduck.errors import ConfigError, ExitCode, LakeError, StateError
 from trailduck.lake import Lake
 from trailduck.scanner import native
 from trailduck.scanner.decode import Limits
@@ -49,10 +49,6 @@ from trailduck.views import refresh_views
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FATAL = 1
-EXIT_USAGE = 2
-EXIT_QUARANTINED = 3
 
 #: The range of days an option may name (CloudTrail began in 2013; the bounds keep date arithmetic safe).
 EARLIEST_DAY = dt.date(2000, 1, 1)
@@ -141,7 +137,7 @@ class IngestSummary:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_QUARANTINED if self.files_failed else EXIT_OK
+        return ExitCode.QUARANTINED if self.files_failed else ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trailduck.errors import BadObjectError, ConfigError, SourceError
+from trailduck.errors import BadObjectError, ConfigError, ExitCode, SourceError
 from trailduck.lake import Lake
 from trailduck.scanner.decode import Limits, TrailingDataError, decompress
 from trailduck.scanner.digest import (
@@ -65,8 +65,6 @@ ACCEPTABLE = frozenset({"valid", "not_yet_covered"})
 #: Digests with these statuses vouch for the log files they list.
 VOUCHING = frozenset({"valid", "gap"})
 
-EXIT_OK = 0
-EXIT_INVALID = 4
 
 #: A function returning the public keys CloudTrail used in ``home_region`` between two times.
 KeyFetcher = Callable[[str, dt.datetime, dt.datetime], list[PublicKey]]
@@ -125,7 +123,7 @@ class VerifyResult:
     @property
     def exit_code(self) -> int:
         ok = all(v.status in ACCEPTABLE for v in [*self.digests, *self.log_files])
-        return EXIT_OK if ok else EXIT_INVALID
+        return ExitCode.OK if ok else ExitCode.FINDINGS
 
     def counts(self) -> dict[str, dict[str, int]]:
         def tally(verdicts: list[Verdict], statuses: tuple[str, ...]) -> dict[str, int]:
