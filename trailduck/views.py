@@ -168,7 +168,7 @@ def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
             exc,
         )
     statements = view_statements(lake)
-    con = duckdb.connect(config={"temp_directory": str(lake.meta_dir / "duckdb-tmp")})
+    con = lake.scratch_connection()
     try:
         for statement in statements:
             con.execute(statement)
