@@ -38,10 +38,10 @@ import msgspec
 import pyarrow as pa
 
 import trailduck
-from trailduck.generator import EventFactory, encode_log, log_key, rand_suffix
-from trailduck.ingest import IngestOptions, ingest
-from trailduck.scanner.decode import decompress, split_records
+from trailduck.convert.decode import decompress, split_records
+from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.scanner.s3 import S3Source, make_client
+from trailduck.synthetic.generator import EventFactory, encode_log, log_key, rand_suffix
 
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

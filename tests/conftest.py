@@ -14,8 +14,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.helpers import NOW, small_spec
-from trailduck.generator import Manifest, folder_sink, s3_sink, write_trail
-from trailduck.ingest import IngestOptions, ingest
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.synthetic.generator import Manifest, folder_sink, s3_sink, write_trail
 
 _bucket_ids = itertools.count()
 

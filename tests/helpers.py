@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 
 from trailduck.crashpoints import ENV
-from trailduck.generator import Manifest, TrailSpec
-from trailduck.lake import Lake
+from trailduck.lake.folder import Lake
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
+from trailduck.synthetic.generator import Manifest, TrailSpec
 
 
 def query(lake: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import query, small_spec
-from trailduck.cli import app
+from trailduck.cli.app import app
+from trailduck.convert.decode import Limits, decompress, split_records
 from trailduck.errors import BadObjectError
-from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
-from trailduck.scanner.decode import Limits, decompress, split_records
+from trailduck.synthetic.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
 
 GOOD = encode_log([{"eventID": "inside-a-broken-file", "eventName": "X"}])
 RAW_GOOD = gzip.decompress(GOOD)
@@ -240,7 +240,7 @@ def test_the_bomb_builder_really_builds_valid_json() -> None:
 
 
 def test_local_sources_never_follow_symbolic_links(tmp_path: Path) -> None:
-    from trailduck.ingest import IngestOptions, ingest
+    from trailduck.ingestion.run import IngestOptions, ingest
 
     outside = tmp_path / "outside"
     write_trail(
@@ -267,8 +267,8 @@ def test_local_sources_never_follow_symbolic_links(tmp_path: Path) -> None:
 
 
 def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:
-    from trailduck.generator import folder_sink
-    from trailduck.ingest import IngestOptions, ingest
+    from trailduck.ingestion.run import IngestOptions, ingest
+    from trailduck.synthetic.generator import folder_sink
 
     root = tmp_path / "bucket"
     records = [
@@ -289,9 +289,9 @@ def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:
 
 def test_a_file_arrow_refuses_is_quarantined_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure inside a batch of many files (here forced) falls back to converting file by file."""
-    import trailduck.pipeline as pipeline_module
-    from trailduck.generator import folder_sink
-    from trailduck.ingest import IngestOptions, ingest
+    import trailduck.ingestion.pipeline as pipeline_module
+    from trailduck.ingestion.run import IngestOptions, ingest
+    from trailduck.synthetic.generator import folder_sink
 
     root = tmp_path / "bucket"
     for i in range(5):

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import count, lake_snapshot
-from trailduck.cli import app
-from trailduck.demo import DEMO_LAKE
-from trailduck.generator import Manifest, log_key
+from trailduck.cli.app import app
+from trailduck.synthetic.demo import DEMO_LAKE
+from trailduck.synthetic.generator import Manifest, log_key
 
 runner = CliRunner()
 
@@ -346,7 +346,7 @@ def one_stream_spec() -> Any:
 def test_a_bucket_with_the_logs_under_a_prefix_names_the_source_to_use(
     s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
-    from trailduck.generator import s3_sink, write_trail
+    from trailduck.synthetic.generator import s3_sink, write_trail
 
     sink = s3_sink(s3_client, bucket)
     manifest = write_trail(one_stream_spec(), lambda key, body, meta=None: sink(f"logs/{key}", body, meta))

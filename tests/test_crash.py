@@ -16,10 +16,10 @@ import pytest
 from tests.helpers import expected, ingest_cmd, run_cli, stored
 from trailduck.crashpoints import ENV
 from trailduck.fsutil import usable_cpus
-from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
-from trailduck.lake import Lake
-from trailduck.scanner.writer import TMP_SUFFIX
-from trailduck.state.lineage import content_hashes
+from trailduck.lake.folder import Lake
+from trailduck.lake.lineage import content_hashes
+from trailduck.lake.writer import TMP_SUFFIX
+from trailduck.synthetic.generator import Manifest, TrailSpec, folder_sink, write_trail
 
 
 @pytest.fixture(scope="module")

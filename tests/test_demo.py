@@ -15,10 +15,10 @@ import pytest
 
 from tests.helpers import count, lake_snapshot
 from trailduck.crashpoints import ENV
-from trailduck.demo import NOTEBOOK_DEMO_LAKE, demo_marker, notebook_lake, run_demo
 from trailduck.errors import ConfigError
-from trailduck.ingest import IngestOptions, ingest
-from trailduck.lake import Lake
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.lake.folder import Lake
+from trailduck.synthetic.demo import NOTEBOOK_DEMO_LAKE, demo_marker, notebook_lake, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def test_the_python_api_of_the_readme(local_trail: tuple[Path, object], tmp_path
 
 
 def test_what_the_demo_and_the_tests_leave_behind_is_ignored_by_git() -> None:
-    from trailduck.demo import DEMO_LAKE, NOTEBOOK_DEMO_LAKE
+    from trailduck.synthetic.demo import DEMO_LAKE, NOTEBOOK_DEMO_LAKE
 
     if not (ROOT / ".git").exists() or not shutil.which("git"):
         pytest.skip("not a git checkout")

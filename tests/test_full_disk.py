@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import expected, ingest_cmd, stored
-from trailduck.cli import app
-from trailduck.generator import Manifest, TrailSpec, folder_sink, write_trail
+from trailduck.cli.app import app
+from trailduck.synthetic.generator import Manifest, TrailSpec, folder_sink, write_trail
 
 
 def _mount(folder: Path, size: str) -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from tests.helpers import NOW, TODAY, count, lake_snapshot, query, small_spec
 from trailduck.errors import StateError
-from trailduck.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
-from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.scanner.s3 import S3Source
 from trailduck.state.store import LocalStateStore
+from trailduck.synthetic.generator import Manifest, encode_log, folder_sink, log_key, s3_sink, write_trail
 
 
 def run(source: str, lake: Path, now: dt.datetime = NOW, **kw: Any) -> IngestSummary:
@@ -192,8 +192,8 @@ def test_views_are_recreated_only_when_their_definitions_change(
 ) -> None:
     import duckdb
 
-    from trailduck.lake import Lake
-    from trailduck.views import refresh_views
+    from trailduck.lake.folder import Lake
+    from trailduck.lake.views import refresh_views
 
     root, manifest = local_trail
     lake = tmp_path / "lake"
@@ -457,7 +457,7 @@ def test_a_reader_holding_the_database_does_not_fail_the_ingest(
     import subprocess
     import sys
 
-    from trailduck.lake import Lake
+    from trailduck.lake.folder import Lake
 
     root, manifest = local_trail
     lake = tmp_path / "lake"
@@ -521,8 +521,8 @@ def test_a_marker_for_another_checkpoint_is_never_guessed_at(
 ) -> None:
     """A run killed after committing to --state elsewhere; a later command without that --state must not
     roll its files back (they are committed there) nor keep them blindly."""
-    from trailduck.compact import compact
-    from trailduck.lake import Lake
+    from trailduck.lake.compact import compact
+    from trailduck.lake.folder import Lake
 
     root, manifest = local_trail
     lake, elsewhere = tmp_path / "lake", tmp_path / "elsewhere.json"

@@ -11,8 +11,8 @@ import nbclient
 import nbformat
 import pytest
 
-from trailduck.demo import run_demo
-from trailduck.lake import Lake
+from trailduck.lake.folder import Lake
+from trailduck.synthetic.demo import run_demo
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

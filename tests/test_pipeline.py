@@ -20,16 +20,16 @@ import pytest
 
 from tests.helpers import NOW, lake_snapshot, query, small_spec
 from trailduck.errors import LakeError
-from trailduck.generator import Manifest, encode_log, folder_sink, log_key, write_trail
-from trailduck.ingest import IngestOptions, ingest
-from trailduck.lake import Lake
-from trailduck.pipeline import WorkPool, worker_count
+from trailduck.ingestion.pipeline import WorkPool, worker_count
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.lake.folder import Lake
+from trailduck.lake.lineage import content_hashes
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.locations import open_source
 from trailduck.scanner.s3 import S3Source
 from trailduck.scanner.source import ObjectRef
-from trailduck.state.lineage import content_hashes
+from trailduck.synthetic.generator import Manifest, encode_log, folder_sink, log_key, write_trail
 
 
 def _listed(sizes: list[int]) -> list[Listed]:
@@ -248,8 +248,8 @@ class _CountingSource:
 
 
 def test_fetching_ahead_is_bounded_by_count_and_by_bytes() -> None:
-    from trailduck.pipeline import _fetch_all
-    from trailduck.scanner.decode import Limits
+    from trailduck.convert.decode import Limits
+    from trailduck.ingestion.pipeline import _fetch_all
 
     for size, most in ((1 << 10, 8), (10 << 20, 1), (6 << 20, 2)):
         source = _CountingSource()
@@ -270,13 +270,13 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
 ) -> None:
     import duckdb
 
-    from trailduck.generator import generate
-    from trailduck.pipeline import _Batcher
-    from trailduck.scanner import convert
-    from trailduck.scanner.convert import decode_file
-    from trailduck.scanner.decode import decompress, split_records
+    from trailduck.convert import converter as convert
+    from trailduck.convert.converter import decode_file
+    from trailduck.convert.decode import decompress, split_records
+    from trailduck.ingestion.pipeline import _Batcher
+    from trailduck.lake.writer import LocalLakeWriter
     from trailduck.scanner.keys import Kind
-    from trailduck.scanner.writer import LocalLakeWriter
+    from trailduck.synthetic.generator import generate
 
     logs = [f for f in generate(small_spec(days=1)) if parse_key(f.key).stream.kind is Kind.LOG]
     streams = {parse_key(f.key).stream for f in logs}

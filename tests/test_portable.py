@@ -12,16 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import NOW, count, lake_snapshot
-from trailduck import compact as compact_module
-from trailduck.cli import app
+from trailduck.cli.app import app
 from trailduck.fsutil import fsync_dir, usable_cpus
-from trailduck.generator import Manifest
-from trailduck.ingest import IngestOptions, ingest
-from trailduck.pipeline import worker_count
+from trailduck.ingestion.pipeline import worker_count
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.lake import compact as compact_module
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.local import LocalSource
 from trailduck.scanner.source import ObjectRef
+from trailduck.synthetic.generator import Manifest
 
 
 def test_without_flock_the_lake_is_read_and_a_write_says_what_it_needs(
@@ -31,7 +31,7 @@ def test_without_flock_the_lake_is_read_and_a_write_says_what_it_needs(
     root, _ = local_trail
     script = (
         "import sys; sys.modules['fcntl'] = None\n"  # an import of fcntl now raises ImportError
-        "from trailduck.cli import main\n"
+        "from trailduck.cli.app import main\n"
         "sys.argv = ['trailduck', *sys.argv[1:]]\n"
         "main()\n"
     )

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import NOW, SHARED, lay_out, query, sample_lines
-from trailduck.generator import folder_sink, s3_sink
-from trailduck.ingest import IngestOptions, ingest
+from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.scanner.s3 import S3Source
+from trailduck.synthetic.generator import folder_sink, s3_sink
 
 TYPED = {
     "eventName": "eventName",

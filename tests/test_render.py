@@ -1,4 +1,4 @@
-"""How query rows and messages reach the terminal: trailduck.render, and through the CLI on a real lake."""
+"""How query rows and messages reach the terminal: trailduck.cli.render, and through the CLI on a real lake."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
-from trailduck.cli import app
-from trailduck.generator import Manifest
-from trailduck.render import MIN_COLUMN, fitting_table, line_per_column, printable, readable
+from trailduck.cli.app import app
+from trailduck.cli.render import MIN_COLUMN, fitting_table, line_per_column, printable, readable
+from trailduck.synthetic.generator import Manifest
 
 runner = CliRunner()
 

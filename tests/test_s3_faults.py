@@ -11,9 +11,9 @@ import pytest
 from tests import faultproxy
 from tests.helpers import NOW, count, small_spec
 from trailduck.errors import AccessDeniedError
-from trailduck.generator import Manifest, s3_sink, write_trail
-from trailduck.ingest import IngestOptions, IngestSummary, ingest
+from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.scanner.s3 import S3Source, make_client
+from trailduck.synthetic.generator import Manifest, s3_sink, write_trail
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_access_denied_on_listing_names_list_bucket(
 ) -> None:
     from typer.testing import CliRunner
 
-    from trailduck.cli import app
+    from trailduck.cli.app import app
 
     state, url = proxy
     bucket, _ = trail

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from trailduck.cli import app
+from trailduck.cli.app import app
 from trailduck.errors import ConfigError
 from trailduck.trail_setup import SetupOptions, bucket_policy, client_factory, reader_policy, setup_trail
 

@@ -10,8 +10,8 @@ The library the CLI and the notebooks share::
 import importlib.metadata
 
 from trailduck.errors import TrailduckError
-from trailduck.ingest import IngestOptions, IngestSummary, ingest
-from trailduck.lake import Lake, open_lake
+from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
+from trailduck.lake.folder import Lake, open_lake
 
 __all__ = ["IngestOptions", "IngestSummary", "Lake", "TrailduckError", "__version__", "ingest", "open_lake"]
 try:

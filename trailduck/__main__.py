@@ -1,5 +1,5 @@
 """``python -m trailduck`` is the ``trailduck`` command."""
 
-from trailduck.cli import main
+from trailduck.cli.app import main
 
 main()

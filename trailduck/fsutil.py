@@ -26,6 +26,25 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+#: The suffix of a file being written; with a leading dot too, the file is hidden from every reader's glob.
+TMP_SUFFIX = ".tmp"
+
+
+def temporary_name(name: str) -> str:
+    """The name a file to be called ``name`` has while it is written."""
+    return f".{name}{TMP_SUFFIX}"
+
+
+def published_name(temporary: str) -> str:
+    """The name a file written as ``temporary`` (see :func:`temporary_name`) is renamed to."""
+    return temporary[1 : -len(TMP_SUFFIX)]
+
+
+def beside(path: Path) -> Path:
+    """Where ``path`` is written before it replaces the old one in a single rename."""
+    return path.with_name(temporary_name(path.name))
+
+
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from trailduck.errors import ConfigError
-from trailduck.generator import encode_log, log_key
 from trailduck.scanner import locate
 from trailduck.scanner.listing import discover_streams
 from trailduck.scanner.local import LocalSource
 from trailduck.scanner.locate import check_layout
 from trailduck.scanner.s3 import S3Source
 from trailduck.scanner.source import Source
+from trailduck.synthetic.generator import encode_log, log_key
 
 ACCOUNT = "111122223333"
 ORG = "o-a1b2c3d4e5"

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.helpers import NOW, count, lake_snapshot
-from trailduck.cli import app
+from trailduck.cli.app import app
 from trailduck.errors import StateError
-from trailduck.generator import Manifest, log_key
-from trailduck.ingest import IngestOptions, ingest
+from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
 from trailduck.state.store import LocalStateStore
+from trailduck.synthetic.generator import Manifest, log_key
 
 runner = CliRunner()
 
@@ -144,7 +144,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(
     root, manifest = local_trail
     lake = tmp_path / "lake"
     code = (
-        "import sys, time; from trailduck.lake import Lake\n"
+        "import sys, time; from trailduck.lake.folder import Lake\n"
         "with Lake(sys.argv[1]).lock():\n    print('locked', flush=True); time.sleep(600)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code, str(lake)], stdout=subprocess.PIPE, text=True)

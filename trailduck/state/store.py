@@ -13,7 +13,7 @@ from typing import Protocol
 
 from trailduck import crashpoints
 from trailduck.errors import StateError
-from trailduck.fsutil import fsync_dir
+from trailduck.fsutil import beside, fsync_dir
 from trailduck.state.checkpoint import Checkpoint
 
 
@@ -61,7 +61,7 @@ class LocalStateStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp = beside(self.path)
         data = json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
         try:
             with open(tmp, "wb") as fh:

@@ -1,0 +1,1 @@
+"""Reading the lake: queries, and the report of the detections and analysis views."""

@@ -1,0 +1,1 @@
+"""The main job: plan a run from the checkpoint and the listing, then fetch, convert and write in workers."""

@@ -1,0 +1,279 @@
+"""The lake folder: its single-writer lock, recovery from an interrupted run, a full disk's message, and
+connections for reading it. Its paths and names are :mod:`trailduck.lake.layout`'s."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from trailduck.errors import ConfigError, LakeError, StateError
+from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full, temporary_name
+from trailduck.lake.layout import DATASETS, LakeLayout, is_part_of, run_parts, run_tmp_parts
+from trailduck.lake.views import connect_for_reading
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lake can be read there, not written (see Lake.lock)
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+STORAGE_COMPATIBILITY = "v1.0.0"
+# A backslash is a path's separator on Windows, elsewhere a character DuckDB's globs would read as an escape.
+_FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\n\r\t\x00") | (set() if os.sep == "\\" else {"\\"})
+
+
+class Lake(LakeLayout):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        path = Path(root).expanduser().absolute()
+        bad = sorted(_FORBIDDEN_PATH_CHARS.intersection(str(path)))
+        if bad:
+            # DuckDB reads the lake through glob patterns inside SQL text: such characters would change them.
+            raise ConfigError(
+                f"{path}: the lake path may not contain any of {' '.join(repr(c) for c in bad)}; "
+                "choose a plain folder name"
+            )
+        super().__init__(path)
+
+    # -- paths: see LakeLayout -----------------------------------------------------------------------------
+    def create(self) -> None:
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LakeError(f"{self.root}: cannot create the lake folder ({exc.strerror})") from exc
+
+    # -- writing -------------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the single-writer lock. The OS drops it when the process dies, so a dead run never blocks."""
+        if fcntl is None:
+            raise LakeError(
+                f"{self.root}: writing to a lake needs flock, which Linux and macOS have and this system has not; "
+                "ingest on one of those (sql, report, views and the notebooks work here)"
+            )
+        self.create()
+        path = self.lock_path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = _running_pid(os.pread(fd, 64, 0))
+                if holder is None:
+                    # The last writer's pid is gone: someone else holds the lock, flock(1) around a backup, say.
+                    raise LakeError(
+                        f"{self.root}: another process holds the lake's lock ({path}), a backup under flock(1) "
+                        "perhaps; wait for it to finish"
+                    ) from exc
+                raise LakeError(
+                    f"{self.root}: another trailduck process (pid {holder}) is writing to this lake; "
+                    "wait for it to finish, or check that no other ingest is scheduled at the same time"
+                ) from exc
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def until_committed(self) -> Iterator[None]:
+        """Around a run's writes up to and including its commit (the checkpoint): a full disk, which Python,
+        pyarrow and the worker processes all report as an ``OSError`` with ``errno`` ENOSPC or EDQUOT, becomes one
+        :class:`LakeError` naming the folder, saying that nothing was committed and what to do. Only before the
+        commit is that true, so only that part of a run is wrapped."""
+        with self.full_disk_said(
+            "nothing was committed",
+            "choose another {option}, then run again: the next run rolls back what this one wrote and converts "
+            "its objects again",
+        ):
+            yield
+
+    @contextmanager
+    def while_compacting(self) -> Iterator[None]:
+        """As :meth:`until_committed`, for a compaction: each partition is swapped whole or not at all."""
+        with self.full_disk_said(
+            "the partitions compacted so far are done, the others are as they were",
+            "run trailduck compact again: it clears what this one left and goes on",
+        ):
+            yield
+
+    @contextmanager
+    def full_disk_said(self, outcome: str, then: str) -> Iterator[None]:
+        """The one translation of a full disk (``errno`` ENOSPC or EDQUOT) under the lake, or under a checkpoint
+        kept outside it, into a :class:`LakeError`: ``<folder>: no space left on device; <outcome>. Free some
+        space there or <then>``."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            where = Path(exc.filename).absolute() if isinstance(exc.filename, str) else None
+            folder, option = self.root, "--lake"
+            if where is not None and not where.is_relative_to(self.root):
+                folder, option = where.parent, "--state"  # the checkpoint, kept outside the lake
+            raise LakeError(
+                f"{folder}: {os.strerror(exc.errno).lower()}; {outcome}. Free some space there or "
+                f"{then.format(option=option)}"
+            ) from exc
+
+    def begin_run(self, run_id: str, state_location: str) -> None:
+        """Mark a run as writing, before it writes anything. The marker is removed by :meth:`end_run`.
+
+        The marker names the checkpoint the run commits to: only that checkpoint can say whether the run
+        committed, so recovery never decides from another one.
+        """
+        marker = self.run_marker(run_id)
+        marker.write_text(json.dumps({"run": run_id, "state": self._as_marked(state_location)}))
+        fsync_dir(self.runs_dir)
+
+    def _as_marked(self, state_location: str) -> str:
+        """A checkpoint's location as a marker names it: relative to the lake when inside it, so that a marker
+        still names the right checkpoint after the lake was moved or copied."""
+        path = Path(state_location)
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else state_location
+
+    def runs_committing_to(self, state_location: str) -> set[str]:
+        """The interrupted runs (their markers are still there) that commit to the checkpoint at
+        ``state_location``."""
+        mine = self._as_marked(state_location)
+        return {run for run, marked in self.run_markers().items() if self._as_marked(marked) == mine}
+
+    def run_markers(self) -> dict[str, str]:
+        """Runs that started writing and have not finished, with the checkpoint each commits to."""
+        markers: dict[str, str] = {}
+        for marker in self.run_marker_files():
+            try:
+                markers[marker.stem] = str(json.loads(marker.read_text())["state"])
+            except (ValueError, KeyError, TypeError):
+                markers[marker.stem] = ""  # unreadable: treated as belonging to no known checkpoint
+        return markers
+
+    def has_data_besides(self, runs: set[str]) -> bool:
+        """Whether any Parquet file belongs to a run other than ``runs``."""
+        return any(
+            not is_part_of(f.name, runs)
+            for d in DATASETS
+            for f in self.data_files(d)
+        )
+
+    def end_run(self, run_id: str) -> None:
+        self.run_marker(run_id).unlink(missing_ok=True)
+
+    def recover(
+        self, committed_runs: list[str] | None, state_location: str, *, discard: bool = False
+    ) -> list[str]:
+        """Undo what interrupted runs left behind; returns the ids of the runs rolled back.
+
+        A run whose marker is still there either committed to its checkpoint (its files are kept, only the
+        marker goes) or did not (its Parquet files are deleted: the checkpoint does not know them, so the next run
+        converts those objects again and nothing is counted twice). ``committed_runs`` is None when the
+        checkpoint does not exist: then only a run that never reached it (a first run) can be rolled back.
+        A marker written for another checkpoint is an error, never a guess, unless ``discard`` (state rebuild)
+        says that whatever those runs wrote is to be converted again.
+        """
+        rolled_back: list[str] = []
+        committed = set(committed_runs or [])
+        # An interrupted compaction: the live partition folders always hold one complete set of files.
+        staging = self.compact_dir
+        if staging.exists():
+            shutil.rmtree(staging)
+            log.warning("removed the staging area of an interrupted compaction")
+        markers = self.run_markers()
+        if not discard:
+            for run_id, location in markers.items():
+                if self._as_marked(location) != self._as_marked(state_location):
+                    named = str(self.root / location) if location else "?"
+                    raise StateError(
+                        f"{self.root}: the interrupted run {run_id} commits to the checkpoint {named}, "
+                        f"not {state_location}; pass --state {named} so it can be finished correctly"
+                    )
+        for dataset in DATASETS:
+            # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a
+            # killed run, or of a worker process that outlived it).
+            for path in self.data_files(dataset, run_tmp_parts()):
+                path.unlink(missing_ok=True)
+        for path in self.content_dir.glob(temporary_name(run_parts())) if self.content_dir.is_dir() else []:
+            path.unlink(missing_ok=True)
+        for run_id in markers:
+            if run_id not in committed:
+                self.content_file(run_id).unlink(missing_ok=True)
+                for dataset in DATASETS:
+                    for pattern in (run_parts(run_id), run_tmp_parts(run_id)):
+                        for path in self.data_files(dataset, pattern):
+                            path.unlink()
+                rolled_back.append(run_id)
+                log.warning("rolled back the files of interrupted run %s", run_id)
+            self.run_marker(run_id).unlink()
+        return rolled_back
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection to ``trailduck.duckdb`` with the views in it, reading this folder's files.
+
+        Read-only by default: any number of readers (notebooks, the DuckDB CLI) can then share the file, while a
+        read-write connection would keep the next ingest from refreshing the views. A read-only connection to a
+        lake whose views an older trailduck made gets new ones first (see
+        :func:`trailduck.lake.views.connect_for_reading`); a read-write one gets the file as it is.
+        """
+        return connect_for_reading(self) if read_only else self.open_database(read_only=False)
+
+    def open_database(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """The database file as it is, views and all."""
+        if read_only and not self.db_path.exists():
+            raise LakeError(f"{self.db_path}: no such database; run `trailduck ingest` on this lake first")
+        # The views are plain SQL over Parquet, so the file can stay in DuckDB's oldest stable storage format:
+        # a newer DuckDB writing the default format makes the lake unreadable to a user's older DuckDB CLI.
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        )
+        existed = self.db_path.exists()
+        try:
+            return duckdb.connect(str(self.db_path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            if not existed:
+                # DuckDB leaves the file it failed to create (on a full disk, say), which it then refuses to open
+                # ever after as "not a valid DuckDB database file": so none is left behind.
+                self.db_path.unlink(missing_ok=True)
+            hint = (
+                "its disk is full: free some space there"
+                if says_disk_full(exc)
+                else "another process may hold it open for writing"
+            )
+            raise LakeError(f"{self.db_path}: cannot open ({exc}); {hint}") from exc
+
+    def scratch_connection(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection for reading the Parquet files directly.
+
+        Its spill folder is inside the lake: an in-memory DuckDB would otherwise spill into ``./.tmp`` of
+        whatever directory the job runs from.
+        """
+        return duckdb.connect(config={"temp_directory": str(self.scratch_dir)})
+
+
+def _running_pid(text: bytes) -> int | None:
+    """The pid a lock file names, if that process is running."""
+    try:
+        pid = int(text.decode("ascii").strip())
+        if pid <= 0:
+            return None
+        os.kill(pid, 0)
+    except (ValueError, UnicodeDecodeError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # running, as another user
+    return pid
+
+
+def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:
+    """The lake at ``root``, or at ``$TRAILDUCK_LAKE``, or at ``./cloudtrail-lake``."""
+    return Lake(root or os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")

@@ -1,0 +1,177 @@
+"""Every path and name in a lake, in one place: no other module spells one.
+
+::
+
+    <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
+    <lake>/events/.../.part-<run>-<n>.parquet.tmp   being written; renamed into place when its run commits
+                                           (every file is written under :func:`trailduck.fsutil.temporary_name`)
+    <lake>/insights/...                    the same for CloudTrail Insights events
+    <lake>/trailduck.duckdb                the views over the Parquet files (see :mod:`trailduck.lake.views`)
+    <lake>/trailduck.duckdb.tmp/           DuckDB's spill folder for that database (DuckDB names it)
+    <lake>/_trailduck/state.json           the checkpoint (unless moved with --state)
+    <lake>/_trailduck/runs/<run>.run       a marker that exists only while a run is writing
+    <lake>/_trailduck/lock                 held (flock) by the one process writing
+    <lake>/_trailduck/content/part-<run>.parquet    the SHA-256 each object of a run was converted from
+    <lake>/_trailduck/integrity/<table>.parquet     `trailduck verify`'s verdicts (log_files, digests)
+    <lake>/_trailduck/compact/<run>/<partition>/    a compaction's new files, before they are swapped in
+    <lake>/_trailduck/duckdb-tmp/          the spill folder of in-memory connections over the lake
+    <lake>/_trailduck/empty.parquet        the schema an empty dataset's view reads
+    <lake>/_trailduck/demo.json            marks a lake that `trailduck demo` made
+
+Partition values are plain strings (Hive style ``key=value`` folders), which Athena, Spark and DuckDB read as
+they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trailduck.fsutil import temporary_name
+
+EVENTS = "events"
+INSIGHTS = "insights"
+DATASETS = (EVENTS, INSIGHTS)
+#: The Hive partition columns, outermost first.
+PARTITION_KEYS = ("account", "region", "date")
+_PART = "part-"
+_PARQUET = ".parquet"
+_PARTITIONS = "/".join(f"{key}=*" for key in PARTITION_KEYS)
+#: Below a dataset's folder: every data file of every partition.
+PARTITION_FILES = f"{_PARTITIONS}/*{_PARQUET}"
+#: Below a stream's folder (:meth:`LakeLayout.stream_dir`): every data file of every day.
+DAY_FILES = f"{PARTITION_KEYS[-1]}=*/*{_PARQUET}"
+_DATABASE = "trailduck.duckdb"
+_META = "_trailduck"
+
+
+def partition_path(dataset: str, account: str, region: str, date: str) -> str:
+    """A partition's folder, relative to the lake."""
+    values = dict(zip(PARTITION_KEYS, (account, region, date), strict=True))
+    return "/".join([dataset, *(f"{k}={v}" for k, v in values.items())])
+
+
+def stream_folder(dataset: str, account: str, region: str) -> str:
+    """The folder of one account's and region's partitions, relative to the lake."""
+    return partition_path(dataset, account, region, "x").rsplit("/", 1)[0]
+
+
+def partition_value(folder: Path) -> str:
+    """The value a partition folder (``date=2026-12-01``) holds (``2026-12-01``)."""
+    return folder.name.split("=", 1)[1]
+
+
+def part_name(run_id: str, n: str) -> str:
+    """The name of a data file: ``part-<run>-<n>.parquet``; ``n`` tells the run's files apart."""
+    return f"{_PART}{run_id}-{n}{_PARQUET}"
+
+
+def run_parts(run_id: str = "*") -> str:
+    """A glob of a run's published data files, in a partition folder."""
+    return part_name(run_id, "*")
+
+
+def run_tmp_parts(run_id: str = "*") -> str:
+    """A glob of a run's unpublished data files, in a partition folder."""
+    return temporary_name(run_parts(run_id))
+
+
+def is_part_of(name: str, run_ids: set[str]) -> bool:
+    """Whether the data file ``name`` was written by one of ``run_ids``."""
+    return any(name.startswith(f"{_PART}{run}-") for run in run_ids)
+
+
+class LakeLayout:
+    """The paths of one lake folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / _DATABASE
+
+    @property
+    def db_spill_name(self) -> str:
+        """The name DuckDB gives the spill folder of the database opened from :attr:`db_path`."""
+        return f"{_DATABASE}.tmp"
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.root / _META
+
+    @property
+    def state_path(self) -> Path:
+        return self.meta_dir / "state.json"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.meta_dir / "runs"
+
+    def run_marker(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}.run"
+
+    def run_marker_files(self) -> list[Path]:
+        return sorted(self.runs_dir.glob("*.run")) if self.runs_dir.is_dir() else []
+
+    @property
+    def lock_path(self) -> Path:
+        return self.meta_dir / "lock"
+
+    @property
+    def content_dir(self) -> Path:
+        """Per run, the SHA-256 of each object's converted content (see :mod:`trailduck.lake.lineage`)."""
+        return self.meta_dir / "content"
+
+    def content_file(self, run_id: str) -> Path:
+        return self.content_dir / f"{_PART}{run_id}{_PARQUET}"
+
+    def content_files(self) -> list[Path]:
+        return sorted(self.content_dir.glob(run_parts())) if self.content_dir.is_dir() else []
+
+    def verdict_table(self, table: str) -> Path:
+        return self.meta_dir / "integrity" / f"{table}{_PARQUET}"
+
+    @property
+    def compact_dir(self) -> Path:
+        return self.meta_dir / "compact"
+
+    def compact_staging(self, run_id: str, partition: Path) -> Path:
+        """Where a compaction writes the new files of the partition folder ``partition``."""
+        return self.compact_dir / run_id / partition.relative_to(self.root)
+
+    @property
+    def scratch_dir(self) -> Path:
+        """The spill folder of in-memory DuckDB connections over the lake."""
+        return self.meta_dir / "duckdb-tmp"
+
+    @property
+    def empty_schema_file(self) -> Path:
+        return self.meta_dir / f"empty{_PARQUET}"
+
+    @property
+    def demo_marker(self) -> Path:
+        return self.meta_dir / "demo.json"
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.root / dataset
+
+    def stream_dir(self, dataset: str, account: str, region: str) -> Path:
+        return self.root / stream_folder(dataset, account, region)
+
+    def partition_dirs(self, dataset: str) -> list[Path]:
+        base = self.dataset_dir(dataset)
+        return sorted(p for p in base.glob(_PARTITIONS) if p.is_dir()) if base.is_dir() else []
+
+    def data_files(self, dataset: str = EVENTS, names: str = f"*{_PARQUET}") -> list[Path]:
+        """The files of ``dataset``'s partitions whose name matches ``names`` (every data file by default)."""
+        base = self.dataset_dir(dataset)
+        return sorted(base.glob(f"{_PARTITIONS}/{names}")) if base.is_dir() else []
+
+    def has_data(self, dataset: str = EVENTS) -> bool:
+        """Whether ``dataset`` holds a Parquet file (without listing them all)."""
+        base = self.dataset_dir(dataset)
+        return base.is_dir() and next(base.glob(PARTITION_FILES), None) is not None
+
+    def relative(self, path: Path) -> str:
+        """A path of the lake as its views name it: relative to the lake's folder, with forward slashes."""
+        return path.relative_to(self.root).as_posix()

@@ -1,0 +1,65 @@
+"""What the lake already holds, read from its ``source_key`` lineage column.
+
+The checkpoint forgets the keys of sealed days; a backfill over those days asks the lake instead, so that it
+adds only the objects that are missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailduck.fsutil import beside, replace_durably
+from trailduck.lake.folder import Lake
+from trailduck.lake.layout import DAY_FILES, EVENTS, INSIGHTS
+from trailduck.scanner.keys import Kind, Stream, object_identity
+from trailduck.sql import sql_literal
+
+
+def dataset_of(stream: Stream) -> str:
+    return INSIGHTS if stream.kind is Kind.INSIGHT else EVENTS
+
+
+def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt.date) -> set[str]:
+    """The identities (keys without ``.gz``) of the objects of ``stream`` delivered on days ``first`` (None:
+    from the beginning) to ``last`` that have rows in the lake."""
+    folder = lake.stream_dir(dataset_of(stream), stream.account, stream.region)
+    if not any(folder.glob(DAY_FILES)):
+        return set()
+    low = stream.day_prefix(first) if first else stream.prefix
+    high = stream.day_prefix(last + dt.timedelta(days=1))
+    query = (
+        "SELECT DISTINCT source_key FROM read_parquet(" + sql_literal(f"{folder}/{DAY_FILES}") + ") "
+        "WHERE source_key >= ? AND source_key < ?"
+    )
+    con = lake.scratch_connection()
+    try:
+        return {object_identity(row[0]) for row in con.execute(query, [low, high]).fetchall()}
+    finally:
+        con.close()
+
+
+def save_content_hashes(lake: Lake, run_id: str, hashes: dict[str, str]) -> None:
+    """Record the SHA-256 of the content each object of a run was converted from, in the run's own file
+    (``_trailduck/content/part-<run>.parquet``): recovery deletes it with the run's data if the run does not
+    commit, and ``verify --lake`` compares it with the digests."""
+    if not hashes:
+        return
+    keys = sorted(hashes)
+    table = pa.table({"source_key": keys, "sha256": [hashes[k] for k in keys]})
+    final = lake.content_file(run_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = beside(final)
+    pq.write_table(table, tmp, compression="zstd")
+    replace_durably(tmp, final)
+
+
+def content_hashes(lake: Lake) -> dict[str, str]:
+    """Object key -> SHA-256 of the content the lake's rows came from (the latest run's, if converted twice)."""
+    found: dict[str, str] = {}
+    for path in lake.content_files():
+        table = pq.read_table(path)
+        found.update(zip(table["source_key"].to_pylist(), table["sha256"].to_pylist(), strict=True))
+    return found

@@ -1,0 +1,98 @@
+"""The verdicts of ``trailduck verify``, kept in the lake so that findings can be joined to their proof.
+
+Two small Parquet tables in ``<lake>/_trailduck/integrity/``: one row per log file and one per digest, keyed
+by the object key relative to the source root (the lake's ``source_key``). A run replaces the rows of the keys
+it verified and keeps the others, so a ``--since`` run does not forget older verdicts. The views
+``integrity`` and ``integrity_digests`` read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from trailduck.errors import LakeError
+from trailduck.fsutil import beside, replace_durably
+
+if TYPE_CHECKING:
+    from trailduck.lake.folder import Lake
+
+VERDICT_SCHEMA = pa.schema(
+    [
+        pa.field("source_key", pa.string()),
+        pa.field("account", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("detail", pa.string()),
+        pa.field("digest_key", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("verified_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+TABLES = ("log_files", "digests")
+
+
+def table_path(lake: Lake, table: str) -> Path:
+    return lake.verdict_table(table)
+
+
+def ensure_tables(lake: Lake) -> None:
+    """Empty tables where none exist yet, so the views always have something to read."""
+    for table in TABLES:
+        path = table_path(lake, table)
+        if not path.exists():
+            _write(path, VERDICT_SCHEMA.empty_table())
+
+
+def save_verdicts(
+    lake: Lake,
+    table: str,
+    rows: Iterable[tuple[str, str, str, str, str, str | None]],
+    *,
+    source: str,
+    verified_at: dt.datetime,
+) -> int:
+    """Merge ``(source_key, account, region, status, detail, digest_key)`` rows into ``table``; returns the
+    number of rows it then holds."""
+    rows = list(rows)
+    new = pa.table(
+        {
+            "source_key": [r[0] for r in rows],
+            "account": [r[1] for r in rows],
+            "region": [r[2] for r in rows],
+            "status": [r[3] for r in rows],
+            "detail": [r[4] for r in rows],
+            "digest_key": [r[5] for r in rows],
+            "source": [source] * len(rows),
+            "verified_at": [verified_at] * len(rows),
+        },
+        schema=VERDICT_SCHEMA,
+    )
+    path = table_path(lake, table)
+    if path.exists():
+        try:
+            old = pq.read_table(path, schema=VERDICT_SCHEMA)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"{path}: unreadable ({exc}); delete it and run verify again") from exc
+        kept = old.filter(pc.invert(pc.is_in(old["source_key"], value_set=new["source_key"])))
+        new = pa.concat_tables([kept, new])
+    new = new.sort_by("source_key")
+    _write(path, new)
+    return new.num_rows
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    """Write beside, fsync, rename: a reader sees the old table or the new one, never half of one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = beside(path)
+        pq.write_table(table, tmp, compression="zstd")
+        replace_durably(tmp, path)
+    except OSError as exc:
+        raise LakeError(f"{path}: cannot write ({exc.strerror})") from exc

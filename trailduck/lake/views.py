@@ -1,0 +1,191 @@
+"""The DuckDB views over the lake, installed into ``<lake>/trailduck.duckdb``.
+
+The SQL lives in ``trailduck/sql/*.sql``. DuckDB's ``CREATE VIEW`` takes no prepared parameters, so the only
+values spliced into the SQL text are the lake's own paths, quoted as literals; :class:`~trailduck.lake.folder.Lake`
+refuses paths with quote or glob characters before anything gets here.
+
+The views name the lake's files relative to its folder, through one macro (``trailduck_path``, in
+``lake_path.sql``) that finds the folder the database was opened from, so a moved or copied lake reads its own
+files, in trailduck and in a plain DuckDB connection alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow.parquet as pq
+
+from trailduck import crashpoints
+from trailduck.convert.schema import EVENT_SCHEMA
+from trailduck.errors import LakeError
+from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES
+from trailduck.lake.verdicts import TABLES, ensure_tables, table_path
+from trailduck.sql import load_sql, sql_literal
+from trailduck.sql.catalog import analysis_views, detections
+
+if TYPE_CHECKING:
+    from trailduck.lake.folder import Lake
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    name: str
+    description: str
+
+
+BASE_VIEWS = (
+    ViewInfo("events", "every CloudTrail event, typed, one row per delivered record"),
+    ViewInfo("events_unique", "events with duplicate deliveries removed (one row per eventID)"),
+    ViewInfo("insights", "CloudTrail Insights events"),
+    ViewInfo("cw_events", "events with the fields detections compare, under CloudWatch filter semantics"),
+    ViewInfo(
+        "login_failures", "failed console sign-ins, each with the failures of its user and IP in 10 minutes"
+    ),
+    ViewInfo("integrity", "each log file's status against the digest chain (from `trailduck verify`)"),
+    ViewInfo("integrity_digests", "each digest file's status (from `trailduck verify`)"),
+)
+
+
+def all_views() -> list[ViewInfo]:
+    """Every view the database holds, with a line on each: the data, the detections, the analysis views."""
+    found = [ViewInfo(d.view, f"[{d.id}, {d.severity}] {d.description}") for d in detections()]
+    found += [ViewInfo(v.view, v.description) for v in analysis_views()]
+    return [*BASE_VIEWS, *found]
+
+
+def _path_macro(lake: Lake) -> str:
+    """The ``trailduck_path`` macro: how every view finds the lake's files (see ``lake_path.sql``)."""
+    return load_sql("lake_path.sql").format(
+        root=sql_literal(str(_made_for(lake)) + os.sep),
+        spill_name=sql_literal(lake.db_spill_name),
+    )
+
+
+def _made_for(lake: Lake) -> Path:
+    """The folder the views are made for, links resolved: two spellings of one folder are one lake."""
+    return lake.root.resolve()
+
+
+def _relation(lake: Lake, dataset: str) -> str:
+    if lake.has_data(dataset):
+        glob = f"{lake.relative(lake.dataset_dir(dataset))}/{PARTITION_FILES}"
+        return load_sql("parquet_relation.sql").format(glob=sql_literal(glob)).strip()
+    schema_file = lake.empty_schema_file
+    if not schema_file.exists():
+        lake.meta_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(EVENT_SCHEMA.empty_table(), schema_file)
+    return load_sql("empty_relation.sql").format(schema_file=sql_literal(lake.relative(schema_file))).strip()
+
+
+def _integrity_statements(lake: Lake) -> str:
+    ensure_tables(lake)
+    return load_sql("integrity.sql").format(
+        **{table: sql_literal(lake.relative(table_path(lake, table))) for table in TABLES}
+    )
+
+
+def view_statements(lake: Lake) -> list[str]:
+    template = load_sql("dataset_view.sql")
+    return [
+        _path_macro(lake),
+        template.format(view=EVENTS, relation=_relation(lake, EVENTS)),
+        template.format(view=INSIGHTS, relation=_relation(lake, INSIGHTS)),
+        load_sql("events_unique.sql"),
+        load_sql("cw_string.sql"),
+        load_sql("cw_events.sql"),
+        load_sql("login_failures.sql"),
+        _integrity_statements(lake),
+        *(d.create_statement() for d in detections()),
+        *(v.create_statement() for v in analysis_views()),
+    ]
+
+
+def refresh_views(lake: Lake, *, force: bool = False) -> bool:
+    """(Re)create every view, in one transaction, unless the database already holds these very definitions:
+    the views read the lake's files through globs, so a run that only added files needs no refresh (and saves
+    a quarter of a second). ``force`` recreates them anyway (``trailduck views --refresh``, which also brings
+    back a view someone dropped). Returns whether the views were recreated."""
+    statements = view_statements(lake)
+    mark = _definitions_mark(lake, statements)
+    con = lake.open_database(read_only=False)
+    try:
+        if not force and _mark(con) == mark:
+            return False
+        con.execute("BEGIN")
+        for statement in statements:
+            con.execute(statement)
+            crashpoints.hit("views")
+        con.execute(f"COMMENT ON VIEW events IS {sql_literal(mark)}")
+        con.execute("COMMIT")
+        return True
+    except duckdb.Error as exc:
+        raise LakeError(f"{lake.db_path}: cannot create the views ({exc})") from exc
+    finally:
+        con.close()
+
+
+def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A read-only connection whose views read ``lake``'s own files.
+
+    The views read the folder their database is in (see ``lake_path.sql``), wherever it was moved or copied, so
+    the file is used as it is. Views made by an older trailduck named the folder they were made in: they are
+    remade first or, where the database cannot be written (a read-only disk, another process holding it open),
+    made in a database in memory for this connection only.
+    """
+    con = lake.open_database(read_only=True)
+    if _mark_lake(_mark(con)) is not None:
+        return con
+    con.close()
+    try:
+        refresh_views(lake, force=True)
+        return lake.open_database(read_only=True)
+    except LakeError as exc:
+        log.warning(
+            "%s: its views were made by an older trailduck and cannot be remade now (%s); this connection "
+            "reads the lake through views of its own, in memory",
+            lake.db_path,
+            exc,
+        )
+    statements = view_statements(lake)
+    con = lake.scratch_connection()
+    try:
+        for statement in statements:
+            con.execute(statement)
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(f"{lake.root}: cannot create the views in memory ({exc})") from exc
+    return con
+
+
+def _definitions_mark(lake: Lake, statements: list[str]) -> str:
+    """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
+    they were made for."""
+    digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
+    return json.dumps({"trailduck views": digest, "lake": str(_made_for(lake))})
+
+
+def _mark_lake(mark: str | None) -> str | None:
+    """The lake folder a mark names; None for a database without one (views made by an older trailduck, whose
+    files are named by absolute paths, or no views at all)."""
+    try:
+        made_for = json.loads(mark or "")["lake"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return made_for if isinstance(made_for, str) else None
+
+
+def _mark(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The definitions the ``events`` view was created with, as :func:`refresh_views` noted them."""
+    rows = con.execute(
+        "SELECT comment FROM duckdb_views() WHERE view_name = 'events' AND schema_name = 'main'"
+    ).fetchall()  # all of it: a result left unfinished would block the caller's next query on ``con``
+    return rows[0][0] if rows else None

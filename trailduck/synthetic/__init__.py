@@ -1,0 +1,1 @@
+"""Made-up trails: the generator (tests, benchmark, demo), signed digests, and `trailduck demo`."""
