@@ -289,7 +289,7 @@ def test_odd_but_valid_values_are_kept_not_quarantined(tmp_path: Path) -> None:
 
 def test_a_file_arrow_refuses_is_quarantined_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure inside a batch of many files (here forced) falls back to converting file by file."""
-    import trailduck.ingestion.pipeline as pipeline_module
+    import trailduck.ingestion.share as share_module
     from trailduck.ingestion.run import IngestOptions, ingest
     from trailduck.synthetic.generator import folder_sink
 
@@ -297,14 +297,14 @@ def test_a_file_arrow_refuses_is_quarantined_alone(tmp_path: Path, monkeypatch: 
     for i in range(5):
         folder_sink(root)(bad_key(i), encode_log([{"eventID": f"f{i}-{j}"} for j in range(3)]))
     guilty = bad_key(2)
-    real = pipeline_module.build_table
+    real = share_module.build_table
 
     def picky(files: list[Any], **kw: Any) -> Any:
         if any(f.source_key == guilty for f in files):
             raise ValueError("simulated Arrow failure")
         return real(files, **kw)
 
-    monkeypatch.setattr(pipeline_module, "build_table", picky)
+    monkeypatch.setattr(share_module, "build_table", picky)
     summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"))
     assert summary.exit_code == 3 and [f["key"] for f in summary.failures] == [guilty]
     assert (summary.files_converted, summary.events) == (4, 12)

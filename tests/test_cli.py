@@ -337,6 +337,8 @@ def test_demo_goes_to_its_own_folder_not_to_trailduck_lake(
         assert json.loads(result.stdout)["summary"]["lake"] == str(work / DEMO_LAKE)
     assert _tree(lake) == before and lake_snapshot(lake) == rows
     assert count(work / DEMO_LAKE) > 0
+
+
 def one_stream_spec() -> Any:
     from tests.helpers import small_spec
 
@@ -355,7 +357,8 @@ def test_a_bucket_with_the_logs_under_a_prefix_names_the_source_to_use(
     wrong = invoke("ingest", f"s3://{bucket}", "--lake", str(lake), *endpoint)
     assert wrong.exit_code == 2, wrong.output
     assert (
-        f"CloudTrail logs are under s3://{bucket}/logs/: run trailduck ingest s3://{bucket}/logs" in wrong.stderr
+        f"CloudTrail logs are under s3://{bucket}/logs/: run trailduck ingest s3://{bucket}/logs"
+        in wrong.stderr
     )
     assert "Traceback" not in wrong.output and not lake.exists()  # refused before the lake was made
     inside = invoke("verify", f"s3://{bucket}/logs/AWSLogs", "--no-progress", *endpoint)
@@ -424,7 +427,9 @@ def test_accounts_and_regions_that_match_nothing_exit_2_listing_what_exists(
 
 
 @pytest.mark.parametrize("command", ["ingest", "verify", "report", "compact"])
-def test_since_in_the_future_exits_2(local_trail: tuple[Path, Manifest], tmp_path: Path, command: str) -> None:
+def test_since_in_the_future_exits_2(
+    local_trail: tuple[Path, Manifest], tmp_path: Path, command: str
+) -> None:
     import datetime as dt
 
     root, _ = local_trail

@@ -17,8 +17,8 @@ from tests.helpers import expected, ingest_cmd, run_cli, stored
 from trailduck.crashpoints import ENV
 from trailduck.fsutil import usable_cpus
 from trailduck.lake.folder import Lake
+from trailduck.lake.layout import run_tmp_parts
 from trailduck.lake.lineage import content_hashes
-from trailduck.lake.writer import TMP_SUFFIX
 from trailduck.synthetic.generator import Manifest, TrailSpec, folder_sink, write_trail
 
 
@@ -76,7 +76,7 @@ def test_a_killed_run_after_earlier_good_runs_keeps_them(
 def _unpublished_bytes(lake: Path) -> int:
     """Bytes written so far by a run in progress: its Parquet files under their temporary names."""
     total = 0
-    for path in lake.glob(f"*/*/*/*/.part-*{TMP_SUFFIX}"):
+    for path in lake.glob(f"*/*/*/*/{run_tmp_parts()}"):
         with contextlib.suppress(FileNotFoundError):  # renamed or rolled back meanwhile
             total += path.stat().st_size
     return total

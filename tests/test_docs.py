@@ -105,3 +105,25 @@ def test_what_the_demo_and_the_tests_leave_behind_is_ignored_by_git() -> None:
         check=False,
     )
     assert sorted(result.stdout.split()) == sorted(left_behind), result.stderr
+
+
+def _layout_block() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Layout of the code")[1]
+    return section.split("```")[1]
+
+
+def test_the_readmes_layout_matches_the_tree() -> None:
+    """Every folder and module of the package is named in the README's layout, and everything named exists."""
+    block = _layout_block()
+    package = ROOT / "trailduck"
+    folders = {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    files = {p.name for p in package.rglob("*") if p.suffix in (".py", ".c") and "__pycache__" not in p.parts}
+    files -= {"__init__.py", "__main__.py"}
+    named_folders = set(re.findall(r"(?<![\w/.])([a-z_]+)/", block)) - {"trailduck", "tests", "bench", "notebooks"}
+    named_files = set(re.findall(r"\b([a-z_0-9]+\.(?:py|c))\b", block)) - {"__init__.py"}
+    assert folders - named_folders == set(), "folders the README's layout does not name"
+    assert files - named_files == set(), "modules the README's layout does not name"
+    assert named_files - files == set(), "modules the README's layout names that do not exist"
+    sql = {p.name for p in (package / "sql").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert sql <= named_folders, "SQL folders the README's layout does not name"

@@ -129,3 +129,59 @@ def test_no_import_cycles() -> None:
         " <-> ".join(c) + ": " + "; ".join(f"{m} -> {sorted(graph[m] & set(c))}" for m in c) for c in found
     ]
     assert not found, "import cycles:\n" + "\n".join(shown)
+
+
+#: The layers of the package, lowest first: a module imports only from its own layer and the ones below.
+#: Data walks scanner -> convert -> lake, where the checkpoint (state) records what the lake committed, so the
+#: lake imports the state's types and never the reverse; the jobs (verify, ingestion) and the readers
+#: (analysis) sit on top of the lake, the generator and demo on top of the jobs, the command on everything.
+LAYERS = [
+    ["trailduck.errors", "trailduck.fsutil", "trailduck.crashpoints", "trailduck.sql"],
+    ["trailduck.scanner"],
+    ["trailduck.convert"],
+    ["trailduck.state"],
+    ["trailduck.lake"],
+    ["trailduck.integrity", "trailduck.ingestion", "trailduck.trail_setup"],
+    ["trailduck.analysis"],
+    ["trailduck.synthetic"],
+    ["trailduck.cli", "trailduck.__main__"],
+]
+
+
+def layer_of(module: str) -> int:
+    for rank, owners in enumerate(LAYERS):
+        if any(module == o or module.startswith(f"{o}.") for o in owners):
+            return rank
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to the README's layout)")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+        for module, targets in graph.items()
+        if module != "trailduck"  # the public API: everything, imported lazily
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    )
+
+
+def test_the_layer_check_finds_an_upward_import() -> None:
+    assert upward_imports({"trailduck.scanner.keys": {"trailduck.lake.folder"}}) == [
+        "trailduck.scanner.keys (layer 1) imports trailduck.lake.folder (layer 4)"
+    ]
+
+
+def test_no_layer_imports_a_higher_one() -> None:
+    found = upward_imports(import_graph())
+    assert not found, "imports against the layers:\n" + "\n".join(found)
+
+
+def test_the_public_api_is_at_the_top_and_clashes_with_no_module() -> None:
+    """Every public name resolves; none is also a subpackage's or module's name (``trailduck.ingest`` as both a
+    function and a package breaks ``import trailduck.ingest.x as y`` once the function is bound)."""
+    assert set(trailduck.__all__) == {*trailduck._OWNERS, "__version__"}
+    top = {name.split(".")[1] for name in modules() if name.count(".") >= 1}
+    assert not top & set(trailduck.__all__)
+    for name in trailduck.__all__:
+        assert getattr(trailduck, name) is not None
+    assert callable(trailduck.ingest) and callable(trailduck.verify) and callable(trailduck.compact)

@@ -20,8 +20,8 @@ import pytest
 
 from tests.helpers import NOW, lake_snapshot, query, small_spec
 from trailduck.errors import LakeError
-from trailduck.ingestion.pipeline import WorkPool, worker_count
 from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.ingestion.workers import WorkPool, worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.lineage import content_hashes
 from trailduck.scanner.keys import parse_key
@@ -249,7 +249,7 @@ class _CountingSource:
 
 def test_fetching_ahead_is_bounded_by_count_and_by_bytes() -> None:
     from trailduck.convert.decode import Limits
-    from trailduck.ingestion.pipeline import _fetch_all
+    from trailduck.ingestion.share import _fetch_all
 
     for size, most in ((1 << 10, 8), (10 << 20, 1), (6 << 20, 2)):
         source = _CountingSource()
@@ -273,7 +273,7 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
     from trailduck.convert import converter as convert
     from trailduck.convert.converter import decode_file
     from trailduck.convert.decode import decompress, split_records
-    from trailduck.ingestion.pipeline import _Batcher
+    from trailduck.ingestion.share import _Batcher
     from trailduck.lake.writer import LocalLakeWriter
     from trailduck.scanner.keys import Kind
     from trailduck.synthetic.generator import generate

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from tests.helpers import NOW, count, lake_snapshot
 from trailduck.cli.app import app
 from trailduck.fsutil import fsync_dir, usable_cpus
-from trailduck.ingestion.pipeline import worker_count
 from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.ingestion.workers import worker_count
 from trailduck.lake import compact as compact_module
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed

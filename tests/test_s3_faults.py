@@ -131,7 +131,12 @@ def test_a_reader_allowed_to_list_only_awslogs_is_not_stopped_by_the_layout_chec
     root_listing = state.add("GET", "list-type=2&prefix=&", "denied", times=-1)
     s3_client.put_object(Bucket=bucket, Key="AWSLogs/", Body=b"")  # a new trail: nothing delivered yet
     empty = run_through(url, bucket, tmp_path / "empty-lake")
-    assert empty.exit_code == 0 and empty.streams == 0 and empty.note and "no CloudTrail files found" in empty.note
+    assert (
+        empty.exit_code == 0
+        and empty.streams == 0
+        and empty.note
+        and "no CloudTrail files found" in empty.note
+    )
     assert root_listing.hits >= 1  # the check did try to look around, and was denied
     manifest = write_trail(small_spec(insights=False), s3_sink(s3_client, bucket))
     summary = run_through(url, bucket, tmp_path / "lake")

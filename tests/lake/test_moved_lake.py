@@ -28,8 +28,6 @@ def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), env={"COLUMNS": "200"})
 
 
-
-
 def sql_count(lake: Path, where: str = "true") -> int:
     result = invoke(
         "sql", f"SELECT count(*) AS n FROM events WHERE {where}", "--lake", str(lake), "--format", "json"

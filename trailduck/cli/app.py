@@ -42,9 +42,10 @@ from trailduck.cli.render import fitting_table, line_per_column, printable, read
 from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError, ExitCode, TrailduckError
-from trailduck.ingestion.pipeline import tune_allocator
+from trailduck.ingestion.libc import tune_allocator
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.lake.folder import Lake
+from trailduck.lake.layout import LakeLayout
 from trailduck.synthetic.demo import DEMO_LAKE
 
 app = typer.Typer(
@@ -89,11 +90,13 @@ ProgressOpt = Annotated[
     bool,
     typer.Option("--progress/--no-progress", help="Progress bar (default: on when stderr is a terminal)."),
 ]
+#: Where the checkpoint is, as --help says it.
+_DEFAULT_STATE = LakeLayout(Path("<lake>")).state_path.as_posix()
 StateOpt = Annotated[
     Path | None,
     typer.Option(
         "--state",
-        help="Checkpoint file, if it was moved with ingest --state. Default: <lake>/_trailduck/state.json.",
+        help=f"Checkpoint file, if it was moved with ingest --state. Default: {_DEFAULT_STATE}.",
         show_default=False,
     ),
 ]
@@ -111,6 +114,8 @@ def _show(text: str) -> str:
 def _say(text: str) -> str:
     """A message for rich's markup: as :func:`_show`, but its line breaks and tabs are kept."""
     return escape(readable(text))
+
+
 class StopSignal(KeyboardInterrupt):
     """A stop asked by the system: SIGTERM, which `docker stop`, Kubernetes and systemd send. Raised in the main
     thread and unwound like Ctrl-C (a KeyboardInterrupt too), so the files in progress are deleted, nothing is
@@ -150,7 +155,10 @@ def _errors() -> Iterator[None]:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
         raise typer.Exit(ExitCode.FATAL) from None
     except StopSignal as exc:
-        _fail(f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + exc.signum)
+        _fail(
+            f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}",
+            ExitCode.SIGNALLED + exc.signum,
+        )
     except KeyboardInterrupt:
         _fail(f"interrupted; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + signal.SIGINT)
     except OSError as exc:
@@ -368,7 +376,7 @@ def ingest_cmd(
     lookback: Annotated[int, typer.Option(help="Days re-listed on every run for late deliveries.")] = 2,
     state: Annotated[
         Path | None,
-        typer.Option(help="Checkpoint file. Default: <lake>/_trailduck/state.json.", show_default=False),
+        typer.Option(help=f"Checkpoint file. Default: {_DEFAULT_STATE}.", show_default=False),
     ] = None,
     concurrency: ConcurrencyOpt = 16,
     workers: Annotated[
@@ -477,7 +485,6 @@ def sql_cmd(
         print_rows(columns, rows, fmt)
 
 
-
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
@@ -497,7 +504,8 @@ def report_cmd(
     fail_on_findings: Annotated[
         bool,
         typer.Option(
-            "--fail-on-findings", help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron)."
+            "--fail-on-findings",
+            help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron).",
         ),
     ] = False,
 ) -> None:

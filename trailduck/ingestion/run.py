@@ -28,6 +28,7 @@ from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError, ExitCode, LakeError, StateError
 from trailduck.ingestion import pipeline
+from trailduck.ingestion.workers import worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
 from trailduck.lake.views import refresh_views
@@ -337,7 +338,7 @@ def _convert_all(
     """Convert, write and publish every planned object; returns those converted. Failures go into
     ``checkpoint``."""
     lake.begin_run(run_id, state_location)
-    summary.workers = pipeline.worker_count(options.workers, work, source)
+    summary.workers = worker_count(options.workers, work, source)
     started = time.monotonic()
     result = pipeline.convert(
         work,

@@ -160,11 +160,7 @@ class Lake(LakeLayout):
 
     def has_data_besides(self, runs: set[str]) -> bool:
         """Whether any Parquet file belongs to a run other than ``runs``."""
-        return any(
-            not is_part_of(f.name, runs)
-            for d in DATASETS
-            for f in self.data_files(d)
-        )
+        return any(not is_part_of(f.name, runs) for d in DATASETS for f in self.data_files(d))
 
     def end_run(self, run_id: str) -> None:
         self.run_marker(run_id).unlink(missing_ok=True)

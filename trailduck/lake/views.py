@@ -43,9 +43,9 @@ class ViewInfo:
 
 
 BASE_VIEWS = (
-    ViewInfo("events", "every CloudTrail event, typed, one row per delivered record"),
+    ViewInfo(EVENTS, "every CloudTrail event, typed, one row per delivered record"),
     ViewInfo("events_unique", "events with duplicate deliveries removed (one row per eventID)"),
-    ViewInfo("insights", "CloudTrail Insights events"),
+    ViewInfo(INSIGHTS, "CloudTrail Insights events"),
     ViewInfo("cw_events", "events with the fields detections compare, under CloudWatch filter semantics"),
     ViewInfo(
         "login_failures", "failed console sign-ins, each with the failures of its user and IP in 10 minutes"

@@ -4,7 +4,7 @@ At most one file per partition per writer: rows are buffered per partition and a
 open file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once
 than the cap on open files). Files are written under a temporary name that no reader's glob matches, fsynced by
 :meth:`LocalLakeWriter.finish` and renamed into place by :func:`publish`: the checkpoint is only ever written
-after that. A run with worker processes has one writer per worker (see :mod:`trailduck.ingestion.pipeline`).
+after that. A run with worker processes has one writer per worker (see :mod:`trailduck.ingestion.workers`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,291 @@
+"""One process's share of a run: fetch its objects with a pool of threads (I/O, zlib and hashing release the
+GIL), decode and convert them in batches, and write one Parquet file per partition it touches, closed and
+fsynced but still under its hidden temporary name (see :mod:`trailduck.ingestion.pipeline`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+
+from trailduck import crashpoints
+from trailduck.convert.converter import DecodedFile, build_table, decode_file
+from trailduck.convert.decode import Limits, decompress, split_records
+from trailduck.errors import AccessDeniedError, BadObjectError, ObjectGoneError, SourceError
+from trailduck.lake.lineage import dataset_of
+from trailduck.lake.writer import LakeWriter, LocalLakeWriter, Partition
+from trailduck.scanner.keys import Stream
+from trailduck.scanner.listing import Listed
+from trailduck.scanner.source import Source
+
+log = logging.getLogger(__name__)
+
+#: Records converted into one Arrow table at a time: large enough to amortise Arrow's per-call cost over many
+#: small files, small enough to keep memory bounded (about 1.2 KB a record).
+BATCH_RECORDS = 5_000
+
+#: Compressed bytes of objects fetched ahead of conversion, per share.
+INFLIGHT_BYTES = 8 << 20
+
+#: Arrow data buffered for Parquet by all shares together; each worker gets its part.
+BUFFER_BYTES = 48 << 20
+
+Advance = Callable[[int, int, int], None]
+
+
+class Stopped(Exception):
+    """This process's share stopped because a worker failed."""
+
+
+@dataclass
+class Share:
+    """One worker's part of a run: everything it needs, picklable."""
+
+    root: Path
+    run_id: str
+    tag: str
+    source: Source
+    items: list[Listed]
+    quarantined: frozenset[str]
+    keep_event_json: bool
+    limits: Limits
+    concurrency: int
+    buffer_bytes: int
+    threads: int | None = None  # DuckDB's, when the share runs in a worker process
+    use_c: bool = True  # the C column builder (trailduck.convert.native), else the Python paths
+
+
+@dataclass
+class Failed:
+    key: str
+    reason: str
+
+
+@dataclass
+class ShareResult:
+    """What a share did; the parent turns it into the checkpoint and the summary."""
+
+    converted: dict[str, int] = field(default_factory=dict)  # key -> events
+    #: key -> SHA-256 (hex) of the decompressed content converted: what a digest records, for `verify`.
+    content_hashes: dict[str, str] = field(default_factory=dict)
+    bytes_read: int = 0
+    failed: list[Failed] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    tmp_files: list[Path] = field(default_factory=list)
+    partitions: set[Partition] = field(default_factory=set)
+
+    def merge(self, other: ShareResult) -> None:
+        self.converted.update(other.converted)
+        self.content_hashes.update(other.content_hashes)
+        self.bytes_read += other.bytes_read
+        self.failed += other.failed
+        self.gone += other.gone
+        self.tmp_files += other.tmp_files
+        self.partitions |= other.partitions
+
+
+@dataclass
+class _Fetched:
+    raws: list[msgspec.Raw] | None
+    error: Exception | None
+    size: int
+    sha256: str = ""
+
+
+def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
+    try:
+        if item.ref.size > limits.max_decompressed_bytes:
+            # Its compressed size alone is over the cap: refuse it without reading it into memory.
+            raise BadObjectError(
+                f"{item.ref.size} bytes, larger than the cap of {limits.max_decompressed_bytes}"
+            )
+        data = source.read(item.ref.key)
+        crashpoints.hit("fetch")
+        text = decompress(data, limits)
+        # Hashed here, in the fetch threads (hashlib releases the GIL): `verify` compares it with the digest.
+        digest = hashlib.sha256(text).hexdigest()
+        return _Fetched(split_records(text, limits), None, len(data), digest)
+    except (BadObjectError, SourceError) as exc:
+        # Without its traceback: the frames it references can hold a whole decompressed object.
+        return _Fetched(None, exc.with_traceback(None), 0)
+
+
+def _fetch_all(
+    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits, max_bytes: int = INFLIGHT_BYTES
+) -> Iterator[tuple[Listed, _Fetched]]:
+    """Fetch, decompress and split in threads, yielding in listing order.
+
+    In flight at once: at most ``2 * concurrency`` objects and, beyond the first, at most ``max_bytes`` of
+    them as stored (a large gzipped file inflates about tenfold), so memory is bounded whatever the trail's
+    size. Many small objects (the usual CloudTrail file) keep every fetch thread busy; a run of large ones
+    keeps fewer in memory.
+    """
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
+    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
+    items = iter(work)
+    waiting: Listed | None = None
+    in_flight = 0
+    try:
+        while True:
+            if waiting is None:
+                waiting = next(items, None)
+            while waiting is not None and (
+                not pending or (len(pending) < 2 * concurrency and in_flight + waiting.ref.size <= max_bytes)
+            ):
+                pending.append((waiting, pool.submit(_fetch, source, waiting, limits)))
+                in_flight += waiting.ref.size
+                waiting = next(items, None)
+            if not pending:
+                return
+            item, future = pending.popleft()
+            in_flight -= item.ref.size
+            yield item, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_CONVERT_ERRORS = (pa.ArrowException, ValueError, TypeError, OverflowError)
+
+
+class _Batcher:
+    """Gathers decoded files, of whatever streams, until ``max_records``; converts them as one table and hands
+    each stream's rows to the writer. One DuckDB call per batch, not per stream: planning its query costs about
+    10 ms, which a trail of many small account x region streams would otherwise pay for a few events each."""
+
+    def __init__(
+        self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS, use_c: bool = True
+    ) -> None:
+        self.writer = writer
+        self.keep_event_json = keep_event_json
+        self.use_c = use_c
+        self.max_records = max_records
+        self.files: list[tuple[Stream, DecodedFile]] = []
+        self.records = 0
+
+    def add(self, stream: Stream, decoded: DecodedFile) -> list[tuple[DecodedFile, Exception]]:
+        """Queue a file; returns the files that could not be converted when this filled a batch."""
+        self.files.append((stream, decoded))
+        self.records += len(decoded.raws)
+        return self.flush() if self.records >= self.max_records else []
+
+    def flush(self) -> list[tuple[DecodedFile, Exception]]:
+        failures: list[tuple[DecodedFile, Exception]] = []
+        parts: list[tuple[Stream, pa.Table]] = []
+        try:
+            parts = self._convert(self.files)
+        except _CONVERT_ERRORS:
+            # Something in the batch defeated the checks before it: convert file by file so that only the
+            # guilty file is quarantined, whole, and the others still land.
+            for pair in self.files:
+                try:
+                    parts += self._convert([pair])
+                except _CONVERT_ERRORS as exc:
+                    failures.append((pair[1], exc))
+        # Written only once everything is converted: a batch is never written in part and then again.
+        for stream, rows in parts:
+            self.writer.write(dataset_of(stream), stream.account, stream.region, rows)
+        self.files = []
+        self.records = 0
+        return failures
+
+    def _convert(self, files: list[tuple[Stream, DecodedFile]]) -> list[tuple[Stream, pa.Table]]:
+        """One table for the batch, cut into each stream's rows (the files of a stream are consecutive)."""
+        if not files:
+            return []
+        table = build_table(
+            [decoded for _, decoded in files], keep_event_json=self.keep_event_json, use_c=self.use_c
+        )
+        runs = [
+            (stream, sum(len(d.raws) for _, d in group)) for stream, group in groupby(files, itemgetter(0))
+        ]
+        if len(runs) == 1:
+            return [(runs[0][0], table)]
+        parts = []
+        start = 0
+        for stream, n in runs:
+            # A copy, not a slice: a slice would keep the whole batch alive while its partition is buffered.
+            parts.append((stream, table.take(pa.array(range(start, start + n), pa.int32()))))
+            start += n
+        return parts
+
+
+def run_share(
+    share: Share,
+    advance: Advance,
+    items: Iterable[Listed] | None = None,
+    stop: threading.Event | None = None,
+) -> ShareResult:
+    """Fetch, convert and write one share (``share.items``, or ``items`` as they come); failures are collected,
+    not raised, except a fatal one. ``stop``, once set, ends it with :class:`_Stopped`."""
+    source = share.source
+    writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
+    batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)
+    result = ShareResult()
+    read_any = False
+
+    def fail(key: str, error: Exception | None) -> None:
+        result.failed.append(Failed(key, f"{source.display(key)}: {error}"))
+
+    def unconvert(failures: list[tuple[DecodedFile, Exception]]) -> None:
+        # Files whose batch Arrow refused; each was retried alone and failed alone.
+        for bad, exc in failures:
+            result.converted.pop(bad.source_key, None)
+            result.content_hashes.pop(bad.source_key, None)
+            fail(bad.source_key, BadObjectError(f"cannot be converted ({exc})"))
+
+    try:
+        work = share.items if items is None else items
+        for item, fetched in _fetch_all(source, work, share.concurrency, share.limits):
+            if stop is not None and stop.is_set():
+                raise Stopped
+            error = fetched.error
+            if isinstance(error, AccessDeniedError) and not read_any:
+                # Denied before anything could be read: a missing permission, which every object would hit.
+                # Later, a single denied object (say, under a disabled KMS key) is quarantined instead.
+                raise error
+            decoded: DecodedFile | None = None
+            if fetched.raws is not None:
+                read_any = True
+                # Decoded here rather than in the fetch threads: objects in flight stay compact bytes.
+                try:
+                    decoded = decode_file(
+                        fetched.raws, source_key=item.ref.key, key_day=item.key.day, use_c=share.use_c
+                    )
+                except BadObjectError as exc:
+                    error = exc
+            if isinstance(error, ObjectGoneError) and item.ref.key in share.quarantined:
+                # Quarantined earlier and now deleted: nothing is left to ingest or retry.
+                result.gone.append(item.ref.key)
+                advance(1, 0, 0)
+                continue
+            if decoded is None:
+                # A first "gone" is quarantined like any failure: a CloudTrail file deleted between listing and
+                # reading deserves an alert (exit 3) once; the next run drops it if it is still gone.
+                fail(item.ref.key, error)
+                advance(1, 0, item.ref.size)
+                continue
+            events = len(decoded.raws)
+            result.converted[item.ref.key] = events
+            result.content_hashes[item.ref.key] = fetched.sha256
+            result.bytes_read += fetched.size
+            unconvert(batcher.add(item.key.stream, decoded))
+            crashpoints.hit("convert")
+            advance(1, events, fetched.size)
+        unconvert(batcher.flush())
+        written = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    result.tmp_files = written.tmp_files
+    result.partitions = written.partitions
+    return result
