@@ -41,7 +41,8 @@ import trailduck
 from trailduck.convert.decode import decompress, split_records
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.scanner.s3 import S3Source, make_client
-from trailduck.synthetic.generator import EventFactory, encode_log, log_key, rand_suffix
+from trailduck.synthetic.events import EventFactory, rand_suffix
+from trailduck.synthetic.generator import encode_log, log_key
 
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

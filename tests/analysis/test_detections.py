@@ -20,14 +20,8 @@ from trailduck.cli.app import app
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.lake.folder import Lake
 from trailduck.sql.catalog import detections
-from trailduck.synthetic.generator import (
-    TrailSpec,
-    detection_cases,
-    encode_log,
-    folder_sink,
-    log_key,
-    write_trail,
-)
+from trailduck.synthetic.cases import detection_cases
+from trailduck.synthetic.generator import TrailSpec, encode_log, folder_sink, log_key, write_trail
 
 runner = CliRunner()
 IDS = [d.id for d in detections()]

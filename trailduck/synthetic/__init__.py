@@ -1,1 +1,2 @@
-"""Made-up trails: the generator (tests, benchmark, demo), signed digests, and `trailduck demo`."""
+"""Made-up trails: the generator (tests, benchmark, demo), its events and planted detection cases, signed
+digests, and `trailduck demo`."""
