@@ -111,6 +111,8 @@ def _show(text: str) -> str:
 def _say(text: str) -> str:
     """A message for rich's markup: as :func:`_show`, but its line breaks and tabs are kept."""
     return escape(readable(text))
+
+
 class StopSignal(KeyboardInterrupt):
     """A stop asked by the system: SIGTERM, which `docker stop`, Kubernetes and systemd send. Raised in the main
     thread and unwound like Ctrl-C (a KeyboardInterrupt too), so the files in progress are deleted, nothing is
@@ -150,7 +152,10 @@ def _errors() -> Iterator[None]:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush stays quiet
         raise typer.Exit(ExitCode.FATAL) from None
     except StopSignal as exc:
-        _fail(f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + exc.signum)
+        _fail(
+            f"stopped by {signal.Signals(exc.signum).name}; {_NOTHING_COMMITTED}",
+            ExitCode.SIGNALLED + exc.signum,
+        )
     except KeyboardInterrupt:
         _fail(f"interrupted; {_NOTHING_COMMITTED}", ExitCode.SIGNALLED + signal.SIGINT)
     except OSError as exc:
@@ -477,7 +482,6 @@ def sql_cmd(
         print_rows(columns, rows, fmt)
 
 
-
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
@@ -497,7 +501,8 @@ def report_cmd(
     fail_on_findings: Annotated[
         bool,
         typer.Option(
-            "--fail-on-findings", help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron)."
+            "--fail-on-findings",
+            help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron).",
         ),
     ] = False,
 ) -> None:

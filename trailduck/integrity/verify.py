@@ -681,9 +681,12 @@ def keep_result(lake: Lake, result: VerifyResult, now: dt.datetime | None = None
 
     now = now or dt.datetime.now(dt.UTC)
     lake.create()
-    with lake.lock(), lake.full_disk_said(
-        "the verdicts of this run were not kept (each table is replaced whole or not at all)",
-        "run trailduck verify --lake again",
+    with (
+        lake.lock(),
+        lake.full_disk_said(
+            "the verdicts of this run were not kept (each table is replaced whole or not at all)",
+            "run trailduck verify --lake again",
+        ),
     ):
         for table, verdicts in (("log_files", result.log_files), ("digests", result.digests)):
             rows = [(v.key, v.account, v.region, v.status, v.detail, v.digest_key) for v in verdicts]
