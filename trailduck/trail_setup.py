@@ -20,7 +20,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from trailduck.errors import AccessDeniedError, ConfigError, SourceError
+from trailduck.errors import AwsFault, ConfigError, aws_code, aws_fault, from_aws
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +163,27 @@ class SetupResult:
 
 #: Makes a boto3 client for a service name (``s3``, ``cloudtrail``, ``sts``, ``organizations``).
 ClientFactory = Callable[[str], Any]
+#: What a boto3 call raises: an AWS error answer, or botocore's own (no credentials, a broken connection).
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
 def client_factory(region: str, profile: str | None = None, endpoint_url: str | None = None) -> ClientFactory:
+    session = _session(profile, region)
+    return lambda service: session.client(service, endpoint_url=endpoint_url)
+
+
+def default_region(profile: str | None = None) -> str:
+    """The region of the profile (or of ``AWS_REGION`` / ``AWS_DEFAULT_REGION``), else us-east-1."""
+    return _session(profile, None).region_name or "us-east-1"
+
+
+def _session(profile: str | None, region: str | None) -> Any:
     import boto3
 
-    session = boto3.Session(profile_name=profile, region_name=region)
-    return lambda service: session.client(service, endpoint_url=endpoint_url)
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except _AWS_ERRORS as exc:
+        raise from_aws(exc, where="opening an AWS session") from exc
 
 
 def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> SetupResult:
@@ -186,11 +200,11 @@ def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> 
         return result
     if clients is None:
         raise ConfigError("setup needs AWS clients unless it is a dry run")
-    with _translated("reading the caller's account (sts:GetCallerIdentity)"):
+    with _translated("reading the caller's account", "sts:GetCallerIdentity", "*"):
         account = clients("sts").get_caller_identity()["Account"]
     org_id = None
     if options.organization:
-        with _translated("reading the organization (organizations:DescribeOrganization)"):
+        with _translated("reading the organization", "organizations:DescribeOrganization", "*"):
             org_id = clients("organizations").describe_organization()["Organization"]["Id"]
     result = SetupResult(
         options.bucket, options.trail, options.region, False, account, trail_arn(options, account)
@@ -205,8 +219,8 @@ def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> 
         ("bucket policy for CloudTrail", _ensure_policy(s3, options.bucket, result.bucket_policy))
     )
     cloudtrail = clients("cloudtrail")
-    result.steps.append((f"trail {options.trail}", _ensure_trail(cloudtrail, options)))
-    result.steps.append(("logging", _ensure_logging(cloudtrail, options.trail)))
+    result.steps.append((f"trail {options.trail}", _ensure_trail(cloudtrail, options, result.trail_arn)))
+    result.steps.append(("logging", _ensure_logging(cloudtrail, options.trail, result.trail_arn)))
     return result
 
 
@@ -224,36 +238,34 @@ def _planned_steps(options: SetupOptions) -> list[str]:
 
 
 @contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """botocore errors to the project's, naming what was being done."""
+def _translated(where: str, action: str, resource: str) -> Iterator[None]:
+    """A failed AWS call becomes an :class:`~trailduck.errors.AwsError` naming what was being done and the
+    permission it needs."""
     try:
         yield
-    except botocore.exceptions.ClientError as exc:
-        code = _code(exc) or "?"
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            raise AccessDeniedError(f"{code} {action}: the caller lacks that permission") from exc
-        raise SourceError(f"{code} {action}: {exc.response.get('Error', {}).get('Message', '')}") from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise SourceError(f"{action}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        raise from_aws(exc, where=where, action=action, resource=resource) from exc
 
 
-def _code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
 
 
 def _ensure_bucket(s3: Any, options: SetupOptions) -> str:
+    bucket = options.bucket
     try:
-        s3.head_bucket(Bucket=options.bucket)
+        s3.head_bucket(Bucket=bucket)
         return "unchanged"
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) in ("403", "AccessDenied"):
-            raise AccessDeniedError(
-                f"bucket {options.bucket} exists but this account cannot use it (another account owns it, "
-                "or the caller lacks s3:ListBucket); choose another --bucket"
+    except _AWS_ERRORS as exc:
+        if aws_fault(exc) not in (AwsFault.NOT_FOUND, AwsFault.NO_BUCKET):
+            raise from_aws(
+                exc,
+                where=f"checking bucket {bucket}",
+                action="s3:ListBucket",
+                resource=_bucket_arn(bucket),
+                if_denied="or another account owns the bucket: then choose another --bucket",
             ) from exc
-        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-            raise SourceError(f"checking bucket {options.bucket}: {exc}") from exc
-    with _translated(f"creating bucket {options.bucket} (s3:CreateBucket)"):
+    with _translated(f"creating bucket {bucket}", "s3:CreateBucket", _bucket_arn(bucket)):
         kwargs: dict[str, Any] = {"Bucket": options.bucket}
         if options.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": options.region}
@@ -272,13 +284,20 @@ _BLOCK_ALL = {
 def _ensure_public_access_block(s3: Any, bucket: str) -> str:
     try:
         current = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
-            raise SourceError(f"reading the public access block of {bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise from_aws(
+                exc,
+                where=f"reading the public access block of {bucket}",
+                action="s3:GetBucketPublicAccessBlock",
+                resource=_bucket_arn(bucket),
+            ) from exc
         current = None
     if current == _BLOCK_ALL:
         return "unchanged"
-    with _translated(f"blocking public access to {bucket} (s3:PutBucketPublicAccessBlock)"):
+    with _translated(
+        f"blocking public access to {bucket}", "s3:PutBucketPublicAccessBlock", _bucket_arn(bucket)
+    ):
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
     return "created" if current is None else "updated"
 
@@ -299,16 +318,25 @@ def _ensure_encryption(s3: Any, options: SetupOptions) -> str:
     wanted = _encryption_rule(options)
     try:
         rules = s3.get_bucket_encryption(Bucket=options.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
-            raise SourceError(f"reading the encryption of {options.bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+            raise from_aws(
+                exc,
+                where=f"reading the encryption of {options.bucket}",
+                action="s3:GetEncryptionConfiguration",
+                resource=_bucket_arn(options.bucket),
+            ) from exc
         rules = None
     if (
         rules
         and rules[0].get("ApplyServerSideEncryptionByDefault") == wanted["ApplyServerSideEncryptionByDefault"]
     ):
         return "unchanged"
-    with _translated(f"setting default encryption on {options.bucket} (s3:PutEncryptionConfiguration)"):
+    with _translated(
+        f"setting default encryption on {options.bucket}",
+        "s3:PutEncryptionConfiguration",
+        _bucket_arn(options.bucket),
+    ):
         s3.put_bucket_encryption(Bucket=options.bucket, ServerSideEncryptionConfiguration={"Rules": [wanted]})
     return "created" if not rules else "updated"
 
@@ -317,9 +345,14 @@ def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> str:
     """Our two statements, by Sid, in the bucket's policy; any other statement there is kept."""
     try:
         current = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "NoSuchBucketPolicy":
-            raise SourceError(f"reading the policy of {bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "NoSuchBucketPolicy":
+            raise from_aws(
+                exc,
+                where=f"reading the policy of {bucket}",
+                action="s3:GetBucketPolicy",
+                resource=_bucket_arn(bucket),
+            ) from exc
         current = None
     ours = {s["Sid"]: s for s in policy["Statement"]}
     if current is not None:
@@ -330,12 +363,12 @@ def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> str:
         merged = {**current, "Statement": theirs + list(ours.values())}
     else:
         merged = policy
-    with _translated(f"writing the policy of {bucket} (s3:PutBucketPolicy)"):
+    with _translated(f"writing the policy of {bucket}", "s3:PutBucketPolicy", _bucket_arn(bucket)):
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(merged))
     return "created" if current is None else "updated"
 
 
-def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
+def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> str:
     wanted: dict[str, Any] = {
         "S3BucketName": options.bucket,
         "IncludeGlobalServiceEvents": True,
@@ -347,10 +380,12 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
         wanted["KmsKeyId"] = options.kms_key
     try:
         trail = cloudtrail.get_trail(Name=options.trail)["Trail"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "TrailNotFoundException":
-            raise SourceError(f"reading trail {options.trail}: {exc}") from exc
-        with _translated(f"creating trail {options.trail} (cloudtrail:CreateTrail)"):
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "TrailNotFoundException":
+            raise from_aws(
+                exc, where=f"reading trail {options.trail}", action="cloudtrail:GetTrail", resource=arn
+            ) from exc
+        with _translated(f"creating trail {options.trail}", "cloudtrail:CreateTrail", arn):
             cloudtrail.create_trail(Name=options.trail, **wanted)
         return "created"
     current = {
@@ -364,15 +399,15 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
         current["KmsKeyId"] = trail.get("KmsKeyId")
     if current == wanted:
         return "unchanged"
-    with _translated(f"updating trail {options.trail} (cloudtrail:UpdateTrail)"):
+    with _translated(f"updating trail {options.trail}", "cloudtrail:UpdateTrail", arn):
         cloudtrail.update_trail(Name=options.trail, **wanted)
     return "updated"
 
 
-def _ensure_logging(cloudtrail: Any, trail: str) -> str:
-    with _translated(f"reading the status of trail {trail} (cloudtrail:GetTrailStatus)"):
+def _ensure_logging(cloudtrail: Any, trail: str, arn: str) -> str:
+    with _translated(f"reading the status of trail {trail}", "cloudtrail:GetTrailStatus", arn):
         if cloudtrail.get_trail_status(Name=trail).get("IsLogging"):
             return "unchanged"
-    with _translated(f"starting trail {trail} (cloudtrail:StartLogging)"):
+    with _translated(f"starting trail {trail}", "cloudtrail:StartLogging", arn):
         cloudtrail.start_logging(Name=trail)
     return "created"

@@ -942,13 +942,11 @@ def setup_cmd(
     second run reports no changes. Also prints the least-privilege policy for a reader running ingest and
     verify. No SNS or SQS: trailduck scans the bucket.
     """
-    from trailduck.trail_setup import SetupOptions, client_factory, setup_trail
+    from trailduck.trail_setup import SetupOptions, client_factory, default_region, setup_trail
 
     with _errors():
         if region is None:
-            import boto3
-
-            region = boto3.Session(profile_name=profile).region_name or "us-east-1"
+            region = default_region(profile)
         options = SetupOptions(bucket, trail, region, organization, kms_key, dry_run)
         clients = None if dry_run else client_factory(region, profile, endpoint_url)
         result = setup_trail(options, clients)

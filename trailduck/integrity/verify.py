@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trailduck.convert.decode import Limits, TrailingDataError, decompress
-from trailduck.errors import BadObjectError, ConfigError, ExitCode, SourceError
+from trailduck.errors import AwsError, BadObjectError, ConfigError, ExitCode, SourceError, from_aws
 from trailduck.integrity.digest import (
     Digest,
     PublicKey,
@@ -66,7 +66,8 @@ ACCEPTABLE = frozenset({"valid", "not_yet_covered"})
 VOUCHING = frozenset({"valid", "gap"})
 
 
-#: A function returning the public keys CloudTrail used in ``home_region`` between two times.
+#: A function returning the public keys CloudTrail used in ``home_region`` between two times; it raises
+#: :class:`~trailduck.errors.AwsError` when CloudTrail cannot be asked.
 KeyFetcher = Callable[[str, dt.datetime, dt.datetime], list[PublicKey]]
 
 
@@ -173,22 +174,24 @@ def cloudtrail_key_fetcher(profile: str | None = None, endpoint_url: str | None 
     import boto3
     import botocore.exceptions
 
-    session = boto3.Session(profile_name=profile)
+    aws_errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    try:
+        session = boto3.Session(profile_name=profile)
+    except aws_errors as exc:
+        raise from_aws(exc, where="opening an AWS session") from exc
 
     def fetch(home_region: str, start: dt.datetime, end: dt.datetime) -> list[PublicKey]:
         try:
             client = session.client("cloudtrail", region_name=home_region, endpoint_url=endpoint_url)
             return fetch_public_keys(client, start, end)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            reason = (
-                f"{exc.response.get('Error', {}).get('Code', '?')} from ListPublicKeys"
-                if isinstance(exc, botocore.exceptions.ClientError)
-                else str(exc)
-            )
-            raise SourceError(
-                f"cannot fetch CloudTrail's public keys in {home_region} ({reason}); the reader needs "
-                "cloudtrail:ListPublicKeys, or verify offline with --public-keys FILE, a file holding what "
-                f"`aws cloudtrail list-public-keys --region {home_region}` prints"
+        except aws_errors as exc:
+            raise from_aws(
+                exc,
+                where=f"fetching CloudTrail's public keys in {home_region} (ListPublicKeys)",
+                action="cloudtrail:ListPublicKeys",
+                resource="*",
+                next_step="or verify offline with --public-keys FILE, a file holding what "
+                f"`aws cloudtrail list-public-keys --region {home_region}` prints",
             ) from exc
 
     return fetch
@@ -388,7 +391,7 @@ def _public_keys(
     fetch = key_fetcher or cloudtrail_key_fetcher(options.profile, options.endpoint_url)
     keys: list[PublicKey] = []
     failed: dict[str, str] = {}
-    errors: list[SourceError] = []
+    errors: list[AwsError] = []
     by_region: dict[str, list[dt.datetime]] = defaultdict(list)
     for f in readable:
         assert f.digest is not None
@@ -399,7 +402,7 @@ def _public_keys(
             continue
         try:
             keys += fetch(home_region, min(times), max(times))
-        except SourceError as exc:
+        except AwsError as exc:
             failed[home_region] = str(exc)
             errors.append(exc)
     if errors and not keys:
