@@ -45,6 +45,7 @@ from trailduck.errors import ConfigError, ExitCode, TrailduckError
 from trailduck.ingestion.pipeline import tune_allocator
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.lake.folder import Lake
+from trailduck.lake.verdicts import ACCEPTABLE
 from trailduck.synthetic.demo import DEMO_LAKE
 
 app = typer.Typer(
@@ -875,7 +876,7 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
     statuses = dict.fromkeys([*counts["digests"], *counts["log_files"]])
     for status in statuses:
         d, f = counts["digests"].get(status), counts["log_files"].get(status)
-        style = "" if status in ("valid", "not_yet_covered") or not (d or f) else "bold red"
+        style = "" if status in ACCEPTABLE or not (d or f) else "bold red"
         table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
     out.print(table)
     if result.note:
