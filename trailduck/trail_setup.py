@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import botocore.exceptions
@@ -128,6 +129,20 @@ def reader_policy(options: SetupOptions) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+class Outcome(StrEnum):
+    """What setup did to one step (its value is what ``setup --json`` prints)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    #: A dry run: what a real run would make sure of.
+    WOULD_ENSURE = "would ensure"
+
+
+#: Outcomes that changed something in the account.
+CHANGES = frozenset({Outcome.CREATED, Outcome.UPDATED})
+
+
 @dataclass
 class SetupResult:
     """What setup did (or, in a dry run, would do), step by step."""
@@ -138,14 +153,14 @@ class SetupResult:
     dry_run: bool
     account: str
     trail_arn: str
-    #: (step, what happened): "created", "updated", "unchanged" or, in a dry run, "would ensure".
-    steps: list[tuple[str, str]] = field(default_factory=list)
+    #: (step, what happened).
+    steps: list[tuple[str, Outcome]] = field(default_factory=list)
     bucket_policy: dict[str, Any] = field(default_factory=dict)
     reader_policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return any(outcome in ("created", "updated") for _, outcome in self.steps)
+        return any(outcome in CHANGES for _, outcome in self.steps)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,7 +211,7 @@ def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> 
         )
         result.bucket_policy = bucket_policy(options, account, None)
         result.reader_policy = reader_policy(options)
-        result.steps = [(step, "would ensure") for step in _planned_steps(options)]
+        result.steps = [(step, Outcome.WOULD_ENSURE) for step in _planned_steps(options)]
         return result
     if clients is None:
         raise ConfigError("setup needs AWS clients unless it is a dry run")
@@ -251,11 +266,11 @@ def _bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
-def _ensure_bucket(s3: Any, options: SetupOptions) -> str:
+def _ensure_bucket(s3: Any, options: SetupOptions) -> Outcome:
     bucket = options.bucket
     try:
         s3.head_bucket(Bucket=bucket)
-        return "unchanged"
+        return Outcome.UNCHANGED
     except _AWS_ERRORS as exc:
         if aws_fault(exc) not in (AwsFault.NOT_FOUND, AwsFault.NO_BUCKET):
             raise from_aws(
@@ -270,7 +285,7 @@ def _ensure_bucket(s3: Any, options: SetupOptions) -> str:
         if options.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": options.region}
         s3.create_bucket(**kwargs)
-    return "created"
+    return Outcome.CREATED
 
 
 _BLOCK_ALL = {
@@ -281,7 +296,7 @@ _BLOCK_ALL = {
 }
 
 
-def _ensure_public_access_block(s3: Any, bucket: str) -> str:
+def _ensure_public_access_block(s3: Any, bucket: str) -> Outcome:
     try:
         current = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except _AWS_ERRORS as exc:
@@ -294,12 +309,12 @@ def _ensure_public_access_block(s3: Any, bucket: str) -> str:
             ) from exc
         current = None
     if current == _BLOCK_ALL:
-        return "unchanged"
+        return Outcome.UNCHANGED
     with _translated(
         f"blocking public access to {bucket}", "s3:PutBucketPublicAccessBlock", _bucket_arn(bucket)
     ):
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
-    return "created" if current is None else "updated"
+    return Outcome.CREATED if current is None else Outcome.UPDATED
 
 
 def _encryption_rule(options: SetupOptions) -> dict[str, Any]:
@@ -314,7 +329,7 @@ def _encryption_rule(options: SetupOptions) -> dict[str, Any]:
     return {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
 
 
-def _ensure_encryption(s3: Any, options: SetupOptions) -> str:
+def _ensure_encryption(s3: Any, options: SetupOptions) -> Outcome:
     wanted = _encryption_rule(options)
     try:
         rules = s3.get_bucket_encryption(Bucket=options.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
@@ -331,17 +346,17 @@ def _ensure_encryption(s3: Any, options: SetupOptions) -> str:
         rules
         and rules[0].get("ApplyServerSideEncryptionByDefault") == wanted["ApplyServerSideEncryptionByDefault"]
     ):
-        return "unchanged"
+        return Outcome.UNCHANGED
     with _translated(
         f"setting default encryption on {options.bucket}",
         "s3:PutEncryptionConfiguration",
         _bucket_arn(options.bucket),
     ):
         s3.put_bucket_encryption(Bucket=options.bucket, ServerSideEncryptionConfiguration={"Rules": [wanted]})
-    return "created" if not rules else "updated"
+    return Outcome.CREATED if not rules else Outcome.UPDATED
 
 
-def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> str:
+def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> Outcome:
     """Our two statements, by Sid, in the bucket's policy; any other statement there is kept."""
     try:
         current = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
@@ -359,16 +374,16 @@ def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> str:
         theirs = [s for s in current.get("Statement", []) if s.get("Sid") not in ours]
         present = {s.get("Sid"): s for s in current.get("Statement", []) if s.get("Sid") in ours}
         if present == ours:
-            return "unchanged"
+            return Outcome.UNCHANGED
         merged = {**current, "Statement": theirs + list(ours.values())}
     else:
         merged = policy
     with _translated(f"writing the policy of {bucket}", "s3:PutBucketPolicy", _bucket_arn(bucket)):
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(merged))
-    return "created" if current is None else "updated"
+    return Outcome.CREATED if current is None else Outcome.UPDATED
 
 
-def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> str:
+def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> Outcome:
     wanted: dict[str, Any] = {
         "S3BucketName": options.bucket,
         "IncludeGlobalServiceEvents": True,
@@ -387,7 +402,7 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> str:
             ) from exc
         with _translated(f"creating trail {options.trail}", "cloudtrail:CreateTrail", arn):
             cloudtrail.create_trail(Name=options.trail, **wanted)
-        return "created"
+        return Outcome.CREATED
     current = {
         "S3BucketName": trail.get("S3BucketName"),
         "IncludeGlobalServiceEvents": trail.get("IncludeGlobalServiceEvents"),
@@ -398,16 +413,16 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> str:
     if options.kms_key:
         current["KmsKeyId"] = trail.get("KmsKeyId")
     if current == wanted:
-        return "unchanged"
+        return Outcome.UNCHANGED
     with _translated(f"updating trail {options.trail}", "cloudtrail:UpdateTrail", arn):
         cloudtrail.update_trail(Name=options.trail, **wanted)
-    return "updated"
+    return Outcome.UPDATED
 
 
-def _ensure_logging(cloudtrail: Any, trail: str, arn: str) -> str:
+def _ensure_logging(cloudtrail: Any, trail: str, arn: str) -> Outcome:
     with _translated(f"reading the status of trail {trail}", "cloudtrail:GetTrailStatus", arn):
         if cloudtrail.get_trail_status(Name=trail).get("IsLogging"):
-            return "unchanged"
+            return Outcome.UNCHANGED
     with _translated(f"starting trail {trail}", "cloudtrail:StartLogging", arn):
         cloudtrail.start_logging(Name=trail)
-    return "created"
+    return Outcome.CREATED

@@ -943,7 +943,7 @@ def setup_cmd(
     second run reports no changes. Also prints the least-privilege policy for a reader running ingest and
     verify. No SNS or SQS: trailduck scans the bucket.
     """
-    from trailduck.trail_setup import SetupOptions, client_factory, default_region, setup_trail
+    from trailduck.trail_setup import CHANGES, SetupOptions, client_factory, default_region, setup_trail
 
     with _errors():
         if region is None:
@@ -959,7 +959,7 @@ def setup_cmd(
         table.add_column("step")
         table.add_column("outcome")
         for step, outcome in result.steps:
-            style = "green" if outcome in ("created", "updated") else ""
+            style = "green" if outcome in CHANGES else ""
             table.add_row(Text(printable(step)), outcome, style=style)
         out.print(table)
         if dry_run:
