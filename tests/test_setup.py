@@ -8,11 +8,13 @@ import os
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from typer.testing import CliRunner
 
+from trailduck import trail_setup
 from trailduck.cli.app import app
-from trailduck.errors import ConfigError
+from trailduck.errors import AwsAccessDeniedError, AwsError, ConfigError, SourceError
 from trailduck.trail_setup import SetupOptions, bucket_policy, client_factory, reader_policy, setup_trail
 
 _names = itertools.count()
@@ -154,3 +156,85 @@ def test_bad_options_get_a_message(args: list[str], needle: str) -> None:
 def test_setup_without_clients_outside_a_dry_run_is_refused() -> None:
     with pytest.raises(ConfigError):
         setup_trail(SetupOptions("ok-bucket", "main"))
+
+
+def _refusing(service: str, operation: str, code: str, clients: Any) -> Any:
+    """``clients``, except that ``service``'s ``operation`` fails with the AWS error ``code``."""
+
+    class Refusing:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            if name != operation:
+                return getattr(self.client, name)
+
+            def refuse(**_: Any) -> None:
+                answer = {
+                    "Error": {"Code": code, "Message": "no"},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                }
+                raise botocore.exceptions.ClientError(answer, operation)
+
+            return refuse
+
+    return lambda name: Refusing(clients(name)) if name == service else clients(name)
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "code", "needs"),
+    [
+        ("sts", "get_caller_identity", "AccessDenied", "sts:GetCallerIdentity on *"),
+        (
+            "organizations",
+            "describe_organization",
+            "AccessDeniedException",
+            "organizations:DescribeOrganization",
+        ),
+        ("s3", "put_bucket_policy", "AccessDenied", "s3:PutBucketPolicy on arn:aws:s3:::{bucket}"),
+        ("cloudtrail", "create_trail", "AccessDeniedException", "cloudtrail:CreateTrail on {trail_arn}"),
+        ("cloudtrail", "start_logging", "AccessDeniedException", "cloudtrail:StartLogging on {trail_arn}"),
+    ],
+)
+def test_a_refused_setup_call_names_the_permission_and_is_not_a_source_error(
+    s3_endpoint: str, names: tuple[str, str], service: str, operation: str, code: str, needs: str
+) -> None:
+    bucket, trail = names
+    clients = client_factory("us-east-1", endpoint_url=s3_endpoint)
+    account = clients("sts").get_caller_identity()["Account"]
+    trail_arn = f"arn:aws:cloudtrail:us-east-1:{account}:trail/{trail}"
+    options = SetupOptions(bucket, trail, "us-east-1", organization=service == "organizations")
+    with pytest.raises(AwsAccessDeniedError) as info:
+        setup_trail(options, _refusing(service, operation, code, clients))
+    assert not isinstance(info.value, SourceError)  # setting up a trail is not reading the trail source
+    assert f"{code} " in str(info.value)
+    assert f"the caller needs {needs.format(bucket=bucket, trail_arn=trail_arn)}" in str(info.value)
+
+
+def test_other_setup_failures_are_aws_errors_and_the_cli_exits_1(
+    s3_endpoint: str, names: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, trail = names
+    clients = client_factory("us-east-1", endpoint_url=s3_endpoint)
+    failing = _refusing("cloudtrail", "get_trail", "InternalError", clients)
+    with pytest.raises(AwsError) as info:
+        setup_trail(SetupOptions(bucket, trail, "us-east-1"), failing)
+    assert not isinstance(info.value, SourceError)
+    assert f"InternalError reading trail {trail}: no" in str(info.value)
+
+    monkeypatch.setattr(
+        trail_setup,
+        "client_factory",
+        lambda *_: _refusing("sts", "get_caller_identity", "AccessDenied", clients),
+    )
+    res = run(["--bucket", bucket, "--trail", trail, "--region", "us-east-1"])
+    assert res.exit_code == 1
+    assert "AccessDenied reading the caller's account: the caller needs sts:GetCallerIdentity" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_an_unknown_profile_is_a_usage_error_not_a_traceback(names: tuple[str, str]) -> None:
+    bucket, trail = names
+    res = run(["--bucket", bucket, "--trail", trail, "--profile", "no-such-profile"])
+    assert res.exit_code == 2
+    assert "AWS profile 'no-such-profile' not found" in res.stderr and "Traceback" not in res.output

@@ -16,11 +16,12 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import botocore.exceptions
 
-from trailduck.errors import AccessDeniedError, ConfigError, SourceError
+from trailduck.errors import AwsFault, ConfigError, aws_code, aws_fault, from_aws
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,20 @@ def reader_policy(options: SetupOptions) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+class Outcome(StrEnum):
+    """What setup did to one step (its value is what ``setup --json`` prints)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    #: A dry run: what a real run would make sure of.
+    WOULD_ENSURE = "would ensure"
+
+
+#: Outcomes that changed something in the account.
+CHANGES = frozenset({Outcome.CREATED, Outcome.UPDATED})
+
+
 @dataclass
 class SetupResult:
     """What setup did (or, in a dry run, would do), step by step."""
@@ -138,14 +153,14 @@ class SetupResult:
     dry_run: bool
     account: str
     trail_arn: str
-    #: (step, what happened): "created", "updated", "unchanged" or, in a dry run, "would ensure".
-    steps: list[tuple[str, str]] = field(default_factory=list)
+    #: (step, what happened).
+    steps: list[tuple[str, Outcome]] = field(default_factory=list)
     bucket_policy: dict[str, Any] = field(default_factory=dict)
     reader_policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return any(outcome in ("created", "updated") for _, outcome in self.steps)
+        return any(outcome in CHANGES for _, outcome in self.steps)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,13 +178,27 @@ class SetupResult:
 
 #: Makes a boto3 client for a service name (``s3``, ``cloudtrail``, ``sts``, ``organizations``).
 ClientFactory = Callable[[str], Any]
+#: What a boto3 call raises: an AWS error answer, or botocore's own (no credentials, a broken connection).
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
 def client_factory(region: str, profile: str | None = None, endpoint_url: str | None = None) -> ClientFactory:
+    session = _session(profile, region)
+    return lambda service: session.client(service, endpoint_url=endpoint_url)
+
+
+def default_region(profile: str | None = None) -> str:
+    """The region of the profile (or of ``AWS_REGION`` / ``AWS_DEFAULT_REGION``), else us-east-1."""
+    return _session(profile, None).region_name or "us-east-1"
+
+
+def _session(profile: str | None, region: str | None) -> Any:
     import boto3
 
-    session = boto3.Session(profile_name=profile, region_name=region)
-    return lambda service: session.client(service, endpoint_url=endpoint_url)
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except _AWS_ERRORS as exc:
+        raise from_aws(exc, where="opening an AWS session") from exc
 
 
 def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> SetupResult:
@@ -182,15 +211,15 @@ def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> 
         )
         result.bucket_policy = bucket_policy(options, account, None)
         result.reader_policy = reader_policy(options)
-        result.steps = [(step, "would ensure") for step in _planned_steps(options)]
+        result.steps = [(step, Outcome.WOULD_ENSURE) for step in _planned_steps(options)]
         return result
     if clients is None:
         raise ConfigError("setup needs AWS clients unless it is a dry run")
-    with _translated("reading the caller's account (sts:GetCallerIdentity)"):
+    with _translated("reading the caller's account", "sts:GetCallerIdentity", "*"):
         account = clients("sts").get_caller_identity()["Account"]
     org_id = None
     if options.organization:
-        with _translated("reading the organization (organizations:DescribeOrganization)"):
+        with _translated("reading the organization", "organizations:DescribeOrganization", "*"):
             org_id = clients("organizations").describe_organization()["Organization"]["Id"]
     result = SetupResult(
         options.bucket, options.trail, options.region, False, account, trail_arn(options, account)
@@ -205,8 +234,8 @@ def setup_trail(options: SetupOptions, clients: ClientFactory | None = None) -> 
         ("bucket policy for CloudTrail", _ensure_policy(s3, options.bucket, result.bucket_policy))
     )
     cloudtrail = clients("cloudtrail")
-    result.steps.append((f"trail {options.trail}", _ensure_trail(cloudtrail, options)))
-    result.steps.append(("logging", _ensure_logging(cloudtrail, options.trail)))
+    result.steps.append((f"trail {options.trail}", _ensure_trail(cloudtrail, options, result.trail_arn)))
+    result.steps.append(("logging", _ensure_logging(cloudtrail, options.trail, result.trail_arn)))
     return result
 
 
@@ -224,41 +253,39 @@ def _planned_steps(options: SetupOptions) -> list[str]:
 
 
 @contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """botocore errors to the project's, naming what was being done."""
+def _translated(where: str, action: str, resource: str) -> Iterator[None]:
+    """A failed AWS call becomes an :class:`~trailduck.errors.AwsError` naming what was being done and the
+    permission it needs."""
     try:
         yield
-    except botocore.exceptions.ClientError as exc:
-        code = _code(exc) or "?"
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            raise AccessDeniedError(f"{code} {action}: the caller lacks that permission") from exc
-        raise SourceError(f"{code} {action}: {exc.response.get('Error', {}).get('Message', '')}") from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise SourceError(f"{action}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        raise from_aws(exc, where=where, action=action, resource=resource) from exc
 
 
-def _code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
 
 
-def _ensure_bucket(s3: Any, options: SetupOptions) -> str:
+def _ensure_bucket(s3: Any, options: SetupOptions) -> Outcome:
+    bucket = options.bucket
     try:
-        s3.head_bucket(Bucket=options.bucket)
-        return "unchanged"
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) in ("403", "AccessDenied"):
-            raise AccessDeniedError(
-                f"bucket {options.bucket} exists but this account cannot use it (another account owns it, "
-                "or the caller lacks s3:ListBucket); choose another --bucket"
+        s3.head_bucket(Bucket=bucket)
+        return Outcome.UNCHANGED
+    except _AWS_ERRORS as exc:
+        if aws_fault(exc) not in (AwsFault.NOT_FOUND, AwsFault.NO_BUCKET):
+            raise from_aws(
+                exc,
+                where=f"checking bucket {bucket}",
+                action="s3:ListBucket",
+                resource=_bucket_arn(bucket),
+                if_denied="or another account owns the bucket: then choose another --bucket",
             ) from exc
-        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-            raise SourceError(f"checking bucket {options.bucket}: {exc}") from exc
-    with _translated(f"creating bucket {options.bucket} (s3:CreateBucket)"):
+    with _translated(f"creating bucket {bucket}", "s3:CreateBucket", _bucket_arn(bucket)):
         kwargs: dict[str, Any] = {"Bucket": options.bucket}
         if options.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": options.region}
         s3.create_bucket(**kwargs)
-    return "created"
+    return Outcome.CREATED
 
 
 _BLOCK_ALL = {
@@ -269,18 +296,25 @@ _BLOCK_ALL = {
 }
 
 
-def _ensure_public_access_block(s3: Any, bucket: str) -> str:
+def _ensure_public_access_block(s3: Any, bucket: str) -> Outcome:
     try:
         current = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
-            raise SourceError(f"reading the public access block of {bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+            raise from_aws(
+                exc,
+                where=f"reading the public access block of {bucket}",
+                action="s3:GetBucketPublicAccessBlock",
+                resource=_bucket_arn(bucket),
+            ) from exc
         current = None
     if current == _BLOCK_ALL:
-        return "unchanged"
-    with _translated(f"blocking public access to {bucket} (s3:PutBucketPublicAccessBlock)"):
+        return Outcome.UNCHANGED
+    with _translated(
+        f"blocking public access to {bucket}", "s3:PutBucketPublicAccessBlock", _bucket_arn(bucket)
+    ):
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
-    return "created" if current is None else "updated"
+    return Outcome.CREATED if current is None else Outcome.UPDATED
 
 
 def _encryption_rule(options: SetupOptions) -> dict[str, Any]:
@@ -295,47 +329,61 @@ def _encryption_rule(options: SetupOptions) -> dict[str, Any]:
     return {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
 
 
-def _ensure_encryption(s3: Any, options: SetupOptions) -> str:
+def _ensure_encryption(s3: Any, options: SetupOptions) -> Outcome:
     wanted = _encryption_rule(options)
     try:
         rules = s3.get_bucket_encryption(Bucket=options.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
-            raise SourceError(f"reading the encryption of {options.bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+            raise from_aws(
+                exc,
+                where=f"reading the encryption of {options.bucket}",
+                action="s3:GetEncryptionConfiguration",
+                resource=_bucket_arn(options.bucket),
+            ) from exc
         rules = None
     if (
         rules
         and rules[0].get("ApplyServerSideEncryptionByDefault") == wanted["ApplyServerSideEncryptionByDefault"]
     ):
-        return "unchanged"
-    with _translated(f"setting default encryption on {options.bucket} (s3:PutEncryptionConfiguration)"):
+        return Outcome.UNCHANGED
+    with _translated(
+        f"setting default encryption on {options.bucket}",
+        "s3:PutEncryptionConfiguration",
+        _bucket_arn(options.bucket),
+    ):
         s3.put_bucket_encryption(Bucket=options.bucket, ServerSideEncryptionConfiguration={"Rules": [wanted]})
-    return "created" if not rules else "updated"
+    return Outcome.CREATED if not rules else Outcome.UPDATED
 
 
-def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> str:
+def _ensure_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> Outcome:
     """Our two statements, by Sid, in the bucket's policy; any other statement there is kept."""
     try:
         current = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "NoSuchBucketPolicy":
-            raise SourceError(f"reading the policy of {bucket}: {exc}") from exc
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "NoSuchBucketPolicy":
+            raise from_aws(
+                exc,
+                where=f"reading the policy of {bucket}",
+                action="s3:GetBucketPolicy",
+                resource=_bucket_arn(bucket),
+            ) from exc
         current = None
     ours = {s["Sid"]: s for s in policy["Statement"]}
     if current is not None:
         theirs = [s for s in current.get("Statement", []) if s.get("Sid") not in ours]
         present = {s.get("Sid"): s for s in current.get("Statement", []) if s.get("Sid") in ours}
         if present == ours:
-            return "unchanged"
+            return Outcome.UNCHANGED
         merged = {**current, "Statement": theirs + list(ours.values())}
     else:
         merged = policy
-    with _translated(f"writing the policy of {bucket} (s3:PutBucketPolicy)"):
+    with _translated(f"writing the policy of {bucket}", "s3:PutBucketPolicy", _bucket_arn(bucket)):
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(merged))
-    return "created" if current is None else "updated"
+    return Outcome.CREATED if current is None else Outcome.UPDATED
 
 
-def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
+def _ensure_trail(cloudtrail: Any, options: SetupOptions, arn: str) -> Outcome:
     wanted: dict[str, Any] = {
         "S3BucketName": options.bucket,
         "IncludeGlobalServiceEvents": True,
@@ -347,12 +395,14 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
         wanted["KmsKeyId"] = options.kms_key
     try:
         trail = cloudtrail.get_trail(Name=options.trail)["Trail"]
-    except botocore.exceptions.ClientError as exc:
-        if _code(exc) != "TrailNotFoundException":
-            raise SourceError(f"reading trail {options.trail}: {exc}") from exc
-        with _translated(f"creating trail {options.trail} (cloudtrail:CreateTrail)"):
+    except _AWS_ERRORS as exc:
+        if aws_code(exc) != "TrailNotFoundException":
+            raise from_aws(
+                exc, where=f"reading trail {options.trail}", action="cloudtrail:GetTrail", resource=arn
+            ) from exc
+        with _translated(f"creating trail {options.trail}", "cloudtrail:CreateTrail", arn):
             cloudtrail.create_trail(Name=options.trail, **wanted)
-        return "created"
+        return Outcome.CREATED
     current = {
         "S3BucketName": trail.get("S3BucketName"),
         "IncludeGlobalServiceEvents": trail.get("IncludeGlobalServiceEvents"),
@@ -363,16 +413,16 @@ def _ensure_trail(cloudtrail: Any, options: SetupOptions) -> str:
     if options.kms_key:
         current["KmsKeyId"] = trail.get("KmsKeyId")
     if current == wanted:
-        return "unchanged"
-    with _translated(f"updating trail {options.trail} (cloudtrail:UpdateTrail)"):
+        return Outcome.UNCHANGED
+    with _translated(f"updating trail {options.trail}", "cloudtrail:UpdateTrail", arn):
         cloudtrail.update_trail(Name=options.trail, **wanted)
-    return "updated"
+    return Outcome.UPDATED
 
 
-def _ensure_logging(cloudtrail: Any, trail: str) -> str:
-    with _translated(f"reading the status of trail {trail} (cloudtrail:GetTrailStatus)"):
+def _ensure_logging(cloudtrail: Any, trail: str, arn: str) -> Outcome:
+    with _translated(f"reading the status of trail {trail}", "cloudtrail:GetTrailStatus", arn):
         if cloudtrail.get_trail_status(Name=trail).get("IsLogging"):
-            return "unchanged"
-    with _translated(f"starting trail {trail} (cloudtrail:StartLogging)"):
+            return Outcome.UNCHANGED
+    with _translated(f"starting trail {trail}", "cloudtrail:StartLogging", arn):
         cloudtrail.start_logging(Name=trail)
-    return "created"
+    return Outcome.CREATED

@@ -46,6 +46,7 @@ from trailduck.ingestion.libc import tune_allocator
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import LakeLayout
+from trailduck.lake.verdicts import ACCEPTABLE
 from trailduck.synthetic.demo import DEMO_LAKE
 
 app = typer.Typer(
@@ -878,7 +879,7 @@ def _render_verify(result: Any, lake: Lake | None) -> None:
     statuses = dict.fromkeys([*counts["digests"], *counts["log_files"]])
     for status in statuses:
         d, f = counts["digests"].get(status), counts["log_files"].get(status)
-        style = "" if status in ("valid", "not_yet_covered") or not (d or f) else "bold red"
+        style = "" if status in ACCEPTABLE or not (d or f) else "bold red"
         table.add_row(status, "" if d is None else f"{d:,}", "" if f is None else f"{f:,}", style=style)
     out.print(table)
     if result.note:
@@ -945,13 +946,11 @@ def setup_cmd(
     second run reports no changes. Also prints the least-privilege policy for a reader running ingest and
     verify. No SNS or SQS: trailduck scans the bucket.
     """
-    from trailduck.trail_setup import SetupOptions, client_factory, setup_trail
+    from trailduck.trail_setup import CHANGES, SetupOptions, client_factory, default_region, setup_trail
 
     with _errors():
         if region is None:
-            import boto3
-
-            region = boto3.Session(profile_name=profile).region_name or "us-east-1"
+            region = default_region(profile)
         options = SetupOptions(bucket, trail, region, organization, kms_key, dry_run)
         clients = None if dry_run else client_factory(region, profile, endpoint_url)
         result = setup_trail(options, clients)
@@ -963,7 +962,7 @@ def setup_cmd(
         table.add_column("step")
         table.add_column("outcome")
         for step, outcome in result.steps:
-            style = "green" if outcome in ("created", "updated") else ""
+            style = "green" if outcome in CHANGES else ""
             table.add_row(Text(printable(step)), outcome, style=style)
         out.print(table)
         if dry_run:

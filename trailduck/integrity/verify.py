@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from trailduck.convert.decode import Limits, TrailingDataError, decompress
-from trailduck.errors import BadObjectError, ConfigError, ExitCode, SourceError
+from trailduck.errors import AwsError, BadObjectError, ConfigError, ExitCode, SourceError, from_aws
 from trailduck.integrity.digest import (
     Digest,
     PublicKey,
@@ -41,6 +41,7 @@ from trailduck.integrity.digest import (
     string_to_sign,
 )
 from trailduck.lake.folder import Lake
+from trailduck.lake.verdicts import ACCEPTABLE, DIGEST_STATUSES, LOG_STATUSES, Status
 from trailduck.scanner.keys import (
     REGION_RE,
     DigestName,
@@ -58,15 +59,12 @@ from trailduck.scanner.source import Source
 
 log = logging.getLogger(__name__)
 
-DIGEST_STATUSES = ("valid", "bad_signature", "moved", "missing", "gap", "unknown_key")
-LOG_STATUSES = ("valid", "hash_mismatch", "missing", "trailing_data", "unreferenced", "not_yet_covered")
-#: Statuses that do not fail a run: files newer than the last digest are normal on a live trail.
-ACCEPTABLE = frozenset({"valid", "not_yet_covered"})
 #: Digests with these statuses vouch for the log files they list.
-VOUCHING = frozenset({"valid", "gap"})
+VOUCHING = frozenset({Status.VALID, Status.GAP})
 
 
-#: A function returning the public keys CloudTrail used in ``home_region`` between two times.
+#: A function returning the public keys CloudTrail used in ``home_region`` between two times; it raises
+#: :class:`~trailduck.errors.AwsError` when CloudTrail cannot be asked.
 KeyFetcher = Callable[[str, dt.datetime, dt.datetime], list[PublicKey]]
 
 
@@ -96,7 +94,7 @@ class Verdict:
     """The status of one digest or log file. ``key`` is relative to the source root (``AWSLogs/...``)."""
 
     key: str
-    status: str
+    status: Status
     detail: str
     account: str
     region: str
@@ -126,8 +124,8 @@ class VerifyResult:
         return ExitCode.OK if ok else ExitCode.FINDINGS
 
     def counts(self) -> dict[str, dict[str, int]]:
-        def tally(verdicts: list[Verdict], statuses: tuple[str, ...]) -> dict[str, int]:
-            found = {s: 0 for s in statuses}
+        def tally(verdicts: list[Verdict], statuses: tuple[Status, ...]) -> dict[str, int]:
+            found: dict[str, int] = {s: 0 for s in statuses}
             for v in verdicts:
                 found[v.status] += 1
             return found
@@ -159,7 +157,7 @@ class _Found:
     name: DigestName
     signature: str | None = None
     digest: Digest | None = None
-    status: str = "valid"
+    status: Status = Status.VALID
     detail: str = ""
 
     @property
@@ -173,22 +171,24 @@ def cloudtrail_key_fetcher(profile: str | None = None, endpoint_url: str | None 
     import boto3
     import botocore.exceptions
 
-    session = boto3.Session(profile_name=profile)
+    aws_errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    try:
+        session = boto3.Session(profile_name=profile)
+    except aws_errors as exc:
+        raise from_aws(exc, where="opening an AWS session") from exc
 
     def fetch(home_region: str, start: dt.datetime, end: dt.datetime) -> list[PublicKey]:
         try:
             client = session.client("cloudtrail", region_name=home_region, endpoint_url=endpoint_url)
             return fetch_public_keys(client, start, end)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            reason = (
-                f"{exc.response.get('Error', {}).get('Code', '?')} from ListPublicKeys"
-                if isinstance(exc, botocore.exceptions.ClientError)
-                else str(exc)
-            )
-            raise SourceError(
-                f"cannot fetch CloudTrail's public keys in {home_region} ({reason}); the reader needs "
-                "cloudtrail:ListPublicKeys, or verify offline with --public-keys FILE, a file holding what "
-                f"`aws cloudtrail list-public-keys --region {home_region}` prints"
+        except aws_errors as exc:
+            raise from_aws(
+                exc,
+                where=f"fetching CloudTrail's public keys in {home_region} (ListPublicKeys)",
+                action="cloudtrail:ListPublicKeys",
+                resource="*",
+                next_step="or verify offline with --public-keys FILE, a file holding what "
+                f"`aws cloudtrail list-public-keys --region {home_region}` prints",
             ) from exc
 
     return fetch
@@ -250,12 +250,12 @@ def verify(
             tick()
             f.signature = signature
             if body is None:
-                f.status, f.detail = "bad_signature", f"unreadable: {signature}"
+                f.status, f.detail = Status.BAD_SIGNATURE, f"unreadable: {signature}"
                 continue
             try:
                 f.digest = parse_digest(body)
             except BadObjectError as exc:
-                f.status, f.detail = "bad_signature", f"unreadable: {exc}"
+                f.status, f.detail = Status.BAD_SIGNATURE, f"unreadable: {exc}"
         keys, unfetched = _public_keys(options, found.values(), key_fetcher)
         for f in found.values():
             if f.digest is not None:
@@ -302,7 +302,7 @@ def verify(
             result.log_files.append(
                 Verdict(
                     key,
-                    "missing",
+                    Status.MISSING,
                     f"listed by digest {claims[0][1]} but not in the source",
                     trail_key.account if trail_key else by.account,
                     trail_key.region if trail_key else by.region,
@@ -388,7 +388,7 @@ def _public_keys(
     fetch = key_fetcher or cloudtrail_key_fetcher(options.profile, options.endpoint_url)
     keys: list[PublicKey] = []
     failed: dict[str, str] = {}
-    errors: list[SourceError] = []
+    errors: list[AwsError] = []
     by_region: dict[str, list[dt.datetime]] = defaultdict(list)
     for f in readable:
         assert f.digest is not None
@@ -399,7 +399,7 @@ def _public_keys(
             continue
         try:
             keys += fetch(home_region, min(times), max(times))
-        except SourceError as exc:
+        except AwsError as exc:
             failed[home_region] = str(exc)
             errors.append(exc)
     if errors and not keys:
@@ -414,23 +414,23 @@ def _check_own(f: _Found, source: Source, keys: list[PublicKey], unfetched: dict
     where = source.object_key(f.key.key)
     bucket = source.bucket_name
     if digest.key != where or (bucket is not None and digest.bucket != bucket):
-        f.status = "moved"
+        f.status = Status.MOVED
         named = f"s3://{digest.bucket}/{digest.key}" if bucket is not None else digest.key
         f.detail = f"the digest says it belongs at {named}"
         return
     key = find_key(keys, digest.fingerprint, digest.end_time)
     if key is None and f.name.home_region in unfetched:
-        f.status = "unknown_key"
+        f.status = Status.UNKNOWN_KEY
         f.detail = f"no public keys for home region {f.name.home_region}: {unfetched[f.name.home_region]}"
         return
     if key is None:
-        f.status = "unknown_key"
+        f.status = Status.UNKNOWN_KEY
         f.detail = (
             f"no public key with fingerprint {digest.fingerprint} in use at {digest.data['digestEndTime']}"
         )
         return
     if not f.signature:
-        f.status = "bad_signature"
+        f.status = Status.BAD_SIGNATURE
         f.detail = (
             "no signature (the object has no signature metadata)"
             if bucket is not None
@@ -438,10 +438,10 @@ def _check_own(f: _Found, source: Source, keys: list[PublicKey], unfetched: dict
         )
         return
     if not key.verify(f.signature, string_to_sign(digest.data, digest.content_hash)):
-        f.status = "bad_signature"
+        f.status = Status.BAD_SIGNATURE
         f.detail = f"the signature does not verify with key {digest.fingerprint}: the digest was altered"
         return
-    f.status, f.detail = "valid", ""
+    f.status, f.detail = Status.VALID, ""
 
 
 def _relative(source: Source, key: str, bucket: str | None) -> str | None:
@@ -465,13 +465,13 @@ def _walk_chains(
     for members in chains.values():
         members.sort(key=lambda f: f.name.time, reverse=True)
         for i, f in enumerate(members):
-            if f.status != "valid" or f.digest is None:
+            if f.status != Status.VALID or f.digest is None:
                 continue  # only a verified digest's claims are trusted
             digest = f.digest
             if digest.previous_key is None:
                 older = members[i + 1 :]
                 if older:
-                    f.status = "gap"
+                    f.status = Status.GAP
                     f.detail = (
                         f"starts a new chain while an older digest exists ({older[0].key.key}): logging or "
                         f"log file validation was off from {_iso(older[0].name.time)} to "
@@ -499,7 +499,7 @@ def _walk_chains(
                     missing[previous_rel] = (
                         Verdict(
                             previous_rel,
-                            "missing",
+                            Status.MISSING,
                             f"named as the previous digest by {f.key.key}, but not in the source",
                             named.account if named else f.key.account,
                             named.region if named else f.key.region,
@@ -507,7 +507,7 @@ def _walk_chains(
                         day,
                     )
                 continue
-            if previous.digest is None or previous.status != "valid":
+            if previous.digest is None or previous.status != Status.VALID:
                 continue  # it already has its own, earlier failing status
             mismatch = []
             if previous.digest.content_hash != (digest.previous_hash or "").lower():
@@ -517,7 +517,7 @@ def _walk_chains(
             ).strip().lower():
                 mismatch.append("signature")
             if mismatch:
-                previous.status = "bad_signature"
+                previous.status = Status.BAD_SIGNATURE
                 previous.detail = (
                     f"its {' and '.join(mismatch)} differ from what the next digest {f.key.key} recorded: "
                     "it was replaced"
@@ -527,11 +527,11 @@ def _walk_chains(
 
 def _vouchers(
     found: dict[str, _Found], source: Source
-) -> tuple[dict[str, list[tuple[str, str]]], dict[str, tuple[str, str]]]:
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, tuple[str, Status]]]:
     """Log files vouched for by valid or gap digests (key -> [(hash, digest key)]), and the files named only
     by digests that cannot vouch (key -> (digest key, its status))."""
     vouched: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    named: dict[str, tuple[str, str]] = {}
+    named: dict[str, tuple[str, Status]] = {}
     for f in found.values():
         if f.digest is None:
             continue
@@ -560,13 +560,13 @@ def _newest_verified(found: dict[str, _Found]) -> dict[tuple[str, str], dt.datet
 
 def _unvouched(
     key: TrailKey,
-    named_by: tuple[str, str] | None,
+    named_by: tuple[str, Status] | None,
     newest: dict[tuple[str, str], dt.datetime],
 ) -> Verdict:
     if named_by is not None:
         return Verdict(
             key.key,
-            "unreferenced",
+            Status.UNREFERENCED,
             f"listed only by digest {named_by[0]}, which is {named_by[1]}",
             key.account,
             key.region,
@@ -580,7 +580,7 @@ def _unvouched(
     if end is None:
         return Verdict(
             key.key,
-            "unreferenced",
+            Status.UNREFERENCED,
             "no verified digest at all for its account and region (is log file validation on?)",
             key.account,
             key.region,
@@ -588,14 +588,14 @@ def _unvouched(
     if minute is not None and minute > end:
         return Verdict(
             key.key,
-            "not_yet_covered",
+            Status.NOT_YET_COVERED,
             f"delivered after the newest verified digest (which ends {_iso(end)})",
             key.account,
             key.region,
         )
     return Verdict(
         key.key,
-        "unreferenced",
+        Status.UNREFERENCED,
         f"no valid digest lists it, though digests cover its delivery time (up to {_iso(end)})",
         key.account,
         key.region,
@@ -613,23 +613,23 @@ def _check_log(
 ) -> Verdict:
     digest_key = claims[0][1]
 
-    def verdict(status: str, detail: str) -> Verdict:
+    def verdict(status: Status, detail: str) -> Verdict:
         return Verdict(key.key, status, detail, key.account, key.region, digest_key)
 
     if body is None:
-        return verdict("missing", f"listed by digest {digest_key} but could not be read")
+        return verdict(Status.MISSING, f"listed by digest {digest_key} but could not be read")
     try:
         text = decompress(body, _LOG_LIMITS)
     except TrailingDataError:
-        return verdict("trailing_data", "bytes after the first gzip member (CloudTrail writes one)")
+        return verdict(Status.TRAILING_DATA, "bytes after the first gzip member (CloudTrail writes one)")
     except BadObjectError as exc:
-        return verdict("hash_mismatch", f"does not decompress ({exc})")
+        return verdict(Status.HASH_MISMATCH, f"does not decompress ({exc})")
     actual = hashlib.sha256(text).hexdigest()
     for expected, by in claims:
         if actual != expected:
             return Verdict(
                 key.key,
-                "hash_mismatch",
+                Status.HASH_MISMATCH,
                 f"SHA-256 of its content is {actual}; digest {by} recorded {expected}",
                 key.account,
                 key.region,
@@ -638,11 +638,11 @@ def _check_log(
     converted = (converted_hashes or {}).get(key.key)
     if converted is not None and converted != actual:
         return verdict(
-            "hash_mismatch",
+            Status.HASH_MISMATCH,
             f"the lake's rows were converted from different content (SHA-256 {converted}); the file now in the "
             "source matches its digest: re-ingest it",
         )
-    return verdict("valid", "")
+    return verdict(Status.VALID, "")
 
 
 def _check_recorded(key: TrailKey, recorded: str, claims: list[tuple[str, str]]) -> Verdict:
@@ -651,7 +651,7 @@ def _check_recorded(key: TrailKey, recorded: str, claims: list[tuple[str, str]])
         if recorded != expected:
             return Verdict(
                 key.key,
-                "hash_mismatch",
+                Status.HASH_MISMATCH,
                 f"the lake's rows were converted from content with SHA-256 {recorded}; digest {by} recorded "
                 f"{expected}",
                 key.account,
@@ -659,7 +659,7 @@ def _check_recorded(key: TrailKey, recorded: str, claims: list[tuple[str, str]])
                 by,
             )
     return Verdict(
-        key.key, "valid", "checked by the hash recorded at ingest", key.account, key.region, claims[0][1]
+        key.key, Status.VALID, "checked by the hash recorded at ingest", key.account, key.region, claims[0][1]
     )
 
 
@@ -681,9 +681,12 @@ def keep_result(lake: Lake, result: VerifyResult, now: dt.datetime | None = None
 
     now = now or dt.datetime.now(dt.UTC)
     lake.create()
-    with lake.lock(), lake.full_disk_said(
-        "the verdicts of this run were not kept (each table is replaced whole or not at all)",
-        "run trailduck verify --lake again",
+    with (
+        lake.lock(),
+        lake.full_disk_said(
+            "the verdicts of this run were not kept (each table is replaced whole or not at all)",
+            "run trailduck verify --lake again",
+        ),
     ):
         for table, verdicts in (("log_files", result.log_files), ("digests", result.digests)):
             rows = [(v.key, v.account, v.region, v.status, v.detail, v.digest_key) for v in verdicts]

@@ -4,12 +4,16 @@ Two small Parquet tables in ``<lake>/_trailduck/integrity/``: one row per log fi
 by the object key relative to the source root (the lake's ``source_key``). A run replaces the rows of the keys
 it verified and keeps the others, so a ``--since`` run does not forget older verdicts. The views
 ``integrity`` and ``integrity_digests`` read them.
+
+The statuses are defined here, with the tables that store them, so that the views' ``ok`` column and
+``trailduck verify`` judge them alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +26,52 @@ from trailduck.fsutil import beside, replace_durably
 
 if TYPE_CHECKING:
     from trailduck.lake.folder import Lake
+
+
+class Status(StrEnum):
+    """The verdict of ``trailduck verify`` on one digest or log file; the value is what the tables and
+    ``verify --json`` hold."""
+
+    #: Digest: location, key and signature check out. Log file: its content hashes to what a digest recorded.
+    VALID = "valid"
+    #: Digest: unreadable, or its signature does not verify, or it differs from what the next digest recorded.
+    BAD_SIGNATURE = "bad_signature"
+    #: Digest: it says it belongs elsewhere.
+    MOVED = "moved"
+    #: Named (by a newer digest, or by a digest's list of files) but not in the source.
+    MISSING = "missing"
+    #: Digest: starts a new chain while an older one exists (logging or validation was off).
+    GAP = "gap"
+    #: Digest: no public key with its fingerprint in use at its time.
+    UNKNOWN_KEY = "unknown_key"
+    #: Log file: its content (or the lake's copy of it) is not what the digest recorded.
+    HASH_MISMATCH = "hash_mismatch"
+    #: Log file: bytes after the first gzip member.
+    TRAILING_DATA = "trailing_data"
+    #: Log file: no valid digest lists it, though digests cover its time.
+    UNREFERENCED = "unreferenced"
+    #: Log file: delivered after the newest verified digest (normal on a live trail).
+    NOT_YET_COVERED = "not_yet_covered"
+
+
+DIGEST_STATUSES = (
+    Status.VALID,
+    Status.BAD_SIGNATURE,
+    Status.MOVED,
+    Status.MISSING,
+    Status.GAP,
+    Status.UNKNOWN_KEY,
+)
+LOG_STATUSES = (
+    Status.VALID,
+    Status.HASH_MISMATCH,
+    Status.MISSING,
+    Status.TRAILING_DATA,
+    Status.UNREFERENCED,
+    Status.NOT_YET_COVERED,
+)
+#: Statuses that do not fail a run: files newer than the last digest are normal on a live trail.
+ACCEPTABLE = frozenset({Status.VALID, Status.NOT_YET_COVERED})
 
 VERDICT_SCHEMA = pa.schema(
     [

@@ -1,8 +1,8 @@
 """The DuckDB views over the lake, installed into ``<lake>/trailduck.duckdb``.
 
 The SQL lives in ``trailduck/sql/*.sql``. DuckDB's ``CREATE VIEW`` takes no prepared parameters, so the only
-values spliced into the SQL text are the lake's own paths, quoted as literals; :class:`~trailduck.lake.folder.Lake`
-refuses paths with quote or glob characters before anything gets here.
+values spliced into the SQL text are the lake's own paths and verify's statuses, quoted as literals;
+:class:`~trailduck.lake.folder.Lake` refuses paths with quote or glob characters before anything gets here.
 
 The views name the lake's files relative to its folder, through one macro (``trailduck_path``, in
 ``lake_path.sql``) that finds the folder the database was opened from, so a moved or copied lake reads its own
@@ -26,7 +26,14 @@ from trailduck import crashpoints
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
 from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES
-from trailduck.lake.verdicts import TABLES, ensure_tables, table_path
+from trailduck.lake.verdicts import (
+    ACCEPTABLE,
+    DIGEST_STATUSES,
+    LOG_STATUSES,
+    TABLES,
+    ensure_tables,
+    table_path,
+)
 from trailduck.sql import load_sql, sql_literal
 from trailduck.sql.catalog import analysis_views, detections
 
@@ -89,7 +96,9 @@ def _relation(lake: Lake, dataset: str) -> str:
 def _integrity_statements(lake: Lake) -> str:
     ensure_tables(lake)
     return load_sql("integrity.sql").format(
-        **{table: sql_literal(lake.relative(table_path(lake, table))) for table in TABLES}
+        **{table: sql_literal(lake.relative(table_path(lake, table))) for table in TABLES},
+        log_file_ok=", ".join(sql_literal(s) for s in LOG_STATUSES if s in ACCEPTABLE),
+        digest_ok=", ".join(sql_literal(s) for s in DIGEST_STATUSES if s in ACCEPTABLE),
     )
 
 

@@ -1,4 +1,4 @@
-"""The S3 source through boto3, and the one place where S3 errors become trailduck errors."""
+"""The S3 source through boto3. Its errors become trailduck errors in :func:`trailduck.errors.from_aws`."""
 
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ import botocore.exceptions
 import urllib3.exceptions
 from botocore.config import Config
 
-from trailduck.errors import AccessDeniedError, ConfigError, ObjectGoneError, SourceError
+from trailduck.errors import ConfigError, from_aws, is_transient
 from trailduck.scanner.source import ObjectRef
 
 log = logging.getLogger(__name__)
-
-_GONE = {"NoSuchKey", "404", "NotFound"}
-_DENIED = {"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -45,9 +42,7 @@ def make_client(
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigError(
-            f"AWS profile {profile!r} not found; check ~/.aws/config or drop --profile"
-        ) from exc
+        raise from_aws(exc, where="opening an S3 client", source=True) from exc
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 8},
         max_pool_connections=max(10, max_pool_connections),
@@ -55,28 +50,6 @@ def make_client(
         read_timeout=60,
     )
     return session.client("s3", endpoint_url=endpoint_url, config=config)
-
-
-def translate(exc: Exception, action: str, resource: str, where: str) -> SourceError:
-    """Map a botocore error to the project's hierarchy. ``action`` is the IAM action the call needed."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _GONE:
-            return ObjectGoneError(f"{where}: listed but gone when read ({code})")
-        if code == "NoSuchBucket":
-            return SourceError(f"{where}: no such bucket; check the name and --endpoint-url")
-        if code in _DENIED:
-            return AccessDeniedError(
-                f"{code} on {where}: the reader needs {action} on {resource} "
-                "(and kms:Decrypt on the trail's key if the bucket is KMS-encrypted)"
-            )
-        return SourceError(f"{where}: S3 error {code}: {exc}")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return AccessDeniedError(
-            f"{where}: no AWS credentials found; set AWS_PROFILE or pass --profile, or configure the "
-            "standard credential chain"
-        )
-    return SourceError(f"{where}: {exc}")
 
 
 class S3Source:
@@ -122,8 +95,12 @@ class S3Source:
         try:
             yield from paginator.paginate(Bucket=self.bucket, Prefix=full, **kwargs)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise translate(
-                exc, "s3:ListBucket", f"arn:aws:s3:::{self.bucket}", f"listing {self.display(prefix)}"
+            raise from_aws(
+                exc,
+                where=f"listing {self.display(prefix)}",
+                action="s3:ListBucket",
+                resource=f"arn:aws:s3:::{self.bucket}",
+                source=True,
             ) from exc
 
     def list_dirs(self, prefix: str) -> list[str]:
@@ -177,13 +154,18 @@ class S3Source:
                 resp = self.client.get_object(Bucket=self.bucket, Key=full)
                 return resp["Body"].read(), dict(resp.get("Metadata") or {})
             except _READ_ERRORS as exc:
-                if attempt < self.read_attempts and _transient(exc):
+                if attempt < self.read_attempts and is_transient(exc):
                     delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
                     log.info("%s: %s; retrying in %.2f s", self.display(key), exc, delay)
                     time.sleep(delay * (0.5 + random.random() / 2))
                     continue
-                raise translate(
-                    exc, "s3:GetObject", f"arn:aws:s3:::{self.bucket}/{full}", self.display(key)
+                raise from_aws(
+                    exc,
+                    where=f"reading {self.display(key)}",
+                    action="s3:GetObject",
+                    resource=f"arn:aws:s3:::{self.bucket}/{full}",
+                    source=True,
+                    if_denied="and kms:Decrypt on the trail's key if the bucket is KMS-encrypted",
                 ) from exc
 
 
@@ -210,24 +192,3 @@ _READ_ERRORS: tuple[type[Exception], ...] = (
     http.client.HTTPException,
     OSError,
 )
-_TRANSIENT_CODES = {
-    "500",
-    "502",
-    "503",
-    "504",
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "ThrottlingException",
-}
-
-
-def _transient(exc: Exception) -> bool:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "")) in _TRANSIENT_CODES
-    # Connection resets, read timeouts and bodies cut off mid-read (IncompleteRead, ResponseStreamingError).
-    return not isinstance(
-        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.ParamValidationError
-    )
