@@ -82,6 +82,7 @@ def _unpublished_bytes(lake: Path) -> int:
     return total
 
 
+@pytest.mark.slow
 def test_random_kills_always_end_with_exactly_the_clean_runs_events(tmp_path: Path) -> None:
     """Killed at random moments while writing: each run is killed once it has written a random number of bytes
     (a killed run commits nothing, so every run has the whole trail to write and is always still running

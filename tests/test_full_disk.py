@@ -60,6 +60,7 @@ def assert_one_clear_message(stderr: str, folder: Path, option: str) -> None:
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_full_lake_says_so_once_and_the_next_run_after_freeing_space_is_exact(
     trail: tuple[Path, Manifest], small_fs: Path, workers: str

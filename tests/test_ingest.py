@@ -136,6 +136,7 @@ def test_bucket_prefix_and_decompressed_local_copies(s3_client: Any, bucket: str
     assert local.events == manifest.events and local.files_failed == 0
 
 
+@pytest.mark.slow
 def test_pagination_over_1000_keys_in_one_day(s3_client: Any, bucket: str, tmp_path: Path) -> None:
     account, region = "111122223333", "us-east-1"
     start = dt.datetime(2024, 3, 9, tzinfo=dt.UTC)

@@ -85,6 +85,7 @@ def _outputs(nb: nbformat.NotebookNode, kind: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "plots"), [("01_quickstart.ipynb", 2), ("02_security_review.ipynb", 3)])
 def test_notebook_runs_and_plots(
     name: str, plots: int, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

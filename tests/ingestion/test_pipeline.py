@@ -185,6 +185,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_workers_die_with_a_killed_ingest(tmp_path: Path) -> None:
     """Two things end an orphaned worker: its next progress frame meets a closed pipe, and Linux's
