@@ -29,7 +29,7 @@ FRAGMENTS = {
 #: Whole strings that name a lake folder; the command's labels ("events" in a summary) are not paths.
 FOLDERS = {"events", "insights", "_trailduck", "content", "runs", "lock"}  # ("integrity" is a view's name too)
 FOLDER_OWNERS = {"lake/layout.py"}
-LABELS = {"cli/app.py", "state/checkpoint.py", "synthetic/demo.py", "lake/status.py"}  # JSON keys and labels
+LABELS = {"state/checkpoint.py", "synthetic/demo.py", "lake/status.py"}  # JSON keys and labels
 
 
 def _strings(path: Path) -> list[tuple[int, str]]:
@@ -58,7 +58,7 @@ def spelled_outside_the_layout(package: Path) -> list[str]:
             for fragment, owners in FRAGMENTS.items():
                 if fragment in text and module not in owners:
                     found.append(f"{module}:{line}: {fragment!r} in {text!r}")
-            if text in FOLDERS and module not in FOLDER_OWNERS | LABELS:
+            if text in FOLDERS and module not in FOLDER_OWNERS | LABELS and not module.startswith("cli/"):
                 found.append(f"{module}:{line}: {text!r}")
     return found
 

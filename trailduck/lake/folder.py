@@ -270,6 +270,17 @@ def _running_pid(text: bytes) -> int | None:
     return pid
 
 
+#: The environment variable that names the lake when a command or call names none.
+LAKE_ENV = "TRAILDUCK_LAKE"
+#: The lake's folder when nothing names one.
+DEFAULT_LAKE = "cloudtrail-lake"
+
+
+def lake_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """``root``, or ``$TRAILDUCK_LAKE``, or ``./cloudtrail-lake``."""
+    return Path(root or os.environ.get(LAKE_ENV) or DEFAULT_LAKE)
+
+
 def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:
     """The lake at ``root``, or at ``$TRAILDUCK_LAKE``, or at ``./cloudtrail-lake``."""
-    return Lake(root or os.environ.get("TRAILDUCK_LAKE") or "cloudtrail-lake")
+    return Lake(lake_root(root))

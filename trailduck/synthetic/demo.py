@@ -15,7 +15,7 @@ from trailduck.errors import ConfigError, LakeError
 from trailduck.fsutil import beside, replace_durably
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.integrity.verify import VerifyOptions, VerifyResult, keep_result, lake_hashes, verify
-from trailduck.lake.folder import Lake
+from trailduck.lake.folder import LAKE_ENV, Lake
 from trailduck.lake.layout import DATASETS
 from trailduck.scanner.local import LocalSource
 from trailduck.sql import load_sql
@@ -184,7 +184,7 @@ def notebook_lake(location: str | os.PathLike[str] | None = None) -> Lake:
     ingested once (about two seconds), then reused. It is built only in a folder that is empty or holds an earlier
     demo, never over other data.
     """
-    named = location or os.environ.get("TRAILDUCK_LAKE")
+    named = location or os.environ.get(LAKE_ENV)
     if named:
         lake = Lake(named)
         if not lake.db_path.exists():

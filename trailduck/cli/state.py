@@ -1,0 +1,135 @@
+"""`trailduck state show|failed|rebuild` and `trailduck compact`: the checkpoint and the lake's upkeep."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from trailduck.cli import console
+from trailduck.cli.console import exit_on_error, print_rows, show
+from trailduck.cli.options import (
+    JsonOpt,
+    LakeOpt,
+    StateOpt,
+    parse_day,
+    parse_since,
+)
+from trailduck.cli.render import printable
+from trailduck.lake.folder import Lake, lake_root
+
+
+def state_show(
+    lake: LakeOpt = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the checkpoint holds: per source and stream, the watermark and the open days."""
+    from trailduck.lake.status import checkpoint_report
+
+    with exit_on_error():
+        report = checkpoint_report(Lake(lake_root(lake)), state)
+        if as_json:
+            print(json.dumps(report, indent=2))
+            return
+        console.out.print(
+            f"checkpoint {show(report['location'])} (updated {report['updated']})", highlight=False
+        )
+        console.out.print(f"sources read: {show(', '.join(report['sources']))}", highlight=False)
+        table = Table(title="streams", title_justify="left")
+        for c in ("stream", "watermark", "open days", "keys"):
+            table.add_column(c, overflow="fold")
+        for st in report["streams"]:
+            table.add_row(
+                Text(printable(st["stream"])),
+                st["watermark"] or "-",
+                ", ".join(st["open_days"]) or "-",
+                str(st["keys"]),
+            )
+        console.out.print(table)
+        console.out.print(f"quarantined files: {len(report['failed'])} (see `trailduck state failed`)")
+        console.out.print(f"keys held in all: {report['keys']}")
+
+
+def state_failed(
+    lake: LakeOpt = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The quarantined files with their reason and attempts; each is retried on the next ingest."""
+    from trailduck.lake.status import checkpoint_report
+
+    with exit_on_error():
+        report = checkpoint_report(Lake(lake_root(lake)), state)
+        failed = report["failed"]
+        if as_json:
+            print(json.dumps(failed, indent=2))
+            return
+        print_rows(
+            ["key", "reason", "attempts", "last_failed"],
+            [(f["key"], f["reason"], f["attempts"], f["last_failed"]) for f in failed],
+            "table",
+        )
+
+
+def state_rebuild(
+    lake: LakeOpt = None,
+    state: StateOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a checkpoint that is still readable.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild a lost or corrupt checkpoint from the lake's source_key lineage.
+
+    The next ingest then lists the whole history once and converts only what the lake lacks.
+    """
+    from trailduck.lake.rebuild import rebuild_checkpoint
+
+    with exit_on_error():
+        result = rebuild_checkpoint(Lake(lake_root(lake)), state, force=force)
+        if as_json:
+            print(json.dumps(result.__dict__, indent=2))
+            return
+        if result.moved_aside:
+            console.out.print(f"kept the old checkpoint as {show(result.moved_aside)}", highlight=False)
+        console.out.print(
+            f"rebuilt {show(result.location)}: {result.keys:,} objects in {result.streams} streams; the next "
+            "ingest lists the whole history once and converts only what the lake lacks",
+            highlight=False,
+        )
+
+
+def compact_cmd(
+    lake: LakeOpt = None,
+    since: Annotated[str | None, typer.Option(help="First partition day (YYYY-MM-DD or Nd).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last partition day (YYYY-MM-DD or Nd).")] = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge each partition's small Parquet files into large ones, atomically and crash-safely.
+
+    Readers see the old files or the new ones, never both. Safe to run again; partitions already in one file
+    are left alone.
+    """
+    from trailduck.lake.compact import compact
+
+    with exit_on_error():
+        summary = compact(
+            Lake(lake_root(lake)),
+            since=parse_since(since),
+            until=parse_day(until, "--until"),
+            state_path=state,
+        )
+        if as_json:
+            print(json.dumps(summary.__dict__, indent=2))
+            return
+        console.out.print(
+            f"compacted {summary.partitions_compacted} partitions ({summary.files_before} files into "
+            f"{summary.files_after}, {summary.rows:,} rows, {summary.bytes_before:,} -> {summary.bytes_after:,} "
+            f"bytes) in {summary.duration_s:.2f} s; {summary.partitions_already_compact} already compact",
+            highlight=False,
+        )
