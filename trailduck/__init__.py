@@ -34,7 +34,8 @@ if TYPE_CHECKING:
         TrailduckError,
     )
     from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
-    from trailduck.integrity.verify import VerifyOptions, VerifyResult, keep_result, verify
+    from trailduck.integrity.result import VerifyResult
+    from trailduck.integrity.verify import VerifyOptions, keep_result, verify
     from trailduck.lake.compact import CompactSummary, compact
     from trailduck.lake.folder import Lake, open_lake
     from trailduck.lake.rebuild import RebuildResult, rebuild_checkpoint
@@ -47,7 +48,7 @@ _OWNERS = {
     "IngestSummary": "trailduck.ingestion.run",
     "verify": "trailduck.integrity.verify",
     "VerifyOptions": "trailduck.integrity.verify",
-    "VerifyResult": "trailduck.integrity.verify",
+    "VerifyResult": "trailduck.integrity.result",
     "keep_result": "trailduck.integrity.verify",
     "run_report": "trailduck.analysis.report",
     "Finding": "trailduck.analysis.report",

@@ -23,7 +23,8 @@ from trailduck.analysis.query import run_query
 from trailduck.cli.app import app
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.integrity.digest import fetch_public_keys, find_key, string_to_sign
-from trailduck.integrity.verify import VerifyOptions, VerifyResult, lake_hashes, verify
+from trailduck.integrity.result import VerifyResult
+from trailduck.integrity.verify import VerifyOptions, lake_hashes, verify
 from trailduck.lake.folder import Lake
 from trailduck.synthetic.generator import (
     Manifest,

@@ -14,7 +14,8 @@ from trailduck.analysis.query import run_query
 from trailduck.errors import ConfigError, LakeError
 from trailduck.fsutil import beside, replace_durably
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
-from trailduck.integrity.verify import VerifyOptions, VerifyResult, keep_result, lake_hashes, verify
+from trailduck.integrity.result import VerifyResult
+from trailduck.integrity.verify import VerifyOptions, keep_result, lake_hashes, verify
 from trailduck.lake.folder import LAKE_ENV, Lake
 from trailduck.lake.layout import DATASETS
 from trailduck.scanner.local import LocalSource
