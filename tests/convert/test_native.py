@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import random
 import shutil
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,12 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import NOW
 from trailduck.convert import converter as convert
 from trailduck.convert import native
 from trailduck.convert.decode import split_records
 from trailduck.convert.schema import JSON_TEXT_FIELDS, RECORD_FIELDS
-from trailduck.synthetic.generator import TrailSpec, generate
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.synthetic.generator import Manifest, TrailSpec, generate
 
+from .test_converter import every_row
 from .test_fastpath import DATA, ODD_BUT_WELL_SHAPED
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="the C extension is not built")
@@ -191,3 +196,41 @@ def test_a_sliced_batch_reads_its_own_records() -> None:
     columns = native.typed_columns(texts)
     assert columns is not None
     assert columns["eventName"].to_pylist() == ["3", "4", "5", "6"]
+
+
+def past_the_limit(limit: str) -> tuple[int, Any]:
+    """native's description of the record schema, one step past a limit of _columns.c: a struct of more than 64
+    fields, or a field more than 16 levels deep. The records' own fields are described as before."""
+    kind, fields = native._ROOT
+    if limit == "fields":
+        extra = tuple((f"unmodelled{i}", (native._STR, None)) for i in range(65 - len(fields)))
+        return kind, fields + extra
+    deep: tuple[int, Any] = (native._STR, None)
+    for _ in range(17):
+        deep = (native._LIST, deep)
+    return kind, (*fields, ("deep", deep))
+
+
+@pytest.mark.parametrize("limit", ["fields", "depth"])
+def test_a_schema_past_the_c_builders_limits_is_refused_never_quarantined(
+    limit: str,
+    local_trail: tuple[Path, Manifest],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root, manifest = local_trail
+    spec = past_the_limit(limit)
+    with pytest.raises(ValueError):  # the limit is C's own, hit for real
+        native._columns.columns(spec, b"{}", pa.array([0, 2], pa.int32()).buffers()[1], 1)
+    python = ingest(
+        IngestOptions(source=str(root), lake=tmp_path / "python", converter="python", workers=1), now=NOW
+    )
+    monkeypatch.setattr(native, "_ROOT", spec)
+    caplog.set_level(logging.DEBUG, logger=native.__name__)
+    refused = ingest(IngestOptions(source=str(root), lake=tmp_path / "c", converter="c", workers=1), now=NOW)
+    assert (refused.exit_code, refused.files_failed, refused.failures) == (0, 0, [])
+    assert refused.converter == "c" and "the C column builder refused a batch" in caplog.text
+    assert refused.files_converted == python.files_converted and refused.events == python.events > 0
+    assert every_row(tmp_path / "c") == every_row(tmp_path / "python")
+    assert manifest.events == python.events

@@ -1,19 +1,23 @@
 """Typed columns built in C, in one pass over the raw records (``_columns.c``), straight into Arrow buffers.
 
-The fastest of the three ways to the typed columns, and exact: for every batch it accepts, the columns equal
-those of the Python path (the reference, in :mod:`trailduck.convert.converter`). It refuses a batch, and
-:func:`typed_columns` returns None, where the reference would print a value differently from its bytes: a
-float in a string column, an escaped key, whitespace inside an object kept as text. Real CloudTrail records
-have none of these. One difference is left: an object kept as text inside a typed column (rare, e.g. a
-``userName`` that is an object) keeps a duplicate key as delivered, where the reference prints the last value
-once; ``event_json`` has the truth either way. The extension is optional (``setup.py``); without a C compiler at install time
-:data:`AVAILABLE` is False and the other paths do the work.
+The fastest of the three ways to the typed columns, and exact. Its contract, one for every caller: for a batch,
+:func:`typed_columns` gives the columns of the Python path (the reference, in
+:mod:`trailduck.convert.converter`), or refuses the batch and returns None, and the caller converts it the other
+ways. There is no third outcome: whatever C cannot do is a refusal, never a bad file. It refuses where the
+reference would print a value differently from its bytes: a float in a string column, an escaped key,
+whitespace inside an object kept as text (real CloudTrail records have none of these); and wherever it raises
+(:data:`REFUSALS`), a schema past its limits included. One difference is left: an object kept as text inside
+a typed column (rare, e.g. a ``userName`` that is an object) keeps a duplicate key as delivered, where the
+reference prints the last value once; ``event_json`` has the truth either way. The extension is optional
+(``setup.py``); without a C compiler at install time :data:`AVAILABLE` is False and the other paths do the
+work.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +36,7 @@ except ImportError:  # installed without a C compiler
     _columns = None
 
 AVAILABLE = _columns is not None
+log = logging.getLogger(__name__)
 
 #: The converters a run can use, by the name the ingest summary and its JSON give, with what people read.
 #: "python" is every path but C: DuckDB's JSON functions for a well-shaped batch, else Python objects.
@@ -117,14 +122,44 @@ def _array(t: pa.DataType, nodes: Iterator[tuple[int, int, Any, Any, Any]]) -> p
     return pa.Array.from_buffers(t, length, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], nulls)
 
 
+#: What building a batch in C may raise, each turned into a refusal (None) by :func:`typed_columns`, so that the
+#: batch takes the next path and no file is quarantined for what C cannot do: ValueError for a schema past
+#: ``_columns.c``'s limits (64 fields a struct, 16 levels) or offsets it cannot read, TypeError for a schema
+#: description it cannot parse, RuntimeError for buffers it could not finish, MemoryError where its buffers
+#: did not fit (freed before it raises), and Arrow's errors where the buffers it gave back fail Arrow's checks.
+#: Anything else (AttributeError, KeyError...) is a bug here, and is raised.
+REFUSALS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    RuntimeError,
+    MemoryError,
+    pa.ArrowException,
+)
+_reported: set[str] = set()
+
+
 def typed_columns(event_json: pa.StringArray) -> dict[str, pa.Array] | None:
     """Every record field's column for a batch of raw records, or None when C refuses the batch.
 
     ``eventTime`` comes back as its text (strings only, anything else NULL), the JSON-text fields as their
-    raw bytes (absent and null as NULL).
+    raw bytes (absent and null as NULL). Never raises for what C cannot do (:data:`REFUSALS`): it refuses.
     """
     if _columns is None or event_json.null_count:
         return None
+    try:
+        return _built(event_json)
+    except REFUSALS as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        # Logged once a process: a schema past the limits would otherwise say so for every batch.
+        level = logging.DEBUG if reason in _reported else logging.WARNING
+        _reported.add(reason)
+        log.log(level, "the C column builder refused a batch (%s); converting it the other ways", reason)
+        return None
+
+
+def _built(event_json: pa.StringArray) -> dict[str, pa.Array] | None:
+    assert _columns is not None
     _, offsets, data = event_json.buffers()
     offsets = offsets.slice(event_json.offset * 4, (len(event_json) + 1) * 4)
     nodes = _columns.columns(_ROOT, data if data is not None else b"", offsets, len(event_json))
