@@ -1,4 +1,5 @@
-"""Which converter an install uses: `trailduck --version`, $TRAILDUCK_CONVERTER, and the ingest summary.
+"""Which converter an install uses: `trailduck --version`, $TRAILDUCK_CONVERTER (for the CLI and the library
+alike), and the ingest summary.
 
 The state without the C extension is tested for real: a subprocess whose import of the compiled module fails,
 as it does where setup.py could not compile it.
@@ -17,9 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 import trailduck
-from tests.helpers import lake_snapshot, query
-from trailduck.cli.app import CONVERTER_ENV, app
+from tests.helpers import NOW, lake_snapshot, query
+from trailduck.cli.app import app
 from trailduck.convert import native
+from trailduck.convert.native import CONVERTER_ENV
+from trailduck.errors import ConfigError
+from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.synthetic.generator import Manifest
 
 runner = CliRunner()
@@ -78,6 +82,37 @@ def test_a_bad_converter_name_is_a_usage_error(local_trail: tuple[Path, Manifest
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert f"{CONVERTER_ENV}='rust': set it to c or python" in result.stderr
     assert not (tmp_path / "lake").exists()
+
+
+def test_the_library_default_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONVERTER_ENV, raising=False)
+    assert native.choose() == native.DEFAULT == ("c" if native.AVAILABLE else "python")
+    monkeypatch.setenv(CONVERTER_ENV, "")
+    assert native.choose() == native.DEFAULT
+    monkeypatch.setenv(CONVERTER_ENV, "python")
+    assert native.choose() == "python"
+    if native.AVAILABLE:
+        assert native.choose("c") == "c"  # a name given beats the environment
+    monkeypatch.setenv(CONVERTER_ENV, "rust")
+    with pytest.raises(ConfigError, match=f"{CONVERTER_ENV}='rust': set it to c or python"):
+        native.choose()
+    assert native.choose("python") == "python"
+    with pytest.raises(ConfigError, match="converter 'rust': give c"):
+        native.choose("rust")
+
+
+def test_trailduck_ingest_honours_the_environment(
+    local_trail: tuple[Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only the CLI: a run through the library with no converter named reads $TRAILDUCK_CONVERTER too."""
+    root, manifest = local_trail
+    monkeypatch.setenv(CONVERTER_ENV, "python")
+    summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"), now=NOW)
+    assert summary.converter == "python" and summary.exit_code == 0 and summary.events == manifest.events
+    monkeypatch.setenv(CONVERTER_ENV, "rust")
+    with pytest.raises(ConfigError, match=CONVERTER_ENV):
+        ingest(IngestOptions(source=str(root), lake=tmp_path / "other"), now=NOW)
+    assert not (tmp_path / "other").exists()
 
 
 @pytest.mark.skipif(not native.AVAILABLE, reason="compares the C column builder with the Python paths")

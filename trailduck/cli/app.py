@@ -14,10 +14,6 @@ import typer
 from trailduck import __version__
 from trailduck.cli import console, demo, ingest, query, setup, state, verify
 from trailduck.cli.console import exit_on_error, raise_stop_signal, show
-from trailduck.cli.options import (
-    CONVERTER_ENV,
-    converter,
-)
 from trailduck.convert import native
 
 app = typer.Typer(
@@ -35,12 +31,12 @@ app.add_typer(state_app, name="state")
 
 
 def _version_line() -> str:
-    chosen = converter()
+    chosen = native.choose()  # $TRAILDUCK_CONVERTER, checked there, else the default
     line = f"trailduck {__version__} (converter: {native.CONVERTERS[chosen]}"
     if not native.AVAILABLE:
         line += f"; {native.not_compiled()}"
-    elif chosen != native.choose():
-        line += f", chosen by {CONVERTER_ENV}"
+    elif chosen != native.DEFAULT:
+        line += f", chosen by {native.CONVERTER_ENV}"
     return line + ")"
 
 

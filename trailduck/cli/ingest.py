@@ -31,7 +31,6 @@ from trailduck.cli.options import (
     ProfileOpt,
     ProgressOpt,
     RegionOpt,
-    converter,
     parse_day,
     parse_since,
     split_list,
@@ -224,7 +223,7 @@ def ingest_cmd(
             profile=profile,
             region=region,
             endpoint_url=endpoint_url,
-            converter=converter(),
+            converter=None,  # the library's default: $TRAILDUCK_CONVERTER, else C when compiled
         )
         summary = run_ingest(options, as_json, progress and not as_json)
     raise typer.Exit(summary.exit_code)

@@ -1,9 +1,8 @@
-"""Options shared by the commands, and how their values are read (days, lists, the lake, the converter)."""
+"""Options shared by the commands, and how their values are read (days, lists, the lake)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,12 +10,8 @@ from typing import Annotated
 
 import typer
 
-from trailduck.convert import native
 from trailduck.errors import ConfigError
 from trailduck.lake.layout import LakeLayout
-
-#: Chooses the converter for `ingest` ("c" or "python"); unset: the C column builder when it is compiled.
-CONVERTER_ENV = "TRAILDUCK_CONVERTER"
 
 LakeOpt = Annotated[
     Path | None,
@@ -51,19 +46,6 @@ StateOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def converter() -> str:
-    """The converter `ingest` uses: $TRAILDUCK_CONVERTER if set, else the C column builder when compiled."""
-    value = os.environ.get(CONVERTER_ENV) or None
-    if value is not None and value not in native.CONVERTERS:
-        raise ConfigError(
-            f"{CONVERTER_ENV}={value!r}: set it to {' or '.join(native.CONVERTERS)}, or unset it for the default"
-        )
-    try:
-        return native.choose(value)
-    except ConfigError as exc:
-        raise ConfigError(f"{CONVERTER_ENV}={value}: {exc}") from None
 
 
 _RELATIVE = re.compile(r"([0-9]+)d")

@@ -172,18 +172,23 @@ class DecodedFile:
         return self.well_shaped
 
 
+def _uses_c(use_c: bool | None) -> bool:
+    """``use_c`` as given, else whether the converter chosen by default (:func:`native.choose`) is C."""
+    return native.choose() == native.C if use_c is None else use_c
+
+
 def decode_file(
-    raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date, use_c: bool = native.AVAILABLE
+    raws: list[msgspec.Raw], *, source_key: str, key_day: dt.date, use_c: bool | None = None
 ) -> DecodedFile:
     """Check every record of one object. Raises BadObjectError when a record is not a JSON object: the file is
     then quarantined whole, since retrying a half-ingested file would duplicate its good records.
 
     The records are valid JSON already (:func:`~trailduck.convert.decode.split_records` checked them); with the
-    native path (``use_c``, when compiled) only their first byte is looked at here, else their shapes are
-    decoded now.
+    native path (``use_c``; by default the converter :func:`native.choose` gives) only their first byte is
+    looked at here, else their shapes are decoded now.
     """
     decoded = DecodedFile(raws, source_key, key_day)
-    if use_c and native.AVAILABLE:
+    if _uses_c(use_c) and native.AVAILABLE:
         bad = native.first_non_object(raws)
         if bad >= 0:
             raise BadObjectError(f"a record is not a JSON object (record {bad + 1} of {len(raws)})")
@@ -206,19 +211,19 @@ def _string_column(values: list[Any], fn: Coercer) -> pa.Array:
 
 
 def build_table(
-    files: list[DecodedFile], *, keep_event_json: bool = True, use_c: bool = native.AVAILABLE
+    files: list[DecodedFile], *, keep_event_json: bool = True, use_c: bool | None = None
 ) -> pa.Table:
     """Decoded files to one table of :data:`EVENT_SCHEMA` plus a ``date`` column (the partition).
 
     ``date`` is the UTC date of ``eventTime``, or the file's delivery day when the event has none. Converting
     many small files at once keeps per-call overhead off the per-file cost. The typed columns come from C
-    (:mod:`trailduck.convert.native`) unless ``use_c`` is False; a batch it refuses, or every batch where it
-    is not installed or not used, takes DuckDB's fast path when well shaped, and the Python path (the
-    reference for every rule) otherwise.
+    (:mod:`trailduck.convert.native`) when ``use_c`` (by default: when :func:`native.choose` gives C); a batch
+    it refuses, or every batch where it is not installed or not used, takes DuckDB's fast path when well
+    shaped, and the Python path (the reference for every rule) otherwise.
     """
     raws = [r for f in files for r in f.raws]
     event_json = json_texts(raws)
-    columns = native.typed_columns(event_json) if use_c else None
+    columns = native.typed_columns(event_json) if _uses_c(use_c) else None
     if columns is not None:
         columns["eventTime"] = parse_event_time_texts(columns["eventTime"])
     else:

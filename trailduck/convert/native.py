@@ -10,7 +10,7 @@ whitespace inside an object kept as text (real CloudTrail records have none of t
 a typed column (rare, e.g. a ``userName`` that is an object) keeps a duplicate key as delivered, where the
 reference prints the last value once; ``event_json`` has the truth either way. The extension is optional
 (``setup.py``); without a C compiler at install time :data:`AVAILABLE` is False and the other paths do the
-work.
+work, as they do everywhere when $TRAILDUCK_CONVERTER is ``python`` (:func:`choose`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,17 +44,34 @@ log = logging.getLogger(__name__)
 C = "c"
 PYTHON = "python"
 CONVERTERS = {C: "C column builder", PYTHON: "pure Python"}
+#: The converter of a run that names none, where $TRAILDUCK_CONVERTER is unset: C when it is compiled.
+DEFAULT = C if AVAILABLE else PYTHON
+
+#: The one switch of the library read from the environment ("c" or "python"; unset or empty: the default), for
+#: the CLI and the library alike, so that the test suite can run again with C switched off. Read by
+#: :func:`choose` when a run chooses its converter, never at import.
+CONVERTER_ENV = "TRAILDUCK_CONVERTER"
 
 
 def choose(name: str | None = None) -> str:
-    """The converter a run uses: ``name`` ("c" or "python"), or by default C when compiled, else Python."""
-    if name is None:
-        return C if AVAILABLE else PYTHON
-    if name not in CONVERTERS:
-        raise ConfigError(f"converter {name!r}: give c (the C column builder) or python")
-    if name == C and not AVAILABLE:
-        raise ConfigError(not_compiled())
-    return name
+    """The converter a run uses: ``name`` ("c" or "python"); without one, $TRAILDUCK_CONVERTER when it is set,
+    else :data:`DEFAULT`. Raises ConfigError for another name, or for C where it is not compiled."""
+    if name is not None:
+        if name not in CONVERTERS:
+            raise ConfigError(f"converter {name!r}: give c (the C column builder) or python")
+        if name == C and not AVAILABLE:
+            raise ConfigError(not_compiled())
+        return name
+    value = os.environ.get(CONVERTER_ENV) or None
+    if value is None:
+        return DEFAULT
+    if value not in CONVERTERS:
+        raise ConfigError(
+            f"{CONVERTER_ENV}={value!r}: set it to {' or '.join(CONVERTERS)}, or unset it for the default"
+        )
+    if value == C and not AVAILABLE:
+        raise ConfigError(f"{CONVERTER_ENV}={value}: {not_compiled()}")
+    return value
 
 
 def not_compiled() -> str:

@@ -76,7 +76,8 @@ class IngestOptions:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    #: "c" or "python" (:data:`trailduck.convert.native.CONVERTERS`); None: C when compiled, else Python.
+    #: "c" or "python" (:data:`trailduck.convert.native.CONVERTERS`); None: $TRAILDUCK_CONVERTER when set, else
+    #: C when compiled, else Python (:func:`trailduck.convert.native.choose`).
     converter: str | None = None
 
     def validate(self) -> None:
@@ -114,7 +115,7 @@ class IngestSummary:
     files_skipped: int = 0
     workers: int = 1
     #: Which converter did the work: "c" or "python" (:data:`trailduck.convert.native.CONVERTERS`).
-    converter: str = field(default_factory=native.choose)
+    converter: str = native.DEFAULT
     #: Rows added to ``events``; ``insight_events`` those added to ``insights`` (CloudTrail Insights files).
     events: int = 0
     insight_events: int = 0
