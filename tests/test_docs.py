@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from trailduck.convert.native import CONVERTER_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +25,12 @@ def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
     assert demo.endswith("trailduck demo") and "pip install -e ." in demo
     assert tests.endswith("pytest") and '".[test]"' in tests
     test_part = tests.split("&& ", 2)[2]  # after creating and activating the venv
-    assert test_part in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_part in ci
+    # Then the suite once more with the C extension switched off, as the README says under the command.
+    again = f"{CONVERTER_ENV}=python pytest -q"
+    assert again in ci.split(test_part, 1)[1].splitlines()
+    assert f"`{again}`" in (ROOT / "README.md").read_text(encoding="utf-8").split("## What it looks like")[0]
 
 
 def test_the_installed_console_script_runs_the_demo(tmp_path: Path) -> None:
