@@ -120,17 +120,60 @@ def _layout_block() -> str:
     return section.split("```")[1]
 
 
+def layout_paths(block: str) -> tuple[set[str], set[str]]:
+    """The folders and modules the README's layout names, as paths below ``trailduck/``: a line that starts
+    (two spaces in) with ``name/`` opens that folder, one that starts with a module goes back to the top, and
+    a deeper line continues the folder above it."""
+    folders: set[str] = set()
+    files: set[str] = set()
+    folder: str | None = None
+    for line in block.splitlines():
+        if line and not line.startswith(" "):  # trailduck/, tests/, ...: only the package's lines count
+            folder = "" if line.strip() == "trailduck/" else None
+            continue
+        first = re.match(r"^  (\S+)", line)
+        if first:
+            token = first.group(1)
+            folder = token if token.endswith("/") else ""
+            if folder:
+                folders.add(folder.rstrip("/"))
+        if folder is None:
+            continue
+        files |= {folder + name for name in re.findall(r"\b([a-z_0-9]+\.(?:py|c))\b", line)}
+        folders |= {
+            f"{folder}{name}"
+            for name in re.findall(r"(?<![\w/.])([a-z_]+)/", line)[1 if first and folder else 0 :]
+        }
+    return folders, files - {f for f in files if f.endswith("__init__.py")}
+
+
 def test_the_readmes_layout_matches_the_tree() -> None:
-    """Every folder and module of the package is named in the README's layout, and everything named exists."""
-    block = _layout_block()
+    """Every folder and module of the package is named in the README's layout, under its own folder, and
+    everything named there exists."""
+    folders, files = layout_paths(_layout_block())
     package = ROOT / "trailduck"
-    folders = {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    files = {p.name for p in package.rglob("*") if p.suffix in (".py", ".c") and "__pycache__" not in p.parts}
-    files -= {"__init__.py", "__main__.py"}
-    named_folders = set(re.findall(r"(?<![\w/.])([a-z_]+)/", block)) - {"trailduck", "tests", "bench", "notebooks"}
-    named_files = set(re.findall(r"\b([a-z_0-9]+\.(?:py|c))\b", block)) - {"__init__.py"}
-    assert folders - named_folders == set(), "folders the README's layout does not name"
-    assert files - named_files == set(), "modules the README's layout does not name"
-    assert named_files - files == set(), "modules the README's layout names that do not exist"
-    sql = {p.name for p in (package / "sql").iterdir() if p.is_dir() and p.name != "__pycache__"}
-    assert sql <= named_folders, "SQL folders the README's layout does not name"
+    real_folders = {
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*")
+        if p.is_dir() and "__pycache__" not in p.parts
+    }
+    real_files = {
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*")
+        if p.suffix in (".py", ".c")
+        and "__pycache__" not in p.parts
+        and p.name not in ("__init__.py", "__main__.py")
+    }
+    assert real_folders - folders == set(), "folders the README's layout does not name"
+    assert real_files - files == set(), (
+        "modules the README's layout does not name (or names in another folder)"
+    )
+    assert files - real_files == set(), "modules the README's layout names that do not exist there"
+
+
+def test_the_layout_reader_puts_each_module_in_its_folder() -> None:
+    block = "\ntrailduck/\n  errors.py     x · fsutil.py\n  cli/          app.py · verify.py (`a`)\n                demo.py\n  integrity/    verify.py\n  sql/          detections/ (x)\ntests/\n"
+    assert layout_paths(block) == (
+        {"cli", "integrity", "sql", "sql/detections"},
+        {"errors.py", "fsutil.py", "cli/app.py", "cli/verify.py", "cli/demo.py", "integrity/verify.py"},
+    )

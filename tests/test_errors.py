@@ -173,7 +173,11 @@ def test_the_next_step_ends_every_message() -> None:
         (client_error("AccessDenied", 403), False),
         (client_error("NoSuchKey", 404), False),
         (client_error("SomethingNew", 400), False),
+        (client_error("NotImplemented", 501), False),  # a 5xx that says the same every time
         (botocore.exceptions.NoCredentialsError(), False),
+        (botocore.exceptions.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), False),
+        # The instance's or container's credential endpoint did not answer: it does on the next try.
+        (botocore.exceptions.CredentialRetrievalError(provider="container-role", error_msg="timed out"), True),
         (botocore.exceptions.ParamValidationError(report="bad"), False),
         (botocore.exceptions.ProfileNotFound(profile="x"), False),
         # Connections that broke: a reset, a timeout, a body cut off mid-read.
@@ -196,10 +200,12 @@ def test_the_code_is_read_from_the_response_without_botocore() -> None:
     assert aws_code(botocore.exceptions.ClientError({}, "Op")) == ""
 
 
-def test_every_code_has_one_meaning() -> None:
-    assert all(isinstance(fault, AwsFault) for fault in AWS_CODES.values())
-    for code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidAccessKeyId"):
-        assert code in AWS_CODES
+def test_refusals_are_told_apart_from_bad_credentials() -> None:
+    """A missing permission names the permission; refused credentials say to renew them: two faults."""
+    for code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AllAccessDisabled"):
+        assert AWS_CODES[code] is AwsFault.DENIED
+    for code in ("InvalidAccessKeyId", "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch"):
+        assert AWS_CODES[code] is AwsFault.CREDENTIALS
 
 
 def test_the_error_table_does_not_import_botocore() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import trailduck
 
 PACKAGE = Path(trailduck.__file__).parent
@@ -57,6 +59,11 @@ def import_graph() -> dict[str, set[str]]:
     mods = modules()
 
     def resolve(name: str) -> str | None:
+        # A public name imported from the package's top (``from trailduck import ingest``) is its owner module:
+        # the top imports it lazily, and it would otherwise hide behind the package itself.
+        top, _, rest = name.partition(".")
+        if top == "trailduck" and rest.split(".")[0] in trailduck._OWNERS:
+            return trailduck._OWNERS[rest.split(".")[0]]
         while name and name not in mods:
             name = name.rpartition(".")[0]
         return name or None
@@ -115,6 +122,17 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_through_the_public_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from trailduck import ingest`` inside the package is an import of ingest's module, for both checks."""
+    graph = import_graph()
+    assert graph["trailduck.cli.app"] >= {"trailduck.cli.console"}
+    fake = {"trailduck.scanner.keys": PACKAGE / "scanner" / "keys.py"}
+    monkeypatch.setattr(
+        "tests.test_imports._imported", lambda module, path: ["trailduck.ingest"] if module in fake else []
+    )
+    assert import_graph()["trailduck.scanner.keys"] == {"trailduck.ingestion.run"}
 
 
 def test_the_graph_sees_function_level_imports() -> None:
@@ -180,6 +198,17 @@ def test_the_public_api_is_at_the_top_and_clashes_with_no_module() -> None:
     """Every public name resolves; none is also a subpackage's or module's name (``trailduck.ingest`` as both a
     function and a package breaks ``import trailduck.ingest.x as y`` once the function is bound)."""
     assert set(trailduck.__all__) == {*trailduck._OWNERS, "__version__"}
+    # What the type checker sees (the imports under TYPE_CHECKING) is what the lazy lookup gives.
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    checked = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and _is_type_checking(block)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert checked == trailduck._OWNERS
     top = {name.split(".")[1] for name in modules() if name.count(".") >= 1}
     assert not top & set(trailduck.__all__)
     for name in trailduck.__all__:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from trailduck.analysis.report import Finding, run_report
     from trailduck.errors import (
         AccessDeniedError,
+        AwsAccessDeniedError,
+        AwsError,
         BadObjectError,
         ConfigError,
         ExitCode,
@@ -67,6 +69,8 @@ _OWNERS = {
             "ConfigError",
             "SourceError",
             "AccessDeniedError",
+            "AwsError",
+            "AwsAccessDeniedError",
             "ObjectGoneError",
             "BadObjectError",
             "StateError",
@@ -78,6 +82,8 @@ _OWNERS = {
 
 __all__ = [
     "AccessDeniedError",
+    "AwsAccessDeniedError",
+    "AwsError",
     "BadObjectError",
     "CompactSummary",
     "ConfigError",
@@ -112,13 +118,15 @@ except importlib.metadata.PackageNotFoundError:  # imported from a checkout that
     __version__ = "0+unknown"
 
 
-def __getattr__(name: str) -> Any:
-    owner = _OWNERS.get(name)
-    if owner is None:
-        raise AttributeError(f"module 'trailduck' has no attribute {name!r}")
-    value = getattr(importlib.import_module(owner), name)
-    globals()[name] = value  # the next lookup does not come here
-    return value
+if not TYPE_CHECKING:  # the type checker sees the imports above; a misspelt name is then its error too
+
+    def __getattr__(name: str) -> Any:
+        owner = _OWNERS.get(name)
+        if owner is None:
+            raise AttributeError(f"module 'trailduck' has no attribute {name!r}")
+        value = getattr(importlib.import_module(owner), name)
+        globals()[name] = value  # the next lookup does not come here
+        return value
 
 
 def __dir__() -> list[str]:

@@ -112,6 +112,8 @@ AWS_CODES: dict[str, AwsFault] = {
     "NotFound": AwsFault.NOT_FOUND,
     "404": AwsFault.NOT_FOUND,  # HEAD again
     "NoSuchBucket": AwsFault.NO_BUCKET,
+    "NotImplemented": AwsFault.OTHER,  # a 501: the endpoint lacks the call, every time
+    "501": AwsFault.OTHER,
     "500": AwsFault.TRANSIENT,
     "502": AwsFault.TRANSIENT,
     "503": AwsFault.TRANSIENT,
@@ -140,7 +142,9 @@ AWS_CODES: dict[str, AwsFault] = {
 AWS_EXCEPTIONS: dict[str, AwsFault] = {
     "NoCredentialsError": AwsFault.CREDENTIALS,
     "PartialCredentialsError": AwsFault.CREDENTIALS,
-    "CredentialRetrievalError": AwsFault.CREDENTIALS,
+    # The instance or container credential endpoint did not answer (it does, on the next try), unlike the
+    # other credential errors, which say the configuration is wrong.
+    "CredentialRetrievalError": AwsFault.TRANSIENT,
     "TokenRetrievalError": AwsFault.CREDENTIALS,  # SSO
     "UnauthorizedSSOTokenError": AwsFault.CREDENTIALS,
     "SSOTokenLoadError": AwsFault.CREDENTIALS,

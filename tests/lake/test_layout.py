@@ -25,9 +25,17 @@ FRAGMENTS = {
     "empty.parquet": {"lake/layout.py"},
     "demo.json": {"lake/layout.py"},
     "state.json": {"lake/layout.py"},
+    ".parquet": {"lake/layout.py", "synthetic/events.py"},  # (there: an object key in a made-up event)
 }
 #: Whole strings that name a lake folder; the command's labels ("events" in a summary) are not paths.
-FOLDERS = {"events", "insights", "_trailduck", "content", "runs", "lock"}  # ("integrity" is a view's name too)
+FOLDERS = {
+    "events",
+    "insights",
+    "_trailduck",
+    "content",
+    "runs",
+    "lock",
+}  # ("integrity" is a view's name too)
 FOLDER_OWNERS = {"lake/layout.py"}
 LABELS = {"state/checkpoint.py", "synthetic/demo.py", "lake/status.py"}  # JSON keys and labels
 
@@ -65,8 +73,13 @@ def spelled_outside_the_layout(package: Path) -> list[str]:
 
 def test_the_check_finds_a_name_spelled_elsewhere(tmp_path: Path) -> None:
     (tmp_path / "lake").mkdir()
-    (tmp_path / "lake" / "writer.py").write_text('"""part-<run> in a docstring is fine."""\nx = f"part-{1}.parquet"\n')
-    assert spelled_outside_the_layout(tmp_path) == ["lake/writer.py:2: 'part-' in 'part-'"]
+    (tmp_path / "lake" / "writer.py").write_text(
+        '"""part-<run> in a docstring is fine."""\nx = f"part-{1}.parquet"\n'
+    )
+    assert spelled_outside_the_layout(tmp_path) == [
+        "lake/writer.py:2: 'part-' in 'part-'",
+        "lake/writer.py:2: '.parquet' in '.parquet'",
+    ]
 
 
 def test_every_lake_name_has_one_owner() -> None:
@@ -91,3 +104,16 @@ def test_names_and_globs_agree(tmp_path: Path, run: str, n: str) -> None:
     assert layout.data_files("events", run_tmp_parts(run)) == [folder / f".{final.name}.tmp"]
     assert layout.data_files("events", run_parts("other")) == []
     assert layout.has_data("events") and not layout.has_data("insights")
+
+
+@pytest.mark.parametrize("run", ["20261202T010203Z-ab12", "norunid"])
+def test_content_files_are_found_whatever_the_run_id(tmp_path: Path, run: str) -> None:
+    """A run's content file is ``part-<run>.parquet``: found by its own glob, not the data files' (which wants a
+    dash after the run id), and so is one still being written."""
+    layout = LakeLayout(tmp_path)
+    layout.content_dir.mkdir(parents=True)
+    final = layout.content_file(run)
+    final.touch()
+    (layout.content_dir / f".{final.name}.tmp").touch()
+    assert layout.content_files() == [final]
+    assert layout.content_tmp_files() == [layout.content_dir / f".{final.name}.tmp"]

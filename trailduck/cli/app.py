@@ -15,6 +15,7 @@ from trailduck import __version__
 from trailduck.cli import console, demo, ingest, query, setup, state, verify
 from trailduck.cli.console import exit_on_error, raise_stop_signal, show
 from trailduck.convert import native
+from trailduck.errors import ExitCode
 
 app = typer.Typer(
     name="trailduck",
@@ -44,7 +45,7 @@ def _print_version(value: bool) -> None:
     if value:
         with exit_on_error():
             console.out.print(show(_version_line()), highlight=False)
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()

@@ -15,8 +15,8 @@ from trailduck.cli.ingest import render_summary
 from trailduck.cli.options import (
     JsonOpt,
 )
-from trailduck.errors import ConfigError
-from trailduck.lake.folder import Lake
+from trailduck.errors import ConfigError, ExitCode
+from trailduck.lake.folder import LAKE_ENV, Lake
 from trailduck.synthetic.demo import DEMO_LAKE
 
 DemoLakeOpt = Annotated[
@@ -24,7 +24,7 @@ DemoLakeOpt = Annotated[
     typer.Option(
         "--lake",
         help=f"Lake folder for the demo: a new one, or one an earlier demo made (never a lake of real events). "
-        f"Default: ./{DEMO_LAKE}, not $TRAILDUCK_LAKE.",
+        f"Default: ./{DEMO_LAKE}, not ${LAKE_ENV}.",
         show_default=False,
     ),
 ]
@@ -76,7 +76,7 @@ def demo_cmd(
         checked = result.integrity
         verdict = (
             "all valid or not yet covered"
-            if checked.exit_code == 0
+            if checked.exit_code == ExitCode.OK
             else f"{len(checked.problems())} problems"
         )
         console.out.print(

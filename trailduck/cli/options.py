@@ -11,13 +11,14 @@ from typing import Annotated
 import typer
 
 from trailduck.errors import ConfigError
+from trailduck.lake.folder import DEFAULT_LAKE, LAKE_ENV
 from trailduck.lake.layout import LakeLayout
 
 LakeOpt = Annotated[
     Path | None,
     typer.Option(
         "--lake",
-        help="Lake folder. Default: $TRAILDUCK_LAKE, then ./cloudtrail-lake.",
+        help=f"Lake folder. Default: ${LAKE_ENV}, then ./{DEFAULT_LAKE}.",
         show_default=False,
     ),
 ]

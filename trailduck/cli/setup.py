@@ -16,6 +16,7 @@ from trailduck.cli.options import (
     ProfileOpt,
 )
 from trailduck.cli.render import printable
+from trailduck.lake.folder import DEFAULT_LAKE
 
 
 def setup_cmd(
@@ -84,5 +85,5 @@ def setup_cmd(
         )
         print(json.dumps(result.reader_policy, indent=2))
         console.out.print(
-            say(f"\nnext: trailduck ingest s3://{bucket} --lake ./cloudtrail-lake"), highlight=False
+            say(f"\nnext: trailduck ingest s3://{bucket} --lake ./{DEFAULT_LAKE}"), highlight=False
         )

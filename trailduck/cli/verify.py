@@ -42,7 +42,7 @@ def verify_cmd(
         typer.Option(
             "--lake",
             help="Keep the verdicts in this lake (views integrity and integrity_digests) and cross-check "
-            "each file with the content ingest converted. Default: $TRAILDUCK_LAKE if set, else not kept.",
+            f"each file with the content ingest converted. Default: ${LAKE_ENV} if set, else not kept.",
             show_default=False,
         ),
     ] = None,
@@ -108,9 +108,7 @@ def verify_cmd(
         named_lake = lake or (Path(os.environ[LAKE_ENV]) if os.environ.get(LAKE_ENV) else None)
         the_lake = Lake(named_lake) if named_lake else None
         if trust_lake_hashes and the_lake is None:
-            raise ConfigError(
-                "--trust-lake-hashes needs --lake (or $TRAILDUCK_LAKE): the hashes are the lake's"
-            )
+            raise ConfigError(f"--trust-lake-hashes needs --lake (or ${LAKE_ENV}): the hashes are the lake's")
         converted = lake_hashes(the_lake) if the_lake else None
         if progress:
             with Progress(

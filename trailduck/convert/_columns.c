@@ -3,7 +3,7 @@
  *
  * trailduck.convert.native describes the schema as a tree of nodes, passes the batch (one UTF-8 buffer and
  * int32 offsets, as in an Arrow string array) and gets back the buffers of every node in pre-order. The rules
- * are convert.py's Python path (the reference), for every record this module accepts:
+ * are converter.py's Python path (the reference), for every record this module accepts:
  *   - a string column takes a string as it is (unescaped), and true, false or an integer as its JSON text;
  *   - a bool column takes true/false, and the strings "true"/"false" in any ASCII case; anything else is NULL;
  *   - a struct is NULL unless the value is an object, a list NULL unless it is an array; absent and null are

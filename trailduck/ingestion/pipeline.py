@@ -3,7 +3,7 @@
 Each process fetches with a pool of threads (I/O, zlib and hashing release the GIL), decodes and converts in
 batches, and writes one Parquet file per partition it touches, closed and fsynced but still under its hidden
 temporary name. With workers, this process starts converting at once from the front of the work while each
-worker starts up, then takes a contiguous part from the back (:class:`WorkPool`). Only when every part has
+worker starts up, then takes a contiguous part from the back (:class:`~trailduck.ingestion.workers.WorkPool`). Only when every part has
 finished does this process rename the files into place (:func:`trailduck.lake.writer.publish`) and save the
 checkpoint. A worker that fails or dies fails the run and every file of the run is deleted, so nothing is ever
 committed twice or by half.

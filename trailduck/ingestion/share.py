@@ -226,7 +226,7 @@ def run_share(
     stop: threading.Event | None = None,
 ) -> ShareResult:
     """Fetch, convert and write one share (``share.items``, or ``items`` as they come); failures are collected,
-    not raised, except a fatal one. ``stop``, once set, ends it with :class:`_Stopped`."""
+    not raised, except a fatal one. ``stop``, once set, ends it with :class:`Stopped`."""
     source = share.source
     writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
     batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)

@@ -124,7 +124,7 @@ def run_with_workers(template: Share, processes: int, advance: Advance) -> Share
                 [
                     sys.executable,
                     "-c",
-                    "from trailduck.ingestion.workers import worker_main; worker_main()",
+                    f"from {__name__} import worker_main; worker_main()",
                     str(os.getpid()),
                 ],
                 stdin=subprocess.PIPE,

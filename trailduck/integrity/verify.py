@@ -270,7 +270,7 @@ def _public_keys(
     fetch = key_fetcher or cloudtrail_key_fetcher(options.profile, options.endpoint_url)
     keys: list[PublicKey] = []
     failed: dict[str, str] = {}
-    errors: list[AwsError] = []
+    errors: list[AwsError | SourceError] = []
     by_region: dict[str, list[dt.datetime]] = defaultdict(list)
     for f in readable:
         assert f.digest is not None
@@ -281,7 +281,7 @@ def _public_keys(
             continue
         try:
             keys += fetch(home_region, min(times), max(times))
-        except AwsError as exc:
+        except (AwsError, SourceError) as exc:  # a caller's fetcher may say SourceError, as before AwsError
             failed[home_region] = str(exc)
             errors.append(exc)
     if errors and not keys:

@@ -151,7 +151,7 @@ def compact(
         # Also clears an interrupted compaction; refuses when an interrupted ingest used another checkpoint.
         lake.recover(checkpoint.runs if checkpoint else None, store.location)
         for folder in _partitions(lake, since, until):
-            everything = sorted(folder.glob("*.parquet"))
+            everything = lake.partition_files(folder)
             # Files of at least half the cap are done; merging them again would change nothing but the bytes.
             files = [f for f in everything if f.stat().st_size < max_file_bytes // 2]
             if len(files) <= 1:
@@ -173,7 +173,7 @@ def compact(
             summary.files_before += len(files)
             summary.files_after += len(merged)
             summary.bytes_before += sum(
-                f.stat().st_size for f in staging.glob("*.parquet") if f.name in {x.name for x in files}
+                f.stat().st_size for f in lake.partition_files(staging) if f.name in {x.name for x in files}
             )
             summary.bytes_after += sum(f.stat().st_size for f in merged)
             summary.rows += rows

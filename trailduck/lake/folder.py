@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full, temporary_name
+from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full
 from trailduck.lake.layout import DATASETS, LakeLayout, is_part_of, run_parts, run_tmp_parts
 from trailduck.lake.views import connect_for_reading
 
@@ -198,7 +198,7 @@ class Lake(LakeLayout):
             # killed run, or of a worker process that outlived it).
             for path in self.data_files(dataset, run_tmp_parts()):
                 path.unlink(missing_ok=True)
-        for path in self.content_dir.glob(temporary_name(run_parts())) if self.content_dir.is_dir() else []:
+        for path in self.content_tmp_files():
             path.unlink(missing_ok=True)
         for run_id in markers:
             if run_id not in committed:

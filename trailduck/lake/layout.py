@@ -125,8 +125,13 @@ class LakeLayout:
     def content_file(self, run_id: str) -> Path:
         return self.content_dir / f"{_PART}{run_id}{_PARQUET}"
 
-    def content_files(self) -> list[Path]:
-        return sorted(self.content_dir.glob(run_parts())) if self.content_dir.is_dir() else []
+    def content_files(self, pattern: str = f"{_PART}*{_PARQUET}") -> list[Path]:
+        """The content files (``part-<run>.parquet``, one a run), or those whose name matches ``pattern``."""
+        return sorted(self.content_dir.glob(pattern)) if self.content_dir.is_dir() else []
+
+    def content_tmp_files(self) -> list[Path]:
+        """Content files still being written."""
+        return self.content_files(temporary_name(f"{_PART}*{_PARQUET}"))
 
     def verdict_table(self, table: str) -> Path:
         return self.meta_dir / "integrity" / f"{table}{_PARQUET}"
@@ -157,6 +162,10 @@ class LakeLayout:
 
     def stream_dir(self, dataset: str, account: str, region: str) -> Path:
         return self.root / stream_folder(dataset, account, region)
+
+    def partition_files(self, partition: Path) -> list[Path]:
+        """The data files of one partition folder."""
+        return sorted(partition.glob(f"*{_PARQUET}"))
 
     def partition_dirs(self, dataset: str) -> list[Path]:
         base = self.dataset_dir(dataset)
