@@ -17,7 +17,7 @@ from trailduck.cli.options import (
     parse_since,
 )
 from trailduck.errors import ConfigError, ExitCode
-from trailduck.lake.folder import Lake, lake_root
+from trailduck.lake.folder import open_lake
 
 
 def sql_cmd(
@@ -33,7 +33,7 @@ def sql_cmd(
             raise ConfigError(f"--format {fmt!r}: choose table, csv or json")
         from trailduck.analysis.query import run_query
 
-        columns, rows = run_query(Lake(lake_root(lake)), query)
+        columns, rows = run_query(open_lake(lake), query)
         print_rows(columns, rows, fmt)
 
 
@@ -72,7 +72,7 @@ def report_cmd(
         if fmt not in ("table", "json", "markdown"):
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
         first, last = parse_since(since), parse_day(until, "--until")
-        findings = run_report(Lake(lake_root(lake)), first, last)
+        findings = run_report(open_lake(lake), first, last)
         if fmt == "json":
             print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
         elif fmt == "markdown":
@@ -114,7 +114,7 @@ def views_cmd(
     from trailduck.lake.views import all_views, refresh_views
 
     with exit_on_error():
-        the_lake = Lake(lake_root(lake))
+        the_lake = open_lake(lake)
         if refresh:
             refresh_views(the_lake, force=True)
         print_rows(["view", "description"], [(v.name, v.description) for v in all_views()], "table")

@@ -19,7 +19,7 @@ from trailduck.cli.options import (
     parse_since,
 )
 from trailduck.cli.render import printable
-from trailduck.lake.folder import Lake, lake_root
+from trailduck.lake.folder import open_lake
 
 
 def state_show(
@@ -31,7 +31,7 @@ def state_show(
     from trailduck.lake.status import checkpoint_report
 
     with exit_on_error():
-        report = checkpoint_report(Lake(lake_root(lake)), state)
+        report = checkpoint_report(open_lake(lake), state)
         if as_json:
             print(json.dumps(report, indent=2))
             return
@@ -63,7 +63,7 @@ def state_failed(
     from trailduck.lake.status import checkpoint_report
 
     with exit_on_error():
-        report = checkpoint_report(Lake(lake_root(lake)), state)
+        report = checkpoint_report(open_lake(lake), state)
         failed = report["failed"]
         if as_json:
             print(json.dumps(failed, indent=2))
@@ -90,7 +90,7 @@ def state_rebuild(
     from trailduck.lake.rebuild import rebuild_checkpoint
 
     with exit_on_error():
-        result = rebuild_checkpoint(Lake(lake_root(lake)), state, force=force)
+        result = rebuild_checkpoint(open_lake(lake), state, force=force)
         if as_json:
             print(json.dumps(result.__dict__, indent=2))
             return
@@ -119,7 +119,7 @@ def compact_cmd(
 
     with exit_on_error():
         summary = compact(
-            Lake(lake_root(lake)),
+            open_lake(lake),
             since=parse_since(since),
             until=parse_day(until, "--until"),
             state_path=state,

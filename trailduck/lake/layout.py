@@ -44,15 +44,20 @@ _DATABASE = "trailduck.duckdb"
 _META = "_trailduck"
 
 
+def _hive_folder(dataset: str, *values: str) -> str:
+    """``dataset/account=.../region=...``: the folders of the first partition columns, relative to the lake."""
+    keys = PARTITION_KEYS[: len(values)]  # a prefix of them: the stream's folder, or the partition's
+    return "/".join([dataset, *(f"{key}={value}" for key, value in zip(keys, values, strict=True))])
+
+
 def partition_path(dataset: str, account: str, region: str, date: str) -> str:
     """A partition's folder, relative to the lake."""
-    values = dict(zip(PARTITION_KEYS, (account, region, date), strict=True))
-    return "/".join([dataset, *(f"{k}={v}" for k, v in values.items())])
+    return _hive_folder(dataset, account, region, date)
 
 
 def stream_folder(dataset: str, account: str, region: str) -> str:
     """The folder of one account's and region's partitions, relative to the lake."""
-    return partition_path(dataset, account, region, "x").rsplit("/", 1)[0]
+    return _hive_folder(dataset, account, region)
 
 
 def partition_value(folder: Path) -> str:
