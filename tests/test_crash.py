@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from tests.helpers import expected, ingest_cmd, run_cli, stored
 from trailduck.crashpoints import ENV
@@ -29,8 +30,27 @@ def trail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
     return root, write_trail(spec, folder_sink(root))
 
 
+def delta_rows(lake: Path) -> int:
+    """The rows an independent Delta reader sees in the events table (0: no table yet)."""
+    if not (lake / "events" / "_delta_log").is_dir():
+        return 0
+    return DeltaTable(str(lake / "events")).to_pyarrow_table(columns=["eventID"]).num_rows
+
+
 @pytest.mark.parametrize(
-    "point", ["listing", "fetch:5", "convert:9", "parquet_written", "state_commit", "views", "views:2"]
+    "point",
+    [
+        "listing",
+        "fetch:5",
+        "convert:9",
+        "parquet_written",
+        "commit_ahead",
+        "table_commit",
+        "table_commit:2",
+        "state_commit",
+        "views",
+        "views:2",
+    ],
 )
 def test_killed_at_a_point_then_rerun_gives_exactly_the_clean_lake(
     trail: tuple[Path, Manifest], tmp_path: Path, point: str
@@ -39,9 +59,17 @@ def test_killed_at_a_point_then_rerun_gives_exactly_the_clean_lake(
     lake = tmp_path / "lake"
     crashed = run_cli(root, lake, crash_at=point)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    # Between the kill and the rerun, a reader of the table sees the whole run or nothing of it.
+    assert delta_rows(lake) in (0, sum(expected(manifest).values()))
     rerun = run_cli(root, lake)
     assert rerun.returncode == 0, rerun.stderr
+    finished = point.startswith(("commit_ahead", "table_commit", "state_commit"))
+    assert bool(json.loads(rerun.stdout)["finished_runs"]) == finished
+    assert bool(json.loads(rerun.stdout)["rolled_back_runs"]) == point.startswith(
+        ("fetch", "convert", "parquet")
+    )
     assert stored(lake) == expected(manifest)
+    assert delta_rows(lake) == sum(expected(manifest).values())
     again = run_cli(root, lake)
     assert json.loads(again.stdout)["files_new"] == 0
     assert stored(lake) == expected(manifest)

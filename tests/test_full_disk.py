@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from tests.helpers import expected, ingest_cmd, stored
 from trailduck.cli.app import app
+from trailduck.lake.folder import Lake
+from trailduck.lake.table import add_record, commit_run, lake_sequence
 from trailduck.synthetic.generator import Manifest, TrailSpec, folder_sink, write_trail
 
 
@@ -127,13 +129,19 @@ def test_a_full_disk_under_the_checkpoint_names_its_folder(
     lake = tmp_path / "lake"
     full = run(root, lake, "--state", str(state))
     assert full.returncode == 1, full.stderr
-    assert_one_clear_message(full.stderr, state.parent, "--state")
+    # The run's commit was written ahead (in the lake, which has room): it is kept, and finished next time.
+    assert full.stderr.count("\n") == 1 and "Traceback" not in full.stderr, full.stderr
+    assert f"{state.parent}: no space left on device; the run's commit was written ahead, so it is kept" in (
+        full.stderr
+    )
+    assert "choose another --state, then run again: the next run finishes" in full.stderr
     assert not state.exists()
 
     filler.unlink()
     rerun = run(root, lake, "--state", str(state))
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout)["rolled_back_runs"]  # the files it had published were not committed
+    assert json.loads(rerun.stdout)["finished_runs"] and not json.loads(rerun.stdout)["rolled_back_runs"]
+    assert json.loads(rerun.stdout)["files_new"] == 0  # the checkpoint it finished knows every object
     assert stored(lake) == expected(manifest)
 
 
@@ -143,13 +151,15 @@ def test_a_compaction_on_a_full_disk_says_so_and_the_next_one_finishes(
     lake = _ingested_with_room(trail, small_fs)
     # A partition of two files, so there is something to merge (its rows twice, as far as this test cares).
     first_day = sorted((lake / "events").glob("account=*/region=*/date=*"))[0]
-    (first_day / "part-extra-00000.parquet").write_bytes(next(first_day.glob("*.parquet")).read_bytes())
+    extra = first_day / "part-extra-00000.parquet"
+    extra.write_bytes(next(first_day.glob("*.parquet")).read_bytes())
+    commit_run(Lake(lake), "events", [add_record(Lake(lake), extra)], lake_sequence(Lake(lake)) + 1, "extra")
     before = stored(lake)
     filler = fill(small_fs)
     full = CliRunner().invoke(app, ["compact", "--lake", str(lake)])
     assert full.exit_code == 1, full.output
     assert full.stderr.count("\n") == 1 and "Traceback" not in full.output, full.stderr
-    assert f"{lake}: no space left on device; the partitions compacted so far are done" in full.stderr
+    assert f"{lake}: no space left on device; each table is as it was or compacted whole" in full.stderr
     assert "run trailduck compact again" in full.stderr
     assert stored(lake) == before
     filler.unlink()

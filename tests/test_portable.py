@@ -9,14 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.helpers import NOW, count, lake_snapshot
-from trailduck.cli.app import app
 from trailduck.fsutil import fsync_dir, usable_cpus
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.ingestion.workers import worker_count
-from trailduck.lake import compact as compact_module
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.local import LocalSource
@@ -70,19 +67,3 @@ def test_without_directory_fds_an_ingest_still_commits(
     root, manifest = local_trail
     summary = ingest(IngestOptions(source=str(root), lake=tmp_path / "lake"), now=NOW)
     assert summary.exit_code == 0 and count(tmp_path / "lake") == summary.events == manifest.events
-
-
-def test_without_renameat2_compaction_refuses_before_it_starts(
-    lake: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As on macOS or an old glibc: the C library has no renameat2."""
-
-    class NoRenameat2:
-        pass
-
-    monkeypatch.setattr(compact_module.ctypes, "CDLL", lambda *args, **kwargs: NoRenameat2())
-    before = lake_snapshot(lake)
-    result = CliRunner().invoke(app, ["compact", "--lake", str(lake)])
-    assert result.exit_code == 1
-    assert "only Linux has" in result.stderr and "nothing was changed" in result.stderr
-    assert lake_snapshot(lake) == before and not (lake / "_trailduck" / "compact").exists()

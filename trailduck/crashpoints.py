@@ -21,10 +21,11 @@ POINTS = (
     "convert",
     "worker",
     "parquet_written",
+    "commit_ahead",
+    "table_commit",
     "state_commit",
     "views",
-    "compact_merged",
-    "compact_swapped",
+    "compact_committed",
 )
 
 _lock = threading.Lock()

@@ -1,26 +1,26 @@
-"""Compaction: fewer files, the same rows, atomic for readers, idempotent and crash-safe."""
+"""Compaction (Delta optimize + vacuum): fewer files, the same rows, atomic for readers, idempotent and
+crash-safe, replaced files kept for --retain."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import pytest
+from deltalake import DeltaTable
 
 from tests.helpers import NOW, query, small_spec
 from trailduck.crashpoints import ENV
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.lake.compact import compact
 from trailduck.lake.folder import Lake
+from trailduck.lake.table import current_files
 from trailduck.synthetic.generator import folder_sink, write_trail
 
 
@@ -39,25 +39,54 @@ def rows(lake: Path) -> Counter[str]:
     return Counter(r[0] for r in query(lake, "SELECT event_json::VARCHAR FROM events"))
 
 
-def per_partition(lake: Path) -> Counter[Path]:
-    return Counter(p.parent for p in (lake / "events").rglob("*.parquet"))
+def per_partition(lake: Path) -> Counter[str]:
+    """Files per partition in the events table now (what readers read)."""
+    return Counter(f.path.rsplit("/", 1)[0] for f in current_files(Lake(lake), "events"))
+
+
+def on_disk(lake: Path) -> set[Path]:
+    return set((lake / "events").rglob("*.parquet"))
 
 
 def test_compaction_merges_files_and_keeps_every_row(tmp_path: Path) -> None:
     root, lake, total = fragmented_lake(tmp_path)
     before = rows(lake)
     assert sum(before.values()) == total and max(per_partition(lake).values()) == 4
+    files_before = on_disk(lake)
     summary = compact(Lake(lake))
     partitions = len(per_partition(lake))
-    assert summary.partitions_compacted + summary.partitions_already_compact == partitions
-    assert summary.partitions_compacted >= partitions - 2
+    assert summary.partitions_compacted == sum(
+        1
+        for n in Counter(
+            f.rsplit("/", 1)[0] for f in (str(p.relative_to(lake / "events")) for p in files_before)
+        ).values()
+        if n > 1
+    )
+    assert summary.partitions_compacted >= partitions - 2 and summary.files_vacuumed == 0
     assert set(per_partition(lake).values()) == {1}
     assert rows(lake) == before
-    assert not (lake / "_trailduck" / "compact").exists()
-    again = compact(Lake(lake))  # idempotent
-    assert again.partitions_compacted == 0 and rows(lake) == before
+    # The replaced files stay on disk for --retain (24 h by default), for queries that still read them.
+    assert files_before <= on_disk(lake)
+    version = DeltaTable(str(lake / "events")).version()
+    again = compact(Lake(lake))  # idempotent: nothing to merge, no commit
+    assert again.partitions_compacted == 0 and again.files_after == 0 and rows(lake) == before
+    assert DeltaTable(str(lake / "events")).version() == version
     # Ingest still knows what is done, and adds to compacted partitions normally.
     assert ingest(IngestOptions(source=str(root), lake=lake), now=NOW + dt.timedelta(hours=1)).files_new == 0
+
+
+def test_vacuum_deletes_replaced_files_older_than_the_retention(tmp_path: Path) -> None:
+    _, lake, _ = fragmented_lake(tmp_path, runs=3)
+    before = rows(lake)
+    replaced = on_disk(lake)
+    compact(Lake(lake))
+    assert replaced <= on_disk(lake)
+    summary = compact(Lake(lake), retain=dt.timedelta(0))
+    assert summary.files_vacuumed == len(
+        replaced - {Path(lake / f.path) for f in current_files(Lake(lake), "events")}
+    )
+    assert on_disk(lake) == {lake / f.path for f in current_files(Lake(lake), "events")}
+    assert rows(lake) == before
 
 
 def test_compaction_respects_the_day_range(tmp_path: Path) -> None:
@@ -67,17 +96,17 @@ def test_compaction_respects_the_day_range(tmp_path: Path) -> None:
     after = per_partition(lake)
     assert summary.partitions_compacted > 0
     for folder, n in after.items():
-        assert n == (1 if folder.name == "date=2024-03-10" else before[folder])
+        assert n == (1 if folder.endswith("date=2024-03-10") else before[folder])
     assert any(n > 1 for n in after.values())  # days outside the range were left as they were
 
 
-@pytest.mark.parametrize("point", ["compact_merged", "compact_swapped", "compact_swapped:3"])
+@pytest.mark.parametrize("point", ["compact_committed"])
 def test_a_killed_compaction_leaves_a_complete_lake(tmp_path: Path, point: str) -> None:
-    _, lake, total = fragmented_lake(tmp_path)
+    _, lake, _ = fragmented_lake(tmp_path)
     before = rows(lake)
     env = {**os.environ, ENV: point}
     killed = subprocess.run(
-        [sys.executable, "-m", "trailduck", "compact", "--lake", str(lake)],
+        [sys.executable, "-m", "trailduck", "compact", "--lake", str(lake), "--retain", "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -85,10 +114,11 @@ def test_a_killed_compaction_leaves_a_complete_lake(tmp_path: Path, point: str) 
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert rows(lake) == before  # readable and complete even before the next run cleans up
+    assert rows(lake) == before  # readable and complete before the next run
+    assert DeltaTable(str(lake / "events")).to_pyarrow_table().num_rows == sum(before.values())
     env.pop(ENV)
     done = subprocess.run(
-        [sys.executable, "-m", "trailduck", "compact", "--lake", str(lake), "--json"],
+        [sys.executable, "-m", "trailduck", "compact", "--lake", str(lake), "--json", "--retain", "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -96,33 +126,48 @@ def test_a_killed_compaction_leaves_a_complete_lake(tmp_path: Path, point: str) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["rows"] <= total
+    assert json.loads(done.stdout)["files_vacuumed"] > 0  # the files the killed run replaced
     assert rows(lake) == before and set(per_partition(lake).values()) == {1}
-    assert not (lake / "_trailduck" / "compact").exists()
+    assert on_disk(lake) == {lake / f.path for f in current_files(Lake(lake), "events")}
+
+
+_COUNTER = """
+import sys, pathlib
+from deltalake import DeltaTable
+import trailduck
+from trailduck.errors import LakeError
+lake, stop = sys.argv[1], pathlib.Path(sys.argv[2])
+while not stop.exists():
+    try:
+        con = trailduck.open_lake(lake).connect()
+    except LakeError:  # the database is being rewritten by the compaction's view refresh: try again
+        continue
+    print("views", con.execute("SELECT count(*) FROM events").fetchone()[0], flush=True)
+    con.close()
+    print("delta", DeltaTable(lake + "/events").to_pyarrow_table(columns=["eventID"]).num_rows, flush=True)
+"""
 
 
 def test_readers_never_see_both_sets_or_neither(tmp_path: Path) -> None:
     _, lake, total = fragmented_lake(tmp_path, runs=6)
-    glob = f"{lake}/events/*/*/*/*.parquet"
-    seen: list[int] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        con = duckdb.connect()
-        while not stop.is_set():
-            # A query that listed a folder before its swap and opens the files after it fails; never wrong.
-            with contextlib.suppress(duckdb.IOException):
-                seen.append(con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0])
-        con.close()
-
-    thread = threading.Thread(target=reader)
-    thread.start()
+    stop = tmp_path / "stop"
+    # Another process counts in a loop, through trailduck's views and through an independent Delta reader.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _COUNTER, str(lake), str(stop)], stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert reader.stdout is not None
+        first = reader.stdout.readline()  # counting has begun
         compact(Lake(lake))
+        assert set(per_partition(lake).values()) == {1}
+        stop.touch()
+        out, _ = reader.communicate(timeout=120)
     finally:
-        stop.set()
-        thread.join()
-    assert len(seen) > 5 and set(seen) == {total}
+        stop.touch()
+        reader.kill()
+    counts = [line.split() for line in [first, *out.splitlines()]]
+    assert {kind for kind, _ in counts} == {"views", "delta"}
+    assert {int(n) for _, n in counts} == {total}
 
 
 def test_compacting_a_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
@@ -134,17 +179,14 @@ def test_compacting_a_missing_lake_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no such lake" in result.stderr
 
 
-def test_compaction_with_a_small_cap_is_idempotent_and_keeps_big_files(tmp_path: Path) -> None:
-    _, lake, total = fragmented_lake(tmp_path, runs=6)
-    before = rows(lake)
-    sizes = sorted(p.stat().st_size for p in (lake / "events").rglob("*.parquet"))
-    cap = sizes[len(sizes) // 2] * 3  # some merged files reach half the cap, so they count as done
-    first = compact(Lake(lake), max_file_bytes=cap)
-    assert first.partitions_compacted > 0 and rows(lake) == before
-    layout = sorted((p.relative_to(lake), p.stat().st_ino) for p in (lake / "events").rglob("*.parquet"))
-    second = compact(Lake(lake), max_file_bytes=cap)
-    assert second.partitions_compacted == 0  # nothing left to merge: nothing rewritten
-    assert (
-        sorted((p.relative_to(lake), p.stat().st_ino) for p in (lake / "events").rglob("*.parquet")) == layout
-    )
-    assert rows(lake) == before and sum(before.values()) == total
+@pytest.mark.parametrize("retain", ["1w", "-1h", "h", "1.5h", "forever"])
+def test_a_bad_retention_is_a_usage_error(tmp_path: Path, retain: str) -> None:
+    from typer.testing import CliRunner
+
+    from trailduck.cli.app import app
+
+    _, lake, _ = fragmented_lake(tmp_path, runs=1)
+    version = DeltaTable(str(lake / "events")).version()
+    result = CliRunner().invoke(app, ["compact", "--lake", str(lake), "--retain", retain])
+    assert result.exit_code == 2 and "--retain" in result.stderr and "24h or 7d" in result.stderr
+    assert DeltaTable(str(lake / "events")).version() == version

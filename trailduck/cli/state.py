@@ -108,14 +108,22 @@ def compact_cmd(
     since: Annotated[str | None, typer.Option(help="First partition day (YYYY-MM-DD or Nd).")] = None,
     until: Annotated[str | None, typer.Option(help="Last partition day (YYYY-MM-DD or Nd).")] = None,
     state: StateOpt = None,
+    retain: Annotated[
+        str,
+        typer.Option(
+            help="Keep the files a compaction replaces this long (24h, 7d; 0: delete at once) so that queries "
+            "already reading them finish; older ones are deleted (Delta's vacuum)."
+        ),
+    ] = "24h",
     as_json: JsonOpt = False,
 ) -> None:
-    """Merge each partition's small Parquet files into large ones, atomically and crash-safely.
+    """Merge each partition's small Parquet files into large ones (Delta's optimize, one commit per table),
+    then delete replaced files older than --retain (vacuum).
 
     Readers see the old files or the new ones, never both. Safe to run again; partitions already in one file
     are left alone.
     """
-    from trailduck.lake.compact import compact
+    from trailduck.lake.compact import compact, parse_retention
 
     with exit_on_error():
         summary = compact(
@@ -123,13 +131,15 @@ def compact_cmd(
             since=parse_since(since),
             until=parse_day(until, "--until"),
             state_path=state,
+            retain=parse_retention(retain),
         )
         if as_json:
             print(json.dumps(summary.__dict__, indent=2))
             return
         console.out.print(
             f"compacted {summary.partitions_compacted} partitions ({summary.files_before} files into "
-            f"{summary.files_after}, {summary.rows:,} rows, {summary.bytes_before:,} -> {summary.bytes_after:,} "
-            f"bytes) in {summary.duration_s:.2f} s; {summary.partitions_already_compact} already compact",
+            f"{summary.files_after}, {summary.bytes_before:,} -> {summary.bytes_after:,} "
+            f"bytes) in {summary.duration_s:.2f} s; deleted {summary.files_vacuumed} replaced files older than "
+            f"{summary.retain_hours:g} h",
             highlight=False,
         )

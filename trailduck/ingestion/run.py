@@ -6,7 +6,9 @@ Order of a run, each step durable before the next:
 2. discover the streams and list each from its watermark (or ``--since``), keeping what is not done yet;
 3. fetch with a bounded pool of threads, convert, and append to one open Parquet file per partition, in this
    process or, for a large run, in one worker process per core (see :mod:`trailduck.ingestion.pipeline`);
-4. publish the Parquet files (fsync, rename), then save the checkpoint, then refresh the DuckDB views.
+4. publish the Parquet files (fsync, rename); write the commit ahead into the run's marker; commit them to the
+   lake's Delta tables (one commit per table, with the run's sequence number as Delta's application
+   transaction); save the checkpoint; refresh the DuckDB views.
 
 A file that cannot be converted is quarantined with its reason (kept in the checkpoint, retried on the next
 run); the run goes on. Only an error that makes every further step pointless (access denied, a lost source)
@@ -30,7 +32,9 @@ from trailduck.errors import ConfigError, ExitCode, LakeError, StateError
 from trailduck.ingestion import pipeline
 from trailduck.ingestion.workers import worker_count
 from trailduck.lake.folder import Lake
+from trailduck.lake.layout import DATASETS
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
+from trailduck.lake.table import add_record, adopt_files, lake_sequence
 from trailduck.lake.views import refresh_views
 from trailduck.lake.writer import publish
 from trailduck.scanner.keys import (
@@ -123,6 +127,10 @@ class IngestSummary:
     partitions_written: int = 0
     parquet_files_written: int = 0
     rolled_back_runs: list[str] = field(default_factory=list)
+    #: Interrupted runs that had written their commit ahead, and that this run finished.
+    finished_runs: list[str] = field(default_factory=list)
+    #: Datasets of a lake in an earlier trailduck's layout that this run made Delta tables of, in place.
+    upgraded: list[str] = field(default_factory=list)
     views_error: str | None = None
     #: Said plainly when there is nothing to do because the source holds no CloudTrail folder yet.
     note: str | None = None
@@ -201,20 +209,19 @@ def ingest(
     if not streams:
         summary.note = nothing_found(source)
     with lake.lock():
-        checkpoint = store.load()
-        if checkpoint is None:
-            # No checkpoint: only the files of a first run that died before committing may be here.
-            if lake.has_data_besides(set(lake.run_markers())):
-                raise StateError(
-                    f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; pass "
-                    "--state with its location, or run `trailduck state rebuild` to rebuild it from the lake "
-                    "(a fresh start would ingest everything twice)"
-                )
-            rolled_back = lake.recover(None, store.location)
-            checkpoint = Checkpoint()
-        else:
-            rolled_back = lake.recover(checkpoint.runs, store.location)
-        summary.rolled_back_runs = rolled_back
+        # No checkpoint: only the files of a first run that died before committing may be here.
+        if store.load() is None and lake.has_data_besides(set(lake.run_markers())):
+            raise StateError(
+                f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; pass "
+                "--state with its location, or run `trailduck state rebuild` to rebuild it from the lake "
+                "(a fresh start would ingest everything twice)"
+            )
+        summary.finished_runs, summary.rolled_back_runs = lake.recover(store)
+        checkpoint = store.load() or Checkpoint()
+        _check_in_step(lake, store, checkpoint)
+        for dataset in DATASETS:
+            if adopt_files(lake, dataset):
+                summary.upgraded.append(dataset)
         work, starts = _plan(lake, source, checkpoint, streams, options, summary, skipped)
         summary.files_new = len(work)
         summary.files_skipped = len(skipped)
@@ -224,12 +231,19 @@ def ingest(
         summary.phases["plan"] = clock - started
 
         with lake.until_committed():
-            done = _convert_all(
+            done, files = _convert_all(
                 lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
             )
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
+            checkpoint.sequence += 1
+            records = [add_record(lake, path) for path in files]
             crashpoints.hit("parquet_written")
+            # The commit, written ahead: from here on the run is finished by whoever finds it interrupted.
+            lake.prepare_commit(run_id, store.location, checkpoint, records)
+        with lake.after_commit_ahead():
+            crashpoints.hit("commit_ahead")
+            lake.commit(run_id, checkpoint.sequence, records)
             store.save(checkpoint)
         lake.end_run(run_id)
         summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
@@ -335,9 +349,9 @@ def _convert_all(
     progress: Progress,
     checkpoint: Checkpoint,
     now: dt.datetime,
-) -> list[Listed]:
-    """Convert, write and publish every planned object; returns those converted. Failures go into
-    ``checkpoint``."""
+) -> tuple[list[Listed], list[Path]]:
+    """Convert, write and publish every planned object; returns those converted and the data files written.
+    Failures go into ``checkpoint``."""
     lake.begin_run(run_id, state_location)
     summary.workers = worker_count(options.workers, work, source)
     started = time.monotonic()
@@ -377,7 +391,20 @@ def _convert_all(
     converted = {object_identity(key) for key in result.converted}
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
         del checkpoint.failed[key]  # converted now, or its twin was
-    return [item for item in work if item.ref.key in result.converted]
+    converted_items = [item for item in work if item.ref.key in result.converted]
+    return converted_items, [lake.root / f for f in files]
+
+
+def _check_in_step(lake: Lake, store: StateStore, checkpoint: Checkpoint) -> None:
+    """Refuse a checkpoint older than the lake's tables (restored from a backup, say): it would convert again
+    what the tables hold. Never a guess: the user rebuilds it from the lake."""
+    sequence = lake_sequence(lake)
+    if sequence > checkpoint.sequence:
+        raise StateError(
+            f"{store.location}: the checkpoint goes with run {checkpoint.sequence} of {lake.root}, whose tables "
+            f"hold runs up to {sequence}; it is older than the lake (restored from a backup?). Run "
+            "`trailduck state rebuild --force` to rebuild it from the lake"
+        )
 
 
 def _quarantine(checkpoint: Checkpoint, key: str, reason: str, now: dt.datetime) -> None:

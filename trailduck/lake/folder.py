@@ -11,13 +11,18 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import duckdb
 
+from trailduck import crashpoints
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import DISK_FULL, fsync_dir, says_disk_full
+from trailduck.fsutil import DISK_FULL, beside, fsync_dir, fsync_file, replace_durably, says_disk_full
 from trailduck.lake.layout import DATASETS, LakeLayout, is_part_of, run_parts, run_tmp_parts
+from trailduck.lake.table import commit_run
 from trailduck.lake.views import connect_for_reading
+from trailduck.state.checkpoint import Checkpoint
+from trailduck.state.store import StateStore
 
 try:
     import fcntl
@@ -29,6 +34,15 @@ log = logging.getLogger(__name__)
 STORAGE_COMPATIBILITY = "v1.0.0"
 # A backslash is a path's separator on Windows, elsewhere a character DuckDB's globs would read as an escape.
 _FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\n\r\t\x00") | (set() if os.sep == "\\" else {"\\"})
+
+
+class Recovered(NamedTuple):
+    """What :meth:`Lake.recover` did with interrupted runs."""
+
+    #: Runs that had written their commit ahead: committed now where they were not, their checkpoint saved.
+    finished: list[str]
+    #: Runs that had not: their files deleted, their objects converted again by the next run.
+    rolled_back: list[str]
 
 
 class Lake(LakeLayout):
@@ -99,30 +113,44 @@ class Lake(LakeLayout):
             yield
 
     @contextmanager
-    def while_compacting(self) -> Iterator[None]:
-        """As :meth:`until_committed`, for a compaction: each partition is swapped whole or not at all."""
+    def after_commit_ahead(self) -> Iterator[None]:
+        """As :meth:`until_committed`, for the part of a run after its commit was written ahead: the tables'
+        commits and the checkpoint. The run is as good as committed: the next one finishes it."""
         with self.full_disk_said(
-            "the partitions compacted so far are done, the others are as they were",
-            "run trailduck compact again: it clears what this one left and goes on",
+            "the run's commit was written ahead, so it is kept",
+            "choose another {option}, then run again: the next run finishes this one's commit first",
+        ):
+            yield
+
+    @contextmanager
+    def while_compacting(self) -> Iterator[None]:
+        """As :meth:`until_committed`, for a compaction: each table is compacted in one commit or not at all."""
+        with self.full_disk_said(
+            "each table is as it was or compacted whole",
+            "run trailduck compact again",
         ):
             yield
 
     @contextmanager
     def full_disk_said(self, outcome: str, then: str) -> Iterator[None]:
-        """The one translation of a full disk (``errno`` ENOSPC or EDQUOT) under the lake, or under a checkpoint
-        kept outside it, into a :class:`LakeError`: ``<folder>: no space left on device; <outcome>. Free some
-        space there or <then>``."""
+        """The one translation of a full disk (``errno`` ENOSPC or EDQUOT, or a library's error that says so:
+        delta-rs keeps no errno) under the lake, or under a checkpoint kept outside it, into a
+        :class:`LakeError`: ``<folder>: no space left on device; <outcome>. Free some space there or <then>``."""
         try:
             yield
-        except OSError as exc:
-            if exc.errno not in DISK_FULL:
+        except LakeError:
+            raise
+        except Exception as exc:
+            if not says_disk_full(exc):
                 raise
-            where = Path(exc.filename).absolute() if isinstance(exc.filename, str) else None
+            filename = getattr(exc, "filename", None)
+            where = Path(filename).absolute() if isinstance(filename, str) else None
             folder, option = self.root, "--lake"
             if where is not None and not where.is_relative_to(self.root):
                 folder, option = where.parent, "--state"  # the checkpoint, kept outside the lake
+            code = exc.errno if isinstance(exc, OSError) and exc.errno in DISK_FULL else errno.ENOSPC
             raise LakeError(
-                f"{folder}: {os.strerror(exc.errno).lower()}; {outcome}. Free some space there or "
+                f"{folder}: {os.strerror(code).lower()}; {outcome}. Free some space there or "
                 f"{then.format(option=option)}"
             ) from exc
 
@@ -135,6 +163,42 @@ class Lake(LakeLayout):
         marker = self.run_marker(run_id)
         marker.write_text(json.dumps({"run": run_id, "state": self._as_marked(state_location)}))
         fsync_dir(self.runs_dir)
+
+    def prepare_commit(
+        self, run_id: str, state_location: str, checkpoint: Checkpoint, records: list[dict[str, Any]]
+    ) -> None:
+        """Write the run's commit ahead into its marker, durably, before any table is committed: the
+        checkpoint it will save (with its sequence number) and the files each table's commit adds. A run that
+        dies after this is finished by :meth:`recover` from that record, whichever of its commits were made."""
+        marker = self.run_marker(run_id)
+        record = {
+            "run": run_id,
+            "state": self._as_marked(state_location),
+            "commit": {"checkpoint": checkpoint.to_json(), "files": records},
+        }
+        tmp = beside(marker)
+        tmp.write_text(json.dumps(record))
+        fsync_file(tmp)
+        replace_durably(tmp, marker)
+
+    def commit(self, run_id: str, sequence: int, records: list[dict[str, Any]]) -> list[str]:
+        """Commit a run's files: one commit per table that gets files, each carrying the run's sequence
+        number, skipped where the table already holds it. Returns the datasets committed now."""
+        committed: list[str] = []
+        for dataset in DATASETS:
+            mine = [r for r in records if r["dataset"] == dataset]
+            if mine and commit_run(self, dataset, mine, sequence, run_id):
+                committed.append(dataset)
+                crashpoints.hit("table_commit")
+        return committed
+
+    def _commit_record(self, run_id: str) -> dict[str, Any] | None:
+        """The commit a run wrote ahead (see :meth:`prepare_commit`), or None when it died before that."""
+        try:
+            record = json.loads(self.run_marker(run_id).read_text())["commit"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def _as_marked(self, state_location: str) -> str:
         """A checkpoint's location as a marker names it: relative to the lake when inside it, so that a marker
@@ -165,21 +229,19 @@ class Lake(LakeLayout):
     def end_run(self, run_id: str) -> None:
         self.run_marker(run_id).unlink(missing_ok=True)
 
-    def recover(
-        self, committed_runs: list[str] | None, state_location: str, *, discard: bool = False
-    ) -> list[str]:
-        """Undo what interrupted runs left behind; returns the ids of the runs rolled back.
+    def recover(self, store: StateStore, *, discard: bool = False) -> Recovered:
+        """Finish or undo what interrupted runs left behind; returns the ids of the runs finished and rolled back.
 
-        A run whose marker is still there either committed to its checkpoint (its files are kept, only the
-        marker goes) or did not (its Parquet files are deleted: the checkpoint does not know them, so the next run
-        converts those objects again and nothing is counted twice). ``committed_runs`` is None when the
-        checkpoint does not exist: then only a run that never reached it (a first run) can be rolled back.
+        A run whose marker is still there either wrote its commit ahead (:meth:`prepare_commit`): then it is
+        finished, its tables committed where they are not yet (Delta's application transaction tells) and its
+        checkpoint saved where the store holds an older one; or it did not: then none of its files is in a
+        table, so they are deleted and the next run converts those objects again. (A marker of an earlier
+        trailduck, whose run is in the checkpoint's list of runs, committed: only the marker goes.)
         A marker written for another checkpoint is an error, never a guess, unless ``discard`` (state rebuild)
-        says that whatever those runs wrote is to be converted again.
+        says that the checkpoint is to be rebuilt from the tables: then runs are finished in the tables only.
         """
         rolled_back: list[str] = []
-        committed = set(committed_runs or [])
-        # An interrupted compaction: the live partition folders always hold one complete set of files.
+        # An interrupted compaction of an earlier trailduck: the live partition folders hold one complete set.
         staging = self.compact_dir
         if staging.exists():
             shutil.rmtree(staging)
@@ -187,12 +249,27 @@ class Lake(LakeLayout):
         markers = self.run_markers()
         if not discard:
             for run_id, location in markers.items():
-                if self._as_marked(location) != self._as_marked(state_location):
+                if self._as_marked(location) != self._as_marked(store.location):
                     named = str(self.root / location) if location else "?"
                     raise StateError(
                         f"{self.root}: the interrupted run {run_id} commits to the checkpoint {named}, "
-                        f"not {state_location}; pass --state {named} so it can be finished correctly"
+                        f"not {store.location}; pass --state {named} so it can be finished correctly"
                     )
+        finished: set[str] = set()
+        for run_id in sorted(markers):
+            record = self._commit_record(run_id)
+            if record is None:
+                continue
+            ahead = Checkpoint.from_json(record["checkpoint"])
+            self.commit(run_id, ahead.sequence, record["files"])
+            if not discard:
+                saved = store.load()
+                if saved is None or saved.sequence < ahead.sequence:
+                    store.save(ahead)
+            finished.add(run_id)
+            log.warning("finished the commit of interrupted run %s", run_id)
+        checkpoint = store.load() if not discard else None
+        committed = finished | set(checkpoint.runs if checkpoint else [])
         for dataset in DATASETS:
             # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a
             # killed run, or of a worker process that outlived it).
@@ -210,7 +287,7 @@ class Lake(LakeLayout):
                 rolled_back.append(run_id)
                 log.warning("rolled back the files of interrupted run %s", run_id)
             self.run_marker(run_id).unlink()
-        return rolled_back
+        return Recovered(sorted(finished), rolled_back)
 
     # -- reading -------------------------------------------------------------------------------------------
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:

@@ -3,6 +3,8 @@
 ::
 
     <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
+    <lake>/events/_delta_log/              the Delta Lake log: which files the table holds (a file becomes
+                                           visible to readers only when a commit there names it)
     <lake>/events/.../.part-<run>-<n>.parquet.tmp   being written; renamed into place when its run commits
                                            (every file is written under :func:`trailduck.fsutil.temporary_name`)
     <lake>/insights/...                    the same for CloudTrail Insights events
@@ -40,6 +42,8 @@ _PARTITIONS = "/".join(f"{key}=*" for key in PARTITION_KEYS)
 PARTITION_FILES = f"{_PARTITIONS}/*{_PARQUET}"
 #: Below a stream's folder (:meth:`LakeLayout.stream_dir`): every data file of every day.
 DAY_FILES = f"{PARTITION_KEYS[-1]}=*/*{_PARQUET}"
+#: The Delta log of a dataset's table, in the dataset's folder (see :mod:`trailduck.lake.table`).
+_DELTA_LOG = "_delta_log"
 _DATABASE = "trailduck.duckdb"
 _META = "_trailduck"
 
@@ -164,6 +168,9 @@ class LakeLayout:
 
     def dataset_dir(self, dataset: str) -> Path:
         return self.root / dataset
+
+    def delta_log(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset) / _DELTA_LOG
 
     def stream_dir(self, dataset: str, account: str, region: str) -> Path:
         return self.root / stream_folder(dataset, account, region)

@@ -7,6 +7,7 @@ adds only the objects that are missing.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 from trailduck.fsutil import beside, replace_durably
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DAY_FILES, EVENTS, INSIGHTS
+from trailduck.lake.table import current_files, is_table
 from trailduck.scanner.keys import Kind, Stream, object_identity
 from trailduck.sql import sql_literal
 
@@ -22,23 +24,47 @@ def dataset_of(stream: Stream) -> str:
     return INSIGHTS if stream.kind is Kind.INSIGHT else EVENTS
 
 
-def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt.date) -> set[str]:
-    """The identities (keys without ``.gz``) of the objects of ``stream`` delivered on days ``first`` (None:
-    from the beginning) to ``last`` that have rows in the lake."""
-    folder = lake.stream_dir(dataset_of(stream), stream.account, stream.region)
-    if not any(folder.glob(DAY_FILES)):
+def lake_files(lake: Lake, dataset: str, account: str | None = None, region: str | None = None) -> list[Path]:
+    """The data files of ``dataset`` (of one stream, when ``account`` and ``region`` are given) that readers
+    read: its table's current files, or, in a lake of an earlier trailduck that has no table yet, every file in
+    its partition folders."""
+    if is_table(lake, dataset):
+        return [
+            lake.root / f.path
+            for f in current_files(lake, dataset)
+            if account is None or (f.partition["account"], f.partition["region"]) == (account, region)
+        ]
+    if account is None or region is None:
+        return lake.data_files(dataset)
+    return sorted(lake.stream_dir(dataset, account, region).glob(DAY_FILES))
+
+
+def distinct_source_keys(
+    lake: Lake, files: list[Path], low: str | None = None, high: str | None = None
+) -> set[str]:
+    """The distinct ``source_key`` values of ``files`` (from ``low`` inclusive to ``high`` exclusive)."""
+    if not files:
         return set()
-    low = stream.day_prefix(first) if first else stream.prefix
-    high = stream.day_prefix(last + dt.timedelta(days=1))
     query = (
-        "SELECT DISTINCT source_key FROM read_parquet(" + sql_literal(f"{folder}/{DAY_FILES}") + ") "
-        "WHERE source_key >= ? AND source_key < ?"
+        "SELECT DISTINCT source_key FROM read_parquet(["
+        + ", ".join(sql_literal(str(f)) for f in files)
+        + "]) WHERE source_key >= ? AND source_key < ?"
     )
     con = lake.scratch_connection()
     try:
-        return {object_identity(row[0]) for row in con.execute(query, [low, high]).fetchall()}
+        rows = con.execute(query, [low or "", high or "\U0010ffff"]).fetchall()
     finally:
         con.close()
+    return {row[0] for row in rows}
+
+
+def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt.date) -> set[str]:
+    """The identities (keys without ``.gz``) of the objects of ``stream`` delivered on days ``first`` (None:
+    from the beginning) to ``last`` that have rows in the lake."""
+    files = lake_files(lake, dataset_of(stream), stream.account, stream.region)
+    low = stream.day_prefix(first) if first else stream.prefix
+    high = stream.day_prefix(last + dt.timedelta(days=1))
+    return {object_identity(key) for key in distinct_source_keys(lake, files, low, high)}
 
 
 def save_content_hashes(lake: Lake, run_id: str, hashes: dict[str, str]) -> None:

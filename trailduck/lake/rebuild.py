@@ -14,9 +14,10 @@ from pathlib import Path
 
 from trailduck.errors import StateError
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS, PARTITION_FILES
+from trailduck.lake.layout import DATASETS
+from trailduck.lake.lineage import distinct_source_keys, lake_files
+from trailduck.lake.table import lake_sequence
 from trailduck.scanner.keys import InvalidKeyError, parse_key
-from trailduck.sql import sql_literal
 from trailduck.state.checkpoint import Checkpoint
 from trailduck.state.store import LocalStateStore
 
@@ -35,15 +36,8 @@ class RebuildResult:
 def lake_lineage(lake: Lake) -> set[str]:
     """Every ``source_key`` with rows in the lake."""
     keys: set[str] = set()
-    con = lake.scratch_connection()
-    try:
-        for dataset in DATASETS:
-            if lake.data_files(dataset):
-                glob = sql_literal(f"{lake.dataset_dir(dataset)}/{PARTITION_FILES}")
-                rows = con.execute(f"SELECT DISTINCT source_key FROM read_parquet({glob})").fetchall()
-                keys.update(row[0] for row in rows)
-    finally:
-        con.close()
+    for dataset in DATASETS:
+        keys.update(distinct_source_keys(lake, lake_files(lake, dataset)))
     return keys
 
 
@@ -69,10 +63,11 @@ def rebuild_checkpoint(
             aside = store.path.with_name(f"{store.path.name}.replaced-{now:%Y%m%dT%H%M%SZ}")
             store.path.rename(aside)
             moved = str(aside)
-        # Without a checkpoint no run can be known to have committed: files of interrupted runs go, so the
-        # next ingest converts those objects again instead of trusting a half-renamed run.
-        rolled_back = lake.recover(None, store.location, discard=True)
-        checkpoint = Checkpoint()
+        # Without a checkpoint: a run that wrote its commit ahead is finished in the tables (the rebuilt
+        # checkpoint then knows its objects from them); the files of any other interrupted run go, so the next
+        # ingest converts those objects again.
+        _, rolled_back = lake.recover(store, discard=True)
+        checkpoint = Checkpoint(sequence=lake_sequence(lake))
         for key in sorted(lake_lineage(lake)):
             try:
                 parsed = parse_key(key)

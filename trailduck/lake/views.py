@@ -26,6 +26,7 @@ from trailduck import crashpoints
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
 from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES
+from trailduck.lake.table import current_files, is_table, table_versions
 from trailduck.lake.verdicts import (
     ACCEPTABLE,
     DIGEST_STATUSES,
@@ -83,7 +84,15 @@ def _made_for(lake: Lake) -> Path:
 
 
 def _relation(lake: Lake, dataset: str) -> str:
-    if lake.has_data(dataset):
+    """What a dataset's view reads: exactly the files its Delta table holds now, never a file a commit removed
+    or a run has not committed (listed in the view, so no DuckDB extension is needed); the files of a lake in
+    an earlier trailduck's layout (no table yet) through a glob, until its next ingest makes the table."""
+    if is_table(lake, dataset):
+        files = current_files(lake, dataset)
+        if files:
+            paths = ", ".join(sql_literal(f.path) for f in files)
+            return load_sql("delta_relation.sql").format(paths=f"[{paths}]").strip()
+    elif lake.has_data(dataset):
         glob = f"{lake.relative(lake.dataset_dir(dataset))}/{PARTITION_FILES}"
         return load_sql("parquet_relation.sql").format(glob=sql_literal(glob)).strip()
     schema_file = lake.empty_schema_file
@@ -143,16 +152,17 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
 
 
 def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
-    """A read-only connection whose views read ``lake``'s own files.
+    """A read-only connection whose views read ``lake``'s own files, as its tables hold them now.
 
     The views read the folder their database is in (see ``lake_path.sql``), wherever it was moved or copied, so
-    the file is used as it is. Views made by an older trailduck named the folder they were made in: they are
-    remade first or, where the database cannot be written (a read-only disk, another process holding it open),
+    the file is used as it is. Views that list the files of older table versions (a commit since, which could
+    not refresh them), or made by an older trailduck: they are remade first or, where the database cannot be written (a read-only disk, another process holding it open),
     made in a database in memory for this connection only.
     """
     con = lake.open_database(read_only=True)
-    if _mark_lake(_mark(con)) is not None:
-        return con
+    mark = _mark(con)
+    if _mark_lake(mark) is not None and _mark_tables(mark) == table_versions(lake):
+        return con  # made by this trailduck, for the tables as they are now
     con.close()
     try:
         refresh_views(lake, force=True)
@@ -179,7 +189,7 @@ def _definitions_mark(lake: Lake, statements: list[str]) -> str:
     """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
     they were made for."""
     digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
-    return json.dumps({"trailduck views": digest, "lake": str(_made_for(lake))})
+    return json.dumps({"trailduck views": digest, "lake": str(_made_for(lake)), "tables": table_versions(lake)})
 
 
 def _mark_lake(mark: str | None) -> str | None:
@@ -190,6 +200,14 @@ def _mark_lake(mark: str | None) -> str | None:
     except (ValueError, TypeError, KeyError):
         return None
     return made_for if isinstance(made_for, str) else None
+
+
+def _mark_tables(mark: str | None) -> object:
+    """The table versions a mark names: the views list those versions' files."""
+    try:
+        return json.loads(mark or "")["tables"]
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _mark(con: duckdb.DuckDBPyConnection) -> str | None:

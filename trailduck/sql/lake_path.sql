@@ -14,3 +14,6 @@ CREATE OR REPLACE MACRO trailduck_path(relative) AS
         THEN left(current_setting('temp_directory'), -length({spill_name})) || relative
         ELSE {root} || relative
     END;
+
+-- trailduck_paths(relatives): the same for a list of files (a Delta table's current files).
+CREATE OR REPLACE MACRO trailduck_paths(relatives) AS list_transform(relatives, lambda x: trailduck_path(x));

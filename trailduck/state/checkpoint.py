@@ -87,6 +87,9 @@ class Checkpoint:
     sources: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     updated: str | None = None
+    #: The sequence number of the last run committed: the version of the lake tables' application
+    #: transaction that this checkpoint goes with (0: none yet).
+    sequence: int = 0
 
     def stream(self, prefix: str) -> StreamState:
         return self.streams.setdefault(prefix, StreamState())
@@ -106,6 +109,7 @@ class Checkpoint:
             "format": FORMAT,
             "version": VERSION,
             "updated": self.updated,
+            "sequence": self.sequence,
             "sources": self.sources,
             "runs": self.runs,
             "streams": {
@@ -154,6 +158,7 @@ class Checkpoint:
                 sources=list(data.get("sources", [])),
                 runs=list(data.get("runs", [])),
                 updated=data.get("updated"),
+                sequence=int(data.get("sequence", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"checkpoint is malformed ({exc!r})") from exc

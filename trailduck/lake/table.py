@@ -1,0 +1,251 @@
+"""The lake's two Delta Lake tables, ``events`` and ``insights``: their schema, their commits and their files.
+
+Every data file becomes visible in one commit of the table's Delta log (``<dataset>/_delta_log/``), made with
+``deltalake`` (delta-rs: no JVM, no catalog service), so Athena, Trino, Spark, Polars and DuckDB read the same
+table without a reader ever seeing half a run. trailduck writes the Parquet files itself (its tuned writer, see
+:mod:`trailduck.lake.writer`) and commits them as ``add`` actions; each commit carries Delta's application
+transaction (:data:`APP_ID`, the run's sequence number), which is how a run that died between the commit and its
+checkpoint is recognised and finished, never committed twice (see :meth:`trailduck.lake.folder.Lake.recover`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailduck.convert.schema import EVENT_SCHEMA
+from trailduck.errors import LakeError
+from trailduck.lake.layout import DATASETS, PARTITION_KEYS, LakeLayout
+
+log = logging.getLogger(__name__)
+
+#: The application id of trailduck's commits (Delta's ``txn`` action): its version is the run's sequence number.
+APP_ID = "trailduck"
+#: What a table holds: the columns of a data file, then the Hive partition columns, all strings.
+TABLE_SCHEMA = pa.schema([*EVENT_SCHEMA, *(pa.field(key, pa.string()) for key in PARTITION_KEYS)])
+_TIME_COLUMN = "eventTime"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a table: its path relative to the lake, its partition values and size."""
+
+    path: str
+    partition: Mapping[str, str]
+    size: int
+
+
+def _deltalake() -> Any:
+    import deltalake  # loaded when a table is touched: `import trailduck` stays light
+
+    return deltalake
+
+
+def table_uri(lake: LakeLayout, dataset: str) -> str:
+    return str(lake.dataset_dir(dataset))
+
+
+def is_table(lake: LakeLayout, dataset: str) -> bool:
+    return lake.delta_log(dataset).is_dir()
+
+
+def open_table(lake: LakeLayout, dataset: str) -> Any | None:
+    """The dataset's Delta table, or None when it was never created. A table made by another tool, or a log
+    that cannot be read, is a :class:`LakeError` naming it: trailduck never writes into a table it cannot
+    vouch for."""
+    if not is_table(lake, dataset):
+        return None
+    deltalake = _deltalake()
+    try:
+        table = deltalake.DeltaTable(table_uri(lake, dataset))
+    except Exception as exc:  # delta-rs raises its own errors, and OSError/ValueError for damaged logs
+        raise LakeError(
+            f"{lake.delta_log(dataset)}: cannot read the Delta log ({_first_line(exc)}); restore the folder "
+            "from a backup, or move it aside and run `trailduck state rebuild` after ingesting again"
+        ) from exc
+    _check_schema(lake, dataset, table)
+    return table
+
+
+def _check_schema(lake: LakeLayout, dataset: str, table: Any) -> None:
+    partitions = list(table.metadata().partition_columns)
+    found = pa.schema(table.schema().to_arrow())
+    if partitions != list(PARTITION_KEYS) or found.names != TABLE_SCHEMA.names:
+        raise LakeError(
+            f"{lake.dataset_dir(dataset)}: a Delta table that trailduck did not make (columns "
+            f"{', '.join(found.names[:6])}{', ...' if len(found.names) > 6 else ''}; partitioned by "
+            f"{', '.join(partitions) or 'nothing'}); trailduck writes only its own tables: choose another --lake"
+        )
+
+
+def create_table(lake: LakeLayout, dataset: str) -> Any:
+    """Create the dataset's empty table (version 0), or open it when it exists."""
+    existing = open_table(lake, dataset)
+    if existing is not None:
+        return existing
+    deltalake = _deltalake()
+    return deltalake.DeltaTable.create(
+        table_uri(lake, dataset),
+        TABLE_SCHEMA,
+        mode="ignore",
+        partition_by=list(PARTITION_KEYS),
+        name=dataset,
+        description=f"CloudTrail {dataset}, written by trailduck",
+    )
+
+
+def committed_sequence(lake: LakeLayout, dataset: str) -> int:
+    """The sequence number of the last run committed to the dataset's table (0: none)."""
+    table = open_table(lake, dataset)
+    if table is None:
+        return 0
+    return int(table.transaction_version(APP_ID) or 0)
+
+
+def lake_sequence(lake: LakeLayout) -> int:
+    """The sequence number of the last run committed to any of the lake's tables."""
+    return max(committed_sequence(lake, dataset) for dataset in DATASETS)
+
+
+def add_record(lake: LakeLayout, path: Path) -> dict[str, Any]:
+    """What the commit says of a data file the run wrote (JSON, so that it can be kept until the commit):
+    its path in the table, its partition values, size, time and statistics (rows, and the range of
+    ``eventTime`` so that engines can skip files by time)."""
+    dataset, *folders = path.relative_to(lake.root).parts
+    if dataset not in DATASETS or len(folders) != len(PARTITION_KEYS) + 1:
+        raise LakeError(f"{path}: not a data file of the lake")
+    partition = dict(folder.split("=", 1) for folder in folders[:-1])
+    if list(partition) != list(PARTITION_KEYS):
+        raise LakeError(f"{path}: not in a partition folder of the lake")
+    stat = path.stat()
+    return {
+        "dataset": dataset,
+        "path": "/".join(folders),
+        "partition": partition,
+        "size": stat.st_size,
+        "modification_time": stat.st_mtime_ns // 1_000_000,
+        "stats": _stats(pq.read_metadata(path)),
+    }
+
+
+def _stats(meta: pq.FileMetaData) -> str:
+    """Delta's per-file statistics: rows, and eventTime's range widened to whole milliseconds (Delta keeps
+    milliseconds; a narrower range would let an engine skip a file that holds a matching row)."""
+    stats: dict[str, Any] = {"numRecords": meta.num_rows}
+    column = meta.schema.names.index(_TIME_COLUMN) if _TIME_COLUMN in meta.schema.names else -1
+    lows, highs, nulls = [], [], 0
+    for i in range(meta.num_row_groups if column >= 0 else 0):
+        st = meta.row_group(i).column(column).statistics
+        if st is None or not st.has_min_max or st.null_count is None:
+            return json.dumps(stats)  # no complete range: rows only
+        lows.append(st.min)
+        highs.append(st.max)
+        nulls += st.null_count
+    if lows:
+        stats["minValues"] = {_TIME_COLUMN: _millis(min(lows), math.floor)}
+        stats["maxValues"] = {_TIME_COLUMN: _millis(max(highs), math.ceil)}
+        stats["nullCount"] = {_TIME_COLUMN: nulls}
+    return json.dumps(stats)
+
+
+def _millis(value: dt.datetime, rounding: Any) -> str:
+    value = value.astimezone(dt.UTC)
+    micros = value.microsecond
+    whole = value.replace(microsecond=0) + dt.timedelta(milliseconds=rounding(micros / 1000))
+    return whole.strftime("%Y-%m-%dT%H:%M:%S.") + f"{whole.microsecond // 1000:03d}Z"
+
+
+def commit_run(
+    lake: LakeLayout, dataset: str, records: Iterable[dict[str, Any]], sequence: int, run_id: str
+) -> bool:
+    """Commit a run's files to the dataset's table as one commit, unless the table already holds this run's
+    commit (its application transaction is at ``sequence`` or later). Returns whether it committed."""
+    deltalake = _deltalake()
+    from deltalake.transaction import AddAction
+
+    table = create_table(lake, dataset)
+    if int(table.transaction_version(APP_ID) or 0) >= sequence:
+        return False
+    actions = [
+        AddAction(r["path"], r["size"], r["partition"], r["modification_time"], True, r["stats"])
+        for r in records
+    ]
+    table.create_write_transaction(
+        actions,
+        mode="append",
+        schema=TABLE_SCHEMA,
+        partition_by=list(PARTITION_KEYS),
+        commit_properties=deltalake.CommitProperties(
+            app_transactions=[deltalake.Transaction(app_id=APP_ID, version=sequence)],
+            custom_metadata={"trailduck.run": run_id},
+        ),
+    )
+    return True
+
+
+def current_files(lake: LakeLayout, dataset: str) -> list[DataFile]:
+    """The files the dataset's table holds now: exactly what a reader of the table reads."""
+    table = open_table(lake, dataset)
+    if table is None:
+        return []
+    actions = pa.table(table.get_add_actions(flatten=True))
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    values = {key: actions.column(f"partition.{key}").to_pylist() for key in PARTITION_KEYS}
+    base = lake.dataset_dir(dataset).relative_to(lake.root).as_posix()
+    files = [
+        DataFile(f"{base}/{path}", {key: values[key][i] for key in PARTITION_KEYS}, size)
+        for i, (path, size) in enumerate(zip(paths, sizes, strict=True))
+    ]
+    return sorted(files, key=lambda f: f.path)
+
+
+def adopt_files(lake: LakeLayout, dataset: str) -> int:
+    """Make the dataset's table from the Parquet files of a lake in the layout of an earlier trailduck (plain
+    Hive folders, no Delta log), in place and in one commit: no data copied, nothing lost if it dies half-way
+    (then there is no table yet, and the next run does it again). Returns the files adopted (0: nothing to do).
+    Call it with the lake's lock held and interrupted runs rolled back, so that every file there is committed."""
+    if is_table(lake, dataset) or not lake.has_data(dataset):
+        return 0
+    deltalake = _deltalake()
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    records = [add_record(lake, path) for path in lake.data_files(dataset)]
+    create_table_with_add_actions(
+        table_uri(lake, dataset),
+        deltalake.Schema.from_arrow(TABLE_SCHEMA),
+        [
+            AddAction(r["path"], r["size"], r["partition"], r["modification_time"], True, r["stats"])
+            for r in records
+        ],
+        mode="error",
+        partition_by=list(PARTITION_KEYS),
+        name=dataset,
+        description=f"CloudTrail {dataset}, written by trailduck",
+        commit_properties=deltalake.CommitProperties(custom_metadata={"trailduck.upgrade": "adopted"}),
+    )
+    log.warning("%s: made a Delta table of its %d Parquet files, in place", lake.dataset_dir(dataset), len(records))
+    return len(records)
+
+
+def table_versions(lake: LakeLayout) -> dict[str, int | None]:
+    """Each dataset's table version (None: no table yet)."""
+    versions: dict[str, int | None] = {}
+    for dataset in DATASETS:
+        table = open_table(lake, dataset)
+        versions[dataset] = None if table is None else int(table.version())
+    return versions
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

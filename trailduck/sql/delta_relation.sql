@@ -1,0 +1,6 @@
+read_parquet(
+    -- The files of the table's current version, from its Delta log (relative to the lake's folder).
+    trailduck_paths({paths}),
+    hive_partitioning = true,
+    hive_types = {{'account': VARCHAR, 'region': VARCHAR, 'date': VARCHAR}}
+)
