@@ -257,7 +257,17 @@ def test_demo_ends_with_query_results(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["ingest"], ["sql"], ["demo"], ["views"], ["state"], ["state", "show"], ["state", "failed"]],
+    [
+        [],
+        ["ingest"],
+        ["sql"],
+        ["demo"],
+        ["views"],
+        ["ddl"],
+        ["state"],
+        ["state", "show"],
+        ["state", "failed"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = invoke(*command, "--help")

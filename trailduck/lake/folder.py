@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from trailduck import crashpoints
 from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.fsutil import DISK_FULL, beside, fsync_dir, fsync_file, replace_durably, says_disk_full
 from trailduck.lake.layout import DATASETS, LakeLayout, is_part_of, run_parts, run_tmp_parts
-from trailduck.lake.table import commit_run
+from trailduck.lake.table import commit_run, create_table
 from trailduck.lake.views import connect_for_reading
 from trailduck.state.checkpoint import Checkpoint
 from trailduck.state.store import StateStore
@@ -32,6 +33,8 @@ except ImportError:  # Windows: no flock; the lake can be read there, not writte
 log = logging.getLogger(__name__)
 
 STORAGE_COMPATIBILITY = "v1.0.0"
+#: A URL (``s3://bucket/prefix``, also as a Path spells it: ``s3:/bucket/prefix``), not a local folder.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(/|$)")
 # A backslash is a path's separator on Windows, elsewhere a character DuckDB's globs would read as an escape.
 _FORBIDDEN_PATH_CHARS = set("*?[]{}'\"\n\r\t\x00") | (set() if os.sep == "\\" else {"\\"})
 
@@ -47,6 +50,12 @@ class Recovered(NamedTuple):
 
 class Lake(LakeLayout):
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        if _URL.match(os.fspath(root)):
+            # Never a local folder named "s3:" (a Path reads s3://b/p as s3:/b/p).
+            raise ConfigError(
+                f"--lake {os.fspath(root)}: a lake on S3 (or any URL) is not supported yet; give a local folder, "
+                "and copy it to S3 with `aws s3 sync` for Athena, Trino or Spark (see `trailduck ddl`)"
+            )
         path = Path(root).expanduser().absolute()
         bad = sorted(_FORBIDDEN_PATH_CHARS.intersection(str(path)))
         if bad:
@@ -187,6 +196,8 @@ class Lake(LakeLayout):
         committed: list[str] = []
         for dataset in DATASETS:
             mine = [r for r in records if r["dataset"] == dataset]
+            if records and not mine:
+                create_table(self, dataset)  # both tables exist from the first commit on, for other engines
             if mine and commit_run(self, dataset, mine, sequence, run_id):
                 committed.append(dataset)
                 crashpoints.hit("table_commit")

@@ -1,0 +1,1 @@
+CREATE EXTERNAL TABLE {database}.{table} LOCATION {location} TBLPROPERTIES ('table_type'='DELTA');

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS {database}.{table} USING delta LOCATION {location};
