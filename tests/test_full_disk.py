@@ -153,7 +153,13 @@ def test_a_compaction_on_a_full_disk_says_so_and_the_next_one_finishes(
     first_day = sorted((lake / "events").glob("account=*/region=*/date=*"))[0]
     extra = first_day / "part-extra-00000.parquet"
     extra.write_bytes(next(first_day.glob("*.parquet")).read_bytes())
-    commit_run(Lake(lake), "events", [add_record(Lake(lake), extra)], lake_sequence(Lake(lake)) + 1, "extra")
+    commit_run(
+        Lake(lake),
+        "events",
+        [add_record(Lake(lake), extra.relative_to(lake).as_posix())],
+        lake_sequence(Lake(lake)) + 1,
+        "extra",
+    )
     before = stored(lake)
     filler = fill(small_fs)
     full = CliRunner().invoke(app, ["compact", "--lake", str(lake)])

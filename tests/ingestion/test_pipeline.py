@@ -275,7 +275,8 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
     from trailduck.convert.converter import decode_file
     from trailduck.convert.decode import decompress, split_records
     from trailduck.ingestion.share import _Batcher
-    from trailduck.lake.writer import LocalLakeWriter
+    from trailduck.lake.storage import LocalStorage
+    from trailduck.lake.writer import StorageLakeWriter
     from trailduck.scanner.keys import Kind
     from trailduck.synthetic.generator import generate
 
@@ -285,7 +286,7 @@ def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_
     calls = []
     typed_columns = convert.native.typed_columns
     monkeypatch.setattr(convert.native, "typed_columns", lambda a: calls.append(len(a)) or typed_columns(a))
-    writer = LocalLakeWriter(tmp_path, "run1")
+    writer = StorageLakeWriter(LocalStorage(tmp_path), "run1")
     batcher = _Batcher(writer, keep_event_json=True, max_records=1_000_000)
     for f in logs:
         key = parse_key(f.key)

@@ -9,7 +9,8 @@ import pytest
 
 from trailduck.convert.converter import convert_records
 from trailduck.errors import LakeError
-from trailduck.lake.writer import LocalLakeWriter, Partition
+from trailduck.lake.storage import LocalStorage
+from trailduck.lake.writer import Partition, StorageLakeWriter
 
 
 def table(day: str, n: int, tag: str) -> object:
@@ -27,7 +28,7 @@ def files(root: Path) -> list[Path]:
 
 
 def test_one_file_per_partition_and_nothing_visible_before_commit(tmp_path: Path) -> None:
-    w = LocalLakeWriter(tmp_path, "run1", row_group_bytes=10_000)
+    w = StorageLakeWriter(LocalStorage(tmp_path), "run1", row_group_bytes=10_000)
     for i in range(5):
         w.write("events", "111122223333", "us-east-1", table("2024-03-0" + str(1 + i % 2), 50, f"t{i}"))
     assert files(tmp_path) == []  # only hidden temporary files so far
@@ -40,7 +41,9 @@ def test_one_file_per_partition_and_nothing_visible_before_commit(tmp_path: Path
 
 
 def test_rolls_over_at_the_size_cap_and_when_too_many_files_are_open(tmp_path: Path) -> None:
-    w = LocalLakeWriter(tmp_path, "run2", row_group_bytes=1, max_file_bytes=60_000, max_open_files=2)
+    w = StorageLakeWriter(
+        LocalStorage(tmp_path), "run2", row_group_bytes=1, max_file_bytes=60_000, max_open_files=2
+    )
     for i in range(6):
         w.write("events", "111122223333", "us-east-1", table("2024-03-01", 60, f"a{i}"))
     for day in ("2024-03-02", "2024-03-03", "2024-03-04"):
@@ -52,7 +55,7 @@ def test_rolls_over_at_the_size_cap_and_when_too_many_files_are_open(tmp_path: P
 
 
 def test_abort_leaves_nothing(tmp_path: Path) -> None:
-    w = LocalLakeWriter(tmp_path, "run3", row_group_bytes=1)
+    w = StorageLakeWriter(LocalStorage(tmp_path), "run3", row_group_bytes=1)
     w.write("events", "111122223333", "us-east-1", table("2024-03-01", 10, "x"))
     w.abort()
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -81,7 +84,7 @@ def test_a_batch_spanning_dates_is_split_keeping_each_dates_rows_in_order(tmp_pa
         for i, day in enumerate(days)
     ]
     batch = convert_records(raws, source_key="AWSLogs/k", key_day=dt.date(2024, 3, 3))
-    w = LocalLakeWriter(tmp_path, "run1")
+    w = StorageLakeWriter(LocalStorage(tmp_path), "run1")
     w.write("events", "111122223333", "us-east-1", batch)
     w.commit()
     found = {

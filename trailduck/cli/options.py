@@ -18,7 +18,7 @@ LakeOpt = Annotated[
     Path | None,
     typer.Option(
         "--lake",
-        help=f"Lake folder. Default: ${LAKE_ENV}, then ./{DEFAULT_LAKE}.",
+        help=f"Lake folder, or s3://bucket/prefix. Default: ${LAKE_ENV}, then ./{DEFAULT_LAKE}.",
         show_default=False,
     ),
 ]
@@ -30,6 +30,14 @@ ProfileOpt = Annotated[
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region of the bucket's endpoint.")]
 EndpointOpt = Annotated[
     str | None, typer.Option("--endpoint-url", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+]
+#: How a lake on S3 is reached (ingest's --profile, --region and --endpoint-url serve its source and its lake).
+LakeProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile for a lake on S3 (standard chain if unset).")
+]
+LakeRegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region for a lake on S3.")]
+LakeEndpointOpt = Annotated[
+    str | None, typer.Option("--endpoint-url", help="S3-compatible endpoint for a lake on S3.")
 ]
 #: Progress bars go to stderr, so they are on by default only when stderr is a terminal.
 PROGRESS_ON_A_TERMINAL = sys.stderr.isatty()

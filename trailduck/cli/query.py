@@ -12,7 +12,10 @@ from rich.text import Text
 from trailduck.cli import console
 from trailduck.cli.console import exit_on_error, print_rows
 from trailduck.cli.options import (
+    LakeEndpointOpt,
     LakeOpt,
+    LakeProfileOpt,
+    LakeRegionOpt,
     parse_day,
     parse_since,
 )
@@ -23,6 +26,9 @@ from trailduck.lake.folder import open_lake
 def sql_cmd(
     query: Annotated[str, typer.Argument(help="A DuckDB query over the views (events, insights, ...).")],
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="table, csv or json (an array of row objects).")
     ] = "table",
@@ -33,7 +39,9 @@ def sql_cmd(
             raise ConfigError(f"--format {fmt!r}: choose table, csv or json")
         from trailduck.analysis.query import run_query
 
-        columns, rows = run_query(open_lake(lake), query)
+        columns, rows = run_query(
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), query
+        )
         print_rows(columns, rows, fmt)
 
 
@@ -42,6 +50,9 @@ _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 def report_cmd(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     since: Annotated[
         str | None, typer.Option(help="First day (YYYY-MM-DD, today or Nd). Default: the first day.")
     ] = None,
@@ -72,7 +83,9 @@ def report_cmd(
         if fmt not in ("table", "json", "markdown"):
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
         first, last = parse_since(since), parse_day(until, "--until")
-        findings = run_report(open_lake(lake), first, last)
+        findings = run_report(
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), first, last
+        )
         if fmt == "json":
             print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
         elif fmt == "markdown":
@@ -101,6 +114,9 @@ def report_cmd(
 
 def views_cmd(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     refresh: Annotated[
         bool,
         typer.Option(
@@ -114,7 +130,7 @@ def views_cmd(
     from trailduck.lake.views import all_views, refresh_views
 
     with exit_on_error():
-        the_lake = open_lake(lake)
+        the_lake = open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url)
         if refresh:
             refresh_views(the_lake, force=True)
         print_rows(["view", "description"], [(v.name, v.description) for v in all_views()], "table")

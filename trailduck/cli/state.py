@@ -13,7 +13,10 @@ from trailduck.cli import console
 from trailduck.cli.console import exit_on_error, print_rows, show
 from trailduck.cli.options import (
     JsonOpt,
+    LakeEndpointOpt,
     LakeOpt,
+    LakeProfileOpt,
+    LakeRegionOpt,
     StateOpt,
     parse_day,
     parse_since,
@@ -24,6 +27,9 @@ from trailduck.lake.folder import open_lake
 
 def state_show(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -31,7 +37,9 @@ def state_show(
     from trailduck.lake.status import checkpoint_report
 
     with exit_on_error():
-        report = checkpoint_report(open_lake(lake), state)
+        report = checkpoint_report(
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), state
+        )
         if as_json:
             print(json.dumps(report, indent=2))
             return
@@ -56,6 +64,9 @@ def state_show(
 
 def state_failed(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,7 +74,9 @@ def state_failed(
     from trailduck.lake.status import checkpoint_report
 
     with exit_on_error():
-        report = checkpoint_report(open_lake(lake), state)
+        report = checkpoint_report(
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), state
+        )
         failed = report["failed"]
         if as_json:
             print(json.dumps(failed, indent=2))
@@ -77,6 +90,9 @@ def state_failed(
 
 def state_rebuild(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     state: StateOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a checkpoint that is still readable.")
@@ -90,7 +106,9 @@ def state_rebuild(
     from trailduck.lake.rebuild import rebuild_checkpoint
 
     with exit_on_error():
-        result = rebuild_checkpoint(open_lake(lake), state, force=force)
+        result = rebuild_checkpoint(
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), state, force=force
+        )
         if as_json:
             print(json.dumps(result.__dict__, indent=2))
             return
@@ -105,6 +123,9 @@ def state_rebuild(
 
 def compact_cmd(
     lake: LakeOpt = None,
+    profile: LakeProfileOpt = None,
+    region: LakeRegionOpt = None,
+    endpoint_url: LakeEndpointOpt = None,
     since: Annotated[str | None, typer.Option(help="First partition day (YYYY-MM-DD or Nd).")] = None,
     until: Annotated[str | None, typer.Option(help="Last partition day (YYYY-MM-DD or Nd).")] = None,
     state: StateOpt = None,
@@ -127,7 +148,7 @@ def compact_cmd(
 
     with exit_on_error():
         summary = compact(
-            open_lake(lake),
+            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url),
             since=parse_since(since),
             until=parse_day(until, "--until"),
             state_path=state,

@@ -16,12 +16,11 @@ the same run only where two parts meet.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from trailduck.convert.decode import Limits
 from trailduck.fsutil import usable_cpus
 from trailduck.ingestion.share import BUFFER_BYTES, Advance, Share, ShareResult, run_share
 from trailduck.ingestion.workers import run_with_workers
+from trailduck.lake.storage import Storage
 from trailduck.lake.writer import discard_tmp_files
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.source import Source
@@ -30,7 +29,7 @@ from trailduck.scanner.source import Source
 def convert(
     work: list[Listed],
     *,
-    root: Path,
+    storage: Storage,
     run_id: str,
     source: Source,
     quarantined: frozenset[str],
@@ -45,7 +44,7 @@ def convert(
     The files returned are not yet published."""
     processes = max(1, min(workers, len(work)))
     share = Share(
-        root=root,
+        storage=storage,
         run_id=run_id,
         tag="",
         source=source,
@@ -63,5 +62,5 @@ def convert(
     try:
         return run_with_workers(share, processes, advance)
     except BaseException:
-        discard_tmp_files(root, run_id)  # whatever any process wrote before the run failed
+        discard_tmp_files(storage, run_id)  # whatever any process wrote before the run failed
         raise

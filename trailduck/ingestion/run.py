@@ -36,7 +36,6 @@ from trailduck.lake.layout import DATASETS
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
 from trailduck.lake.table import add_record, adopt_files, lake_sequence
 from trailduck.lake.views import refresh_views
-from trailduck.lake.writer import publish
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
     REGION_RE,
@@ -51,7 +50,7 @@ from trailduck.scanner.locate import check_layout, nothing_found
 from trailduck.scanner.locations import open_source
 from trailduck.scanner.source import ObjectRef, Source
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
-from trailduck.state.store import LocalStateStore, StateStore
+from trailduck.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +188,10 @@ def ingest(
     converter = native.choose(options.converter)
     now = now or dt.datetime.now(dt.UTC)
     progress = progress or _NoProgress()
-    lake = Lake(options.lake)
-    store = store or LocalStateStore(Path(options.state) if options.state else lake.state_path)
+    lake = Lake(
+        options.lake, profile=options.profile, region=options.region, endpoint_url=options.endpoint_url
+    )
+    store = store or lake.state_store(options.state)
     if source is None:
         source = open_source(
             options.source,
@@ -200,7 +201,7 @@ def ingest(
             concurrency=options.concurrency,
         )
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-    summary = IngestSummary(source=source.uri, lake=str(lake.root), run_id=run_id, converter=converter)
+    summary = IngestSummary(source=source.uri, lake=lake.location, run_id=run_id, converter=converter)
     # A wrong source or an --accounts/--regions typo is refused before the lake is created or locked.
     check_layout(source, "ingest")
     skipped: list[Skipped] = []
@@ -209,10 +210,11 @@ def ingest(
     if not streams:
         summary.note = nothing_found(source)
     with lake.lock():
+        lake_sequence(lake)  # a table trailduck did not make, or a damaged log: refused before anything else
         # No checkpoint: only the files of a first run that died before committing may be here.
         if store.load() is None and lake.has_data_besides(set(lake.run_markers())):
             raise StateError(
-                f"{store.location}: the checkpoint is missing but {lake.root} holds Parquet files; pass "
+                f"{store.location}: the checkpoint is missing but {lake.location} holds Parquet files; pass "
                 "--state with its location, or run `trailduck state rebuild` to rebuild it from the lake "
                 "(a fresh start would ingest everything twice)"
             )
@@ -237,7 +239,7 @@ def ingest(
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
             checkpoint.sequence += 1
-            records = [add_record(lake, path) for path in files]
+            records = [add_record(lake, key) for key in files]
             crashpoints.hit("parquet_written")
             # The commit, written ahead: from here on the run is finished by whoever finds it interrupted.
             lake.prepare_commit(run_id, store.location, checkpoint, records)
@@ -349,7 +351,7 @@ def _convert_all(
     progress: Progress,
     checkpoint: Checkpoint,
     now: dt.datetime,
-) -> tuple[list[Listed], list[Path]]:
+) -> tuple[list[Listed], list[str]]:
     """Convert, write and publish every planned object; returns those converted and the data files written.
     Failures go into ``checkpoint``."""
     lake.begin_run(run_id, state_location)
@@ -357,7 +359,7 @@ def _convert_all(
     started = time.monotonic()
     result = pipeline.convert(
         work,
-        root=lake.root,
+        storage=lake.storage,
         run_id=run_id,
         source=source,
         quarantined=frozenset(checkpoint.failed),
@@ -369,7 +371,7 @@ def _convert_all(
         use_c=summary.converter == native.C,
     )
     summary.phases["convert"] = time.monotonic() - started
-    files = publish(lake.root, result.tmp_files)
+    files = lake.storage.publish(result.tmp_files)
     save_content_hashes(lake, run_id, result.content_hashes)
     for key in result.gone:
         # Quarantined earlier and now deleted: nothing is left to ingest or retry.
@@ -392,7 +394,7 @@ def _convert_all(
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
         del checkpoint.failed[key]  # converted now, or its twin was
     converted_items = [item for item in work if item.ref.key in result.converted]
-    return converted_items, [lake.root / f for f in files]
+    return converted_items, files
 
 
 def _check_in_step(lake: Lake, store: StateStore, checkpoint: Checkpoint) -> None:
@@ -401,7 +403,7 @@ def _check_in_step(lake: Lake, store: StateStore, checkpoint: Checkpoint) -> Non
     sequence = lake_sequence(lake)
     if sequence > checkpoint.sequence:
         raise StateError(
-            f"{store.location}: the checkpoint goes with run {checkpoint.sequence} of {lake.root}, whose tables "
+            f"{store.location}: the checkpoint goes with run {checkpoint.sequence} of {lake.location}, whose tables "
             f"hold runs up to {sequence}; it is older than the lake (restored from a backup?). Run "
             "`trailduck state rebuild --force` to rebuild it from the lake"
         )

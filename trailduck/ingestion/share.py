@@ -13,7 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
-from pathlib import Path
 
 import msgspec
 import pyarrow as pa
@@ -23,7 +22,8 @@ from trailduck.convert.converter import DecodedFile, build_table, decode_file
 from trailduck.convert.decode import Limits, decompress, split_records
 from trailduck.errors import AccessDeniedError, BadObjectError, ObjectGoneError, SourceError
 from trailduck.lake.lineage import dataset_of
-from trailduck.lake.writer import LakeWriter, LocalLakeWriter, Partition
+from trailduck.lake.storage import Storage
+from trailduck.lake.writer import LakeWriter, Partition, StorageLakeWriter
 from trailduck.scanner.keys import Stream
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.source import Source
@@ -51,7 +51,7 @@ class Stopped(Exception):
 class Share:
     """One worker's part of a run: everything it needs, picklable."""
 
-    root: Path
+    storage: Storage
     run_id: str
     tag: str
     source: Source
@@ -81,7 +81,7 @@ class ShareResult:
     bytes_read: int = 0
     failed: list[Failed] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
-    tmp_files: list[Path] = field(default_factory=list)
+    tmp_files: list[str] = field(default_factory=list)
     partitions: set[Partition] = field(default_factory=set)
 
     def merge(self, other: ShareResult) -> None:
@@ -228,7 +228,7 @@ def run_share(
     """Fetch, convert and write one share (``share.items``, or ``items`` as they come); failures are collected,
     not raised, except a fatal one. ``stop``, once set, ends it with :class:`Stopped`."""
     source = share.source
-    writer = LocalLakeWriter(share.root, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
+    writer = StorageLakeWriter(share.storage, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
     batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)
     result = ShareResult()
     read_any = False

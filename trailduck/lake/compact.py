@@ -22,10 +22,9 @@ from trailduck import crashpoints
 from trailduck.convert.schema import JSON_META
 from trailduck.errors import ConfigError, LakeError
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS
+from trailduck.lake.layout import DATASETS, META
 from trailduck.lake.table import TABLE_SCHEMA, adopt_files, current_files, open_table
 from trailduck.lake.views import refresh_views
-from trailduck.state.store import LocalStateStore
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +99,15 @@ def compact(
 ) -> CompactSummary:
     started = time.monotonic()
     now = now or dt.datetime.now(dt.UTC)
-    summary = CompactSummary(lake=str(lake.root), retain_hours=retain.total_seconds() / 3600)
-    if not lake.root.is_dir():
-        raise LakeError(f"{lake.root}: no such lake; run `trailduck ingest` first")
+    summary = CompactSummary(lake=lake.location, retain_hours=retain.total_seconds() / 3600)
+    if (lake.is_local and not lake.root.is_dir()) or (not lake.is_local and not lake.storage.keys(META)):
+        raise LakeError(f"{lake.location}: no such lake; run `trailduck ingest` first")
     import deltalake
 
     with lake.lock(), lake.while_compacting():
         # An interrupted ingest is finished or rolled back first: its files must not be merged into others.
         # Refuses when it used another checkpoint.
-        lake.recover(LocalStateStore(state_path or lake.state_path))
+        lake.recover(lake.state_store(state_path))
         for dataset in DATASETS:
             adopt_files(lake, dataset)  # a lake of an earlier trailduck: its table first, in place
             table = open_table(lake, dataset)
@@ -145,7 +144,9 @@ def compact(
         except LakeError as exc:
             # The tables are committed; a reader's connection makes views of its own for the current version
             # (see trailduck.lake.views.connect_for_reading). Said, not fatal.
-            summary.views_error = f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
+            summary.views_error = (
+                f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
+            )
             log.warning("%s", summary.views_error)
     summary.duration_s = time.monotonic() - started
     return summary

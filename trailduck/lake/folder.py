@@ -4,11 +4,13 @@ connections for reading it. Its paths and names are :mod:`trailduck.lake.layout`
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +20,28 @@ import duckdb
 
 from trailduck import crashpoints
 from trailduck.errors import ConfigError, LakeError, StateError
-from trailduck.fsutil import DISK_FULL, beside, fsync_dir, fsync_file, replace_durably, says_disk_full
-from trailduck.lake.layout import DATASETS, LakeLayout, is_part_of, run_parts, run_tmp_parts
+from trailduck.fsutil import DISK_FULL, says_disk_full, temporary_name
+from trailduck.lake.layout import (
+    CONTENT,
+    DATASETS,
+    LEASE,
+    META,
+    PARQUET_FILES,
+    RUN_MARKER,
+    RUNS,
+    STATE,
+    LakeLayout,
+    content_key,
+    is_part_of,
+    run_marker_key,
+    run_parts,
+    run_tmp_parts,
+)
+from trailduck.lake.storage import LocalStorage, S3Storage, Storage, open_storage
 from trailduck.lake.table import commit_run, create_table
 from trailduck.lake.views import connect_for_reading
 from trailduck.state.checkpoint import Checkpoint
-from trailduck.state.store import StateStore
+from trailduck.state.store import LocalStateStore, StateStore
 
 try:
     import fcntl
@@ -49,12 +67,29 @@ class Recovered(NamedTuple):
 
 
 class Lake(LakeLayout):
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        if _URL.match(os.fspath(root)):
-            # Never a local folder named "s3:" (a Path reads s3://b/p as s3:/b/p).
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        text = os.fspath(root)
+        self.storage: Storage
+        self._lease: Any = None  # held while writing to a lake on S3 (see lock())
+        if (
+            text.startswith("s3:/") or text == "s3:"
+        ):  # s3://bucket/prefix, or as a Path spells it: s3:/bucket/prefix
+            self.storage = open_storage(text, profile=profile, region=region, endpoint_url=endpoint_url)
+            # The folder of what is local to this machine: DuckDB's spill files. Nothing of the lake.
+            digest = hashlib.sha256(self.storage.uri.encode()).hexdigest()[:12]
+            super().__init__(Path(tempfile.gettempdir()) / f"trailduck-s3-{digest}")
+            return
+        if _URL.match(text):
+            # Never a local folder named "gs:" (a Path reads gs://b/p as gs:/b/p).
             raise ConfigError(
-                f"--lake {os.fspath(root)}: a lake on S3 (or any URL) is not supported yet; give a local folder, "
-                "and copy it to S3 with `aws s3 sync` for Athena, Trino or Spark (see `trailduck ddl`)"
+                f"--lake {text}: give a local folder or s3://bucket/prefix; other URLs are not supported"
             )
         path = Path(root).expanduser().absolute()
         bad = sorted(_FORBIDDEN_PATH_CHARS.intersection(str(path)))
@@ -65,9 +100,21 @@ class Lake(LakeLayout):
                 "choose a plain folder name"
             )
         super().__init__(path)
+        self.storage = LocalStorage(path)
+
+    @property
+    def location(self) -> str:
+        """The lake's location as users write it: its folder, or ``s3://bucket/prefix``."""
+        return self.storage.uri
+
+    @property
+    def is_local(self) -> bool:
+        return self.storage.is_local
 
     # -- paths: see LakeLayout -----------------------------------------------------------------------------
     def create(self) -> None:
+        if not self.is_local:
+            return  # S3 has no folders to make
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -77,6 +124,10 @@ class Lake(LakeLayout):
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the single-writer lock. The OS drops it when the process dies, so a dead run never blocks."""
+        if isinstance(self.storage, S3Storage):
+            with self._leased(self.storage):
+                yield
+            return
         if fcntl is None:
             raise LakeError(
                 f"{self.root}: writing to a lake needs flock, which Linux and macOS have and this system has not; "
@@ -107,6 +158,47 @@ class Lake(LakeLayout):
             yield
         finally:
             os.close(fd)
+
+    @contextmanager
+    def _leased(self, storage: S3Storage) -> Iterator[None]:
+        """The single-writer lock of a lake on S3: a lease object (see :mod:`trailduck.lake.lease`)."""
+        from trailduck.lake.lease import S3Lease
+
+        self._refuse_a_foreign_prefix(storage)
+        with S3Lease(storage.client, storage.bucket, storage.key(LEASE)).held() as lease:
+            self._lease = lease
+            try:
+                yield
+            finally:
+                self._lease = None
+
+    def _refuse_a_foreign_prefix(self, storage: S3Storage) -> None:
+        """Never write into a prefix that holds something other than a trailduck lake."""
+        found = storage.first_keys("", 50)
+        ours = (f"{META}/", *(f"{d}/" for d in DATASETS))
+        if (found and not any(k.startswith(f"{META}/") for k in found)) or any(
+            not k.startswith(ours) for k in found
+        ):
+            raise ConfigError(
+                f"--lake {self.location}: holds objects that are not a trailduck lake ({found[0]}, ...); "
+                "choose an empty prefix or a lake's own (trailduck never writes among other objects)"
+            )
+
+    def check_lease(self) -> None:
+        """Before a commit: on S3, that this process still holds the lake's lease (a lost one raises)."""
+        if self._lease is not None:
+            self._lease.check()
+
+    def state_store(self, state: str | os.PathLike[str] | None = None) -> StateStore:
+        """The checkpoint's store: ``state`` (a local file) when given, else the lake's own
+        (``_trailduck/state.json`` in its folder, or its object on S3, written only if unchanged since read)."""
+        if state is not None:
+            return LocalStateStore(Path(state))
+        if isinstance(self.storage, S3Storage):
+            from trailduck.state.s3store import S3StateStore
+
+            return S3StateStore(self.storage.client, self.storage.bucket, self.storage.key(STATE))
+        return LocalStateStore(self.state_path)
 
     @contextmanager
     def until_committed(self) -> Iterator[None]:
@@ -169,9 +261,8 @@ class Lake(LakeLayout):
         The marker names the checkpoint the run commits to: only that checkpoint can say whether the run
         committed, so recovery never decides from another one.
         """
-        marker = self.run_marker(run_id)
-        marker.write_text(json.dumps({"run": run_id, "state": self._as_marked(state_location)}))
-        fsync_dir(self.runs_dir)
+        record = {"run": run_id, "state": self._as_marked(state_location)}
+        self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
 
     def prepare_commit(
         self, run_id: str, state_location: str, checkpoint: Checkpoint, records: list[dict[str, Any]]
@@ -179,21 +270,18 @@ class Lake(LakeLayout):
         """Write the run's commit ahead into its marker, durably, before any table is committed: the
         checkpoint it will save (with its sequence number) and the files each table's commit adds. A run that
         dies after this is finished by :meth:`recover` from that record, whichever of its commits were made."""
-        marker = self.run_marker(run_id)
         record = {
             "run": run_id,
             "state": self._as_marked(state_location),
             "commit": {"checkpoint": checkpoint.to_json(), "files": records},
         }
-        tmp = beside(marker)
-        tmp.write_text(json.dumps(record))
-        fsync_file(tmp)
-        replace_durably(tmp, marker)
+        self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
 
     def commit(self, run_id: str, sequence: int, records: list[dict[str, Any]]) -> list[str]:
         """Commit a run's files: one commit per table that gets files, each carrying the run's sequence
         number, skipped where the table already holds it. Returns the datasets committed now."""
         committed: list[str] = []
+        self.check_lease()
         for dataset in DATASETS:
             mine = [r for r in records if r["dataset"] == dataset]
             if records and not mine:
@@ -206,14 +294,21 @@ class Lake(LakeLayout):
     def _commit_record(self, run_id: str) -> dict[str, Any] | None:
         """The commit a run wrote ahead (see :meth:`prepare_commit`), or None when it died before that."""
         try:
-            record = json.loads(self.run_marker(run_id).read_text())["commit"]
-        except (OSError, ValueError, KeyError, TypeError):
+            record = json.loads(self.storage.read(run_marker_key(run_id)) or b"")["commit"]
+        except (ValueError, KeyError, TypeError):
             return None
         return record if isinstance(record, dict) else None
 
     def _as_marked(self, state_location: str) -> str:
         """A checkpoint's location as a marker names it: relative to the lake when inside it, so that a marker
         still names the right checkpoint after the lake was moved or copied."""
+        inside = self.storage.uri_of("")
+        if not self.is_local:
+            return (
+                state_location[len(inside) + 1 :]
+                if state_location.startswith(inside + "/")
+                else state_location
+            )
         path = Path(state_location)
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else state_location
 
@@ -226,19 +321,24 @@ class Lake(LakeLayout):
     def run_markers(self) -> dict[str, str]:
         """Runs that started writing and have not finished, with the checkpoint each commits to."""
         markers: dict[str, str] = {}
-        for marker in self.run_marker_files():
+        for key in self.storage.keys(RUNS, f"*{RUN_MARKER}"):
+            run_id = key.rsplit("/", 1)[-1].removesuffix(RUN_MARKER)
             try:
-                markers[marker.stem] = str(json.loads(marker.read_text())["state"])
+                markers[run_id] = str(json.loads(self.storage.read(key) or b"")["state"])
             except (ValueError, KeyError, TypeError):
-                markers[marker.stem] = ""  # unreadable: treated as belonging to no known checkpoint
+                markers[run_id] = ""  # unreadable: treated as belonging to no known checkpoint
         return markers
 
     def has_data_besides(self, runs: set[str]) -> bool:
         """Whether any Parquet file belongs to a run other than ``runs``."""
-        return any(not is_part_of(f.name, runs) for d in DATASETS for f in self.data_files(d))
+        return any(
+            not is_part_of(key.rsplit("/", 1)[-1], runs)
+            for d in DATASETS
+            for key in self.storage.keys(d, PARQUET_FILES)
+        )
 
     def end_run(self, run_id: str) -> None:
-        self.run_marker(run_id).unlink(missing_ok=True)
+        self.storage.delete(run_marker_key(run_id))
 
     def recover(self, store: StateStore, *, discard: bool = False) -> Recovered:
         """Finish or undo what interrupted runs left behind; returns the ids of the runs finished and rolled back.
@@ -254,16 +354,16 @@ class Lake(LakeLayout):
         rolled_back: list[str] = []
         # An interrupted compaction of an earlier trailduck: the live partition folders hold one complete set.
         staging = self.compact_dir
-        if staging.exists():
+        if self.is_local and staging.exists():
             shutil.rmtree(staging)
             log.warning("removed the staging area of an interrupted compaction")
         markers = self.run_markers()
         if not discard:
             for run_id, location in markers.items():
                 if self._as_marked(location) != self._as_marked(store.location):
-                    named = str(self.root / location) if location else "?"
+                    named = self.storage.uri_of(location) if location else "?"
                     raise StateError(
-                        f"{self.root}: the interrupted run {run_id} commits to the checkpoint {named}, "
+                        f"{self.location}: the interrupted run {run_id} commits to the checkpoint {named}, "
                         f"not {store.location}; pass --state {named} so it can be finished correctly"
                     )
         finished: set[str] = set()
@@ -281,23 +381,24 @@ class Lake(LakeLayout):
             log.warning("finished the commit of interrupted run %s", run_id)
         checkpoint = store.load() if not discard else None
         committed = finished | set(checkpoint.runs if checkpoint else [])
-        for dataset in DATASETS:
+        if self.is_local:
             # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a
-            # killed run, or of a worker process that outlived it).
-            for path in self.data_files(dataset, run_tmp_parts()):
-                path.unlink(missing_ok=True)
-        for path in self.content_tmp_files():
-            path.unlink(missing_ok=True)
+            # killed run, or of a worker process that outlived it). (S3 has no unpublished files: a file there
+            # has its final key at once, and the run's marker says whose it is.)
+            for dataset in DATASETS:
+                for key in self.storage.keys(dataset, run_tmp_parts()):
+                    self.storage.delete(key)
+            for key in self.storage.keys(CONTENT, temporary_name("*")):
+                self.storage.delete(key)
         for run_id in markers:
             if run_id not in committed:
-                self.content_file(run_id).unlink(missing_ok=True)
+                self.storage.delete(content_key(run_id))
                 for dataset in DATASETS:
-                    for pattern in (run_parts(run_id), run_tmp_parts(run_id)):
-                        for path in self.data_files(dataset, pattern):
-                            path.unlink()
+                    for key in self.storage.keys(dataset, run_parts(run_id)):
+                        self.storage.delete(key)
                 rolled_back.append(run_id)
                 log.warning("rolled back the files of interrupted run %s", run_id)
-            self.run_marker(run_id).unlink()
+            self.end_run(run_id)
         return Recovered(sorted(finished), rolled_back)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -369,6 +470,13 @@ def lake_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(root or os.environ.get(LAKE_ENV) or DEFAULT_LAKE)
 
 
-def open_lake(root: str | os.PathLike[str] | None = None) -> Lake:
-    """The lake at ``root``, or at ``$TRAILDUCK_LAKE``, or at ``./cloudtrail-lake``."""
-    return Lake(lake_root(root))
+def open_lake(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Lake:
+    """The lake at ``root`` (a folder or ``s3://bucket/prefix``), or at ``$TRAILDUCK_LAKE``, or at
+    ``./cloudtrail-lake``; ``profile``, ``region`` and ``endpoint_url`` reach a lake on S3."""
+    return Lake(lake_root(root), profile=profile, region=region, endpoint_url=endpoint_url)

@@ -43,9 +43,31 @@ PARTITION_FILES = f"{_PARTITIONS}/*{_PARQUET}"
 #: Below a stream's folder (:meth:`LakeLayout.stream_dir`): every data file of every day.
 DAY_FILES = f"{PARTITION_KEYS[-1]}=*/*{_PARQUET}"
 #: The Delta log of a dataset's table, in the dataset's folder (see :mod:`trailduck.lake.table`).
-_DELTA_LOG = "_delta_log"
+DELTA_LOG = "_delta_log"
 _DATABASE = "trailduck.duckdb"
 _META = "_trailduck"
+#: The folder (or prefix) of the lake's own bookkeeping.
+META = _META
+#: Keys (relative to the lake, as :class:`trailduck.lake.storage.Storage` names objects) of its bookkeeping.
+RUNS = f"{_META}/runs"
+RUN_MARKER = ".run"
+CONTENT = f"{_META}/content"
+#: The content files, by name (one a run: ``part-<run>.parquet``).
+CONTENT_FILES = f"{_PART}*{_PARQUET}"
+STATE = f"{_META}/state.json"
+LEASE = f"{_META}/lease.json"
+#: Every data file of a dataset, by name.
+PARQUET_FILES = f"*{_PARQUET}"
+
+
+def run_marker_key(run_id: str) -> str:
+    """The key of the marker a run keeps while it writes (see :meth:`trailduck.lake.folder.Lake.begin_run`)."""
+    return f"{RUNS}/{run_id}{RUN_MARKER}"
+
+
+def content_key(run_id: str) -> str:
+    """The key of a run's content hashes (see :mod:`trailduck.lake.lineage`)."""
+    return f"{CONTENT}/{_PART}{run_id}{_PARQUET}"
 
 
 def _hive_folder(dataset: str, *values: str) -> str:
@@ -170,7 +192,7 @@ class LakeLayout:
         return self.root / dataset
 
     def delta_log(self, dataset: str) -> Path:
-        return self.dataset_dir(dataset) / _DELTA_LOG
+        return self.dataset_dir(dataset) / DELTA_LOG
 
     def stream_dir(self, dataset: str, account: str, region: str) -> Path:
         return self.root / stream_folder(dataset, account, region)

@@ -7,55 +7,57 @@ adds only the objects that are missing.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from trailduck.fsutil import beside, replace_durably
+from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DAY_FILES, EVENTS, INSIGHTS
+from trailduck.lake.layout import CONTENT, CONTENT_FILES, DAY_FILES, EVENTS, INSIGHTS, content_key
 from trailduck.lake.table import current_files, is_table
 from trailduck.scanner.keys import Kind, Stream, object_identity
-from trailduck.sql import sql_literal
 
 
 def dataset_of(stream: Stream) -> str:
     return INSIGHTS if stream.kind is Kind.INSIGHT else EVENTS
 
 
-def lake_files(lake: Lake, dataset: str, account: str | None = None, region: str | None = None) -> list[Path]:
-    """The data files of ``dataset`` (of one stream, when ``account`` and ``region`` are given) that readers
-    read: its table's current files, or, in a lake of an earlier trailduck that has no table yet, every file in
-    its partition folders."""
+def lake_files(lake: Lake, dataset: str, account: str | None = None, region: str | None = None) -> list[str]:
+    """The keys of the data files of ``dataset`` (of one stream, when ``account`` and ``region`` are given)
+    that readers read: its table's current files, or, in a lake of an earlier trailduck that has no table yet,
+    every file in its partition folders."""
     if is_table(lake, dataset):
         return [
-            lake.root / f.path
+            f.path
             for f in current_files(lake, dataset)
             if account is None or (f.partition["account"], f.partition["region"]) == (account, region)
         ]
     if account is None or region is None:
-        return lake.data_files(dataset)
-    return sorted(lake.stream_dir(dataset, account, region).glob(DAY_FILES))
+        return [lake.relative(p) for p in lake.data_files(dataset)]
+    return [lake.relative(p) for p in sorted(lake.stream_dir(dataset, account, region).glob(DAY_FILES))]
 
 
 def distinct_source_keys(
-    lake: Lake, files: list[Path], low: str | None = None, high: str | None = None
+    lake: Lake, keys: list[str], low: str | None = None, high: str | None = None
 ) -> set[str]:
-    """The distinct ``source_key`` values of ``files`` (from ``low`` inclusive to ``high`` exclusive)."""
-    if not files:
+    """The distinct ``source_key`` values of the data files ``keys`` (from ``low`` inclusive to ``high``
+    exclusive), read through the lake's storage (a folder or S3) with pyarrow."""
+    if not keys:
         return set()
-    query = (
-        "SELECT DISTINCT source_key FROM read_parquet(["
-        + ", ".join(sql_literal(str(f)) for f in files)
-        + "]) WHERE source_key >= ? AND source_key < ?"
+    fs, base = lake.storage.filesystem()
+    dataset = ds.dataset(
+        [f"{base}/{key}" for key in keys], filesystem=fs, format="parquet", schema=EVENT_SCHEMA
     )
-    con = lake.scratch_connection()
-    try:
-        rows = con.execute(query, [low or "", high or "\U0010ffff"]).fetchall()
-    finally:
-        con.close()
-    return {row[0] for row in rows}
+    where = None
+    if low is not None:
+        where = pc.field("source_key") >= low
+    if high is not None:
+        upper = pc.field("source_key") < high
+        where = upper if where is None else where & upper
+    table = dataset.to_table(columns=["source_key"], filter=where)
+    return set(pc.unique(table.column("source_key")).to_pylist())
 
 
 def lake_source_keys(lake: Lake, stream: Stream, first: dt.date | None, last: dt.date) -> set[str]:
@@ -75,17 +77,18 @@ def save_content_hashes(lake: Lake, run_id: str, hashes: dict[str, str]) -> None
         return
     keys = sorted(hashes)
     table = pa.table({"source_key": keys, "sha256": [hashes[k] for k in keys]})
-    final = lake.content_file(run_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = beside(final)
-    pq.write_table(table, tmp, compression="zstd")
-    replace_durably(tmp, final)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    lake.storage.write(content_key(run_id), sink.getvalue().to_pybytes())
 
 
 def content_hashes(lake: Lake) -> dict[str, str]:
     """Object key -> SHA-256 of the content the lake's rows came from (the latest run's, if converted twice)."""
     found: dict[str, str] = {}
-    for path in lake.content_files():
-        table = pq.read_table(path)
+    for key in lake.storage.keys(CONTENT, CONTENT_FILES):
+        data = lake.storage.read(key)
+        if data is None:
+            continue
+        table = pq.read_table(pa.BufferReader(data))
         found.update(zip(table["source_key"].to_pylist(), table["sha256"].to_pylist(), strict=True))
     return found

@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from trailduck.errors import StateError
+from trailduck.errors import ConfigError, StateError
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS
+from trailduck.lake.layout import DATASETS, STATE
 from trailduck.lake.lineage import distinct_source_keys, lake_files
 from trailduck.lake.table import lake_sequence
 from trailduck.scanner.keys import InvalidKeyError, parse_key
@@ -45,6 +45,11 @@ def rebuild_checkpoint(
     lake: Lake, state_path: Path | None = None, *, force: bool = False, now: dt.datetime | None = None
 ) -> RebuildResult:
     now = now or dt.datetime.now(dt.UTC)
+    if not lake.is_local and state_path is None:
+        raise ConfigError(
+            f"{lake.location}: `state rebuild` of a lake on S3 is not supported yet; rebuild into a local file "
+            f"with --state FILE, then copy it to <lake>/{STATE} (aws s3 cp) while no ingest runs"
+        )
     store = LocalStateStore(state_path or lake.state_path)
     moved: str | None = None
     old: Checkpoint | None = None

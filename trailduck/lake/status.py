@@ -7,15 +7,14 @@ from typing import Any
 
 from trailduck.errors import StateError
 from trailduck.lake.folder import Lake
-from trailduck.state.store import LocalStateStore
 
 
 def checkpoint_report(lake: Lake, state_path: Path | None = None) -> dict[str, Any]:
-    store = LocalStateStore(state_path or lake.state_path)
+    store = lake.state_store(state_path)
     checkpoint = store.load()
     if checkpoint is None:
         raise StateError(
-            f"{store.location}: no checkpoint; run `trailduck ingest SOURCE --lake {lake.root}` first"
+            f"{store.location}: no checkpoint; run `trailduck ingest SOURCE --lake {lake.location}` first"
         )
     return {
         "location": store.location,

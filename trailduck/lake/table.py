@@ -16,15 +16,17 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
-from trailduck.lake.layout import DATASETS, PARTITION_KEYS, LakeLayout
+from trailduck.lake.layout import DATASETS, DELTA_LOG, PARTITION_KEYS
+
+if TYPE_CHECKING:
+    from trailduck.lake.folder import Lake
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +52,21 @@ def _deltalake() -> Any:
     return deltalake
 
 
-def table_uri(lake: LakeLayout, dataset: str) -> str:
-    return str(lake.dataset_dir(dataset))
+def table_uri(lake: Lake, dataset: str) -> str:
+    return lake.storage.uri_of(dataset)
 
 
-def is_table(lake: LakeLayout, dataset: str) -> bool:
-    return lake.delta_log(dataset).is_dir()
+def _options(lake: Lake) -> dict[str, str] | None:
+    return lake.storage.storage_options() or None
 
 
-def open_table(lake: LakeLayout, dataset: str) -> Any | None:
+def is_table(lake: Lake, dataset: str) -> bool:
+    if lake.is_local:
+        return lake.delta_log(dataset).is_dir()
+    return bool(lake.storage.first_keys(f"{dataset}/{DELTA_LOG}/", 1))
+
+
+def open_table(lake: Lake, dataset: str) -> Any | None:
     """The dataset's Delta table, or None when it was never created. A table made by another tool, or a log
     that cannot be read, is a :class:`LakeError` naming it: trailduck never writes into a table it cannot
     vouch for."""
@@ -66,28 +74,28 @@ def open_table(lake: LakeLayout, dataset: str) -> Any | None:
         return None
     deltalake = _deltalake()
     try:
-        table = deltalake.DeltaTable(table_uri(lake, dataset))
+        table = deltalake.DeltaTable(table_uri(lake, dataset), storage_options=_options(lake))
     except Exception as exc:  # delta-rs raises its own errors, and OSError/ValueError for damaged logs
         raise LakeError(
-            f"{lake.delta_log(dataset)}: cannot read the Delta log ({_first_line(exc)}); restore the folder "
+            f"{lake.storage.uri_of(f'{dataset}/{DELTA_LOG}')}: cannot read the Delta log ({_first_line(exc)}); restore the folder "
             "from a backup, or move it aside and run `trailduck state rebuild` after ingesting again"
         ) from exc
     _check_schema(lake, dataset, table)
     return table
 
 
-def _check_schema(lake: LakeLayout, dataset: str, table: Any) -> None:
+def _check_schema(lake: Lake, dataset: str, table: Any) -> None:
     partitions = list(table.metadata().partition_columns)
     found = pa.schema(table.schema().to_arrow())
     if partitions != list(PARTITION_KEYS) or found.names != TABLE_SCHEMA.names:
         raise LakeError(
-            f"{lake.dataset_dir(dataset)}: a Delta table that trailduck did not make (columns "
+            f"{table_uri(lake, dataset)}: a Delta table that trailduck did not make (columns "
             f"{', '.join(found.names[:6])}{', ...' if len(found.names) > 6 else ''}; partitioned by "
             f"{', '.join(partitions) or 'nothing'}); trailduck writes only its own tables: choose another --lake"
         )
 
 
-def create_table(lake: LakeLayout, dataset: str) -> Any:
+def create_table(lake: Lake, dataset: str) -> Any:
     """Create the dataset's empty table (version 0), or open it when it exists."""
     existing = open_table(lake, dataset)
     if existing is not None:
@@ -96,6 +104,7 @@ def create_table(lake: LakeLayout, dataset: str) -> Any:
     return deltalake.DeltaTable.create(
         table_uri(lake, dataset),
         TABLE_SCHEMA,
+        storage_options=_options(lake),
         mode="ignore",
         partition_by=list(PARTITION_KEYS),
         name=dataset,
@@ -103,7 +112,7 @@ def create_table(lake: LakeLayout, dataset: str) -> Any:
     )
 
 
-def committed_sequence(lake: LakeLayout, dataset: str) -> int:
+def committed_sequence(lake: Lake, dataset: str) -> int:
     """The sequence number of the last run committed to the dataset's table (0: none)."""
     table = open_table(lake, dataset)
     if table is None:
@@ -111,29 +120,33 @@ def committed_sequence(lake: LakeLayout, dataset: str) -> int:
     return int(table.transaction_version(APP_ID) or 0)
 
 
-def lake_sequence(lake: LakeLayout) -> int:
+def lake_sequence(lake: Lake) -> int:
     """The sequence number of the last run committed to any of the lake's tables."""
     return max(committed_sequence(lake, dataset) for dataset in DATASETS)
 
 
-def add_record(lake: LakeLayout, path: Path) -> dict[str, Any]:
+def add_record(lake: Lake, key: str) -> dict[str, Any]:
     """What the commit says of a data file the run wrote (JSON, so that it can be kept until the commit):
     its path in the table, its partition values, size, time and statistics (rows, and the range of
     ``eventTime`` so that engines can skip files by time)."""
-    dataset, *folders = path.relative_to(lake.root).parts
+    dataset, *folders = key.split("/")
     if dataset not in DATASETS or len(folders) != len(PARTITION_KEYS) + 1:
-        raise LakeError(f"{path}: not a data file of the lake")
+        raise LakeError(f"{lake.storage.uri_of(key)}: not a data file of the lake")
     partition = dict(folder.split("=", 1) for folder in folders[:-1])
     if list(partition) != list(PARTITION_KEYS):
-        raise LakeError(f"{path}: not in a partition folder of the lake")
-    stat = path.stat()
+        raise LakeError(f"{lake.storage.uri_of(key)}: not in a partition folder of the lake")
+    fs, base = lake.storage.filesystem()
+    info = fs.get_file_info(f"{base}/{key}")
+    with fs.open_input_file(f"{base}/{key}") as handle:
+        meta = pq.read_metadata(handle)
+    mtime = info.mtime_ns // 1_000_000 if info.mtime_ns is not None else 0
     return {
         "dataset": dataset,
         "path": "/".join(folders),
         "partition": partition,
-        "size": stat.st_size,
-        "modification_time": stat.st_mtime_ns // 1_000_000,
-        "stats": _stats(pq.read_metadata(path)),
+        "size": info.size,
+        "modification_time": mtime,
+        "stats": _stats(meta),
     }
 
 
@@ -165,7 +178,7 @@ def _millis(value: dt.datetime, rounding: Any) -> str:
 
 
 def commit_run(
-    lake: LakeLayout, dataset: str, records: Iterable[dict[str, Any]], sequence: int, run_id: str
+    lake: Lake, dataset: str, records: Iterable[dict[str, Any]], sequence: int, run_id: str
 ) -> bool:
     """Commit a run's files to the dataset's table as one commit, unless the table already holds this run's
     commit (its application transaction is at ``sequence`` or later). Returns whether it committed."""
@@ -192,7 +205,7 @@ def commit_run(
     return True
 
 
-def current_files(lake: LakeLayout, dataset: str) -> list[DataFile]:
+def current_files(lake: Lake, dataset: str) -> list[DataFile]:
     """The files the dataset's table holds now: exactly what a reader of the table reads."""
     table = open_table(lake, dataset)
     if table is None:
@@ -201,25 +214,24 @@ def current_files(lake: LakeLayout, dataset: str) -> list[DataFile]:
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
     values = {key: actions.column(f"partition.{key}").to_pylist() for key in PARTITION_KEYS}
-    base = lake.dataset_dir(dataset).relative_to(lake.root).as_posix()
     files = [
-        DataFile(f"{base}/{path}", {key: values[key][i] for key in PARTITION_KEYS}, size)
+        DataFile(f"{dataset}/{path}", {key: values[key][i] for key in PARTITION_KEYS}, size)
         for i, (path, size) in enumerate(zip(paths, sizes, strict=True))
     ]
     return sorted(files, key=lambda f: f.path)
 
 
-def adopt_files(lake: LakeLayout, dataset: str) -> int:
+def adopt_files(lake: Lake, dataset: str) -> int:
     """Make the dataset's table from the Parquet files of a lake in the layout of an earlier trailduck (plain
     Hive folders, no Delta log), in place and in one commit: no data copied, nothing lost if it dies half-way
     (then there is no table yet, and the next run does it again). Returns the files adopted (0: nothing to do).
     Call it with the lake's lock held and interrupted runs rolled back, so that every file there is committed."""
-    if is_table(lake, dataset) or not lake.has_data(dataset):
-        return 0
+    if not lake.is_local or is_table(lake, dataset) or not lake.has_data(dataset):
+        return 0  # (no lake on S3 was made by an earlier trailduck)
     deltalake = _deltalake()
     from deltalake.transaction import AddAction, create_table_with_add_actions
 
-    records = [add_record(lake, path) for path in lake.data_files(dataset)]
+    records = [add_record(lake, lake.relative(path)) for path in lake.data_files(dataset)]
     create_table_with_add_actions(
         table_uri(lake, dataset),
         deltalake.Schema.from_arrow(TABLE_SCHEMA),
@@ -229,15 +241,18 @@ def adopt_files(lake: LakeLayout, dataset: str) -> int:
         ],
         mode="error",
         partition_by=list(PARTITION_KEYS),
+        storage_options=_options(lake),
         name=dataset,
         description=f"CloudTrail {dataset}, written by trailduck",
         commit_properties=deltalake.CommitProperties(custom_metadata={"trailduck.upgrade": "adopted"}),
     )
-    log.warning("%s: made a Delta table of its %d Parquet files, in place", lake.dataset_dir(dataset), len(records))
+    log.warning(
+        "%s: made a Delta table of its %d Parquet files, in place", lake.dataset_dir(dataset), len(records)
+    )
     return len(records)
 
 
-def table_versions(lake: LakeLayout) -> dict[str, int | None]:
+def table_versions(lake: Lake) -> dict[str, int | None]:
     """Each dataset's table version (None: no table yet)."""
     versions: dict[str, int | None] = {}
     for dataset in DATASETS:

@@ -17,16 +17,18 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from trailduck import crashpoints
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
-from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES
-from trailduck.lake.table import current_files, is_table, table_versions
+from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES, PARTITION_KEYS
+from trailduck.lake.table import TABLE_SCHEMA, current_files, is_table, table_versions
 from trailduck.lake.verdicts import (
     ACCEPTABLE,
     DIGEST_STATUSES,
@@ -83,10 +85,17 @@ def _made_for(lake: Lake) -> Path:
     return lake.root.resolve()
 
 
-def _relation(lake: Lake, dataset: str) -> str:
+def _relation(lake: Lake, dataset: str, registered: dict[str, Any] | None = None) -> str:
     """What a dataset's view reads: exactly the files its Delta table holds now, never a file a commit removed
     or a run has not committed (listed in the view, so no DuckDB extension is needed); the files of a lake in
-    an earlier trailduck's layout (no table yet) through a glob, until its next ingest makes the table."""
+    an earlier trailduck's layout (no table yet) through a glob, until its next ingest makes the table. A lake
+    on S3 is read through pyarrow's S3 filesystem: its files as a pyarrow dataset that ``registered`` gets,
+    under the name returned, for the connection to register."""
+    if not lake.is_local:
+        assert registered is not None, "a lake on S3 has views only in a connection"
+        name = f"s3_{dataset}_files"
+        registered[name] = _s3_dataset(lake, dataset)
+        return name
     if is_table(lake, dataset):
         files = current_files(lake, dataset)
         if files:
@@ -102,6 +111,24 @@ def _relation(lake: Lake, dataset: str) -> str:
     return load_sql("empty_relation.sql").format(schema_file=sql_literal(lake.relative(schema_file))).strip()
 
 
+def _s3_dataset(lake: Lake, dataset: str) -> Any:
+    """The table's current files on S3 as one pyarrow dataset, with the partition columns (strings)."""
+    fs, base = lake.storage.filesystem()
+    files = [f"{base}/{f.path}" for f in current_files(lake, dataset)]
+    if not files:
+        return ds.dataset(TABLE_SCHEMA.empty_table())
+    return ds.dataset(
+        files,
+        filesystem=fs,
+        format="parquet",
+        schema=TABLE_SCHEMA,
+        partitioning=ds.partitioning(
+            pa.schema([TABLE_SCHEMA.field(k) for k in PARTITION_KEYS]), flavor="hive"
+        ),
+        partition_base_dir=f"{base}/{dataset}",
+    )
+
+
 def _integrity_statements(lake: Lake) -> str:
     ensure_tables(lake)
     return load_sql("integrity.sql").format(
@@ -111,12 +138,12 @@ def _integrity_statements(lake: Lake) -> str:
     )
 
 
-def view_statements(lake: Lake) -> list[str]:
+def view_statements(lake: Lake, registered: dict[str, Any] | None = None) -> list[str]:
     template = load_sql("dataset_view.sql")
     return [
         _path_macro(lake),
-        template.format(view=EVENTS, relation=_relation(lake, EVENTS)),
-        template.format(view=INSIGHTS, relation=_relation(lake, INSIGHTS)),
+        template.format(view=EVENTS, relation=_relation(lake, EVENTS, registered)),
+        template.format(view=INSIGHTS, relation=_relation(lake, INSIGHTS, registered)),
         load_sql("events_unique.sql"),
         load_sql("cw_string.sql"),
         load_sql("cw_events.sql"),
@@ -132,6 +159,8 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
     the views read the lake's files through globs, so a run that only added files needs no refresh (and saves
     a quarter of a second). ``force`` recreates them anyway (``trailduck views --refresh``, which also brings
     back a view someone dropped). Returns whether the views were recreated."""
+    if not lake.is_local:
+        return False  # a lake on S3 keeps no database: each connection makes its views (connect_for_reading)
     statements = view_statements(lake)
     mark = _definitions_mark(lake, statements)
     con = lake.open_database(read_only=False)
@@ -159,6 +188,8 @@ def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
     not refresh them), or made by an older trailduck: they are remade first or, where the database cannot be written (a read-only disk, another process holding it open),
     made in a database in memory for this connection only.
     """
+    if not lake.is_local:
+        return _views_in_memory(lake)
     con = lake.open_database(read_only=True)
     mark = _mark(con)
     if _mark_lake(mark) is not None and _mark_tables(mark) == table_versions(lake):
@@ -174,14 +205,22 @@ def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
             lake.db_path,
             exc,
         )
-    statements = view_statements(lake)
+    return _views_in_memory(lake)
+
+
+def _views_in_memory(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the views, for this connection only."""
+    registered: dict[str, Any] = {}
+    statements = view_statements(lake, registered)
     con = lake.scratch_connection()
     try:
+        for name, relation in registered.items():
+            con.register(name, relation)
         for statement in statements:
             con.execute(statement)
     except duckdb.Error as exc:
         con.close()
-        raise LakeError(f"{lake.root}: cannot create the views in memory ({exc})") from exc
+        raise LakeError(f"{lake.location}: cannot create the views in memory ({exc})") from exc
     return con
 
 
@@ -189,7 +228,9 @@ def _definitions_mark(lake: Lake, statements: list[str]) -> str:
     """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
     they were made for."""
     digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
-    return json.dumps({"trailduck views": digest, "lake": str(_made_for(lake)), "tables": table_versions(lake)})
+    return json.dumps(
+        {"trailduck views": digest, "lake": str(_made_for(lake)), "tables": table_versions(lake)}
+    )
 
 
 def _mark_lake(mark: str | None) -> str | None:

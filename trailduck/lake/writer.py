@@ -2,16 +2,17 @@
 
 At most one file per partition per writer: rows are buffered per partition and appended as row groups to one
 open file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once
-than the cap on open files). Files are written under a temporary name that no reader's glob matches, fsynced by
-:meth:`LocalLakeWriter.finish` and renamed into place by :func:`publish`: the checkpoint is only ever written
-after that. A run with worker processes has one writer per worker (see :mod:`trailduck.ingestion.workers`).
+than the cap on open files). Files go where the lake's storage says (:meth:`Storage.part_sink`): in a local
+folder under a temporary name that no reader's glob matches, fsynced by :meth:`StorageLakeWriter.finish` and
+renamed into place by :meth:`Storage.publish`; on S3 under their final key. Either way no reader of the table
+sees them before the run's commit names them. A run with worker processes has one writer per worker (see
+:mod:`trailduck.ingestion.workers`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ import pyarrow.parquet as pq
 
 from trailduck.convert.schema import EVENT_SCHEMA, JSON_META
 from trailduck.errors import LakeError
-from trailduck.fsutil import fsync_dir, fsync_file, published_name, temporary_name
-from trailduck.lake.layout import DATASETS, LakeLayout, part_name, partition_path, run_tmp_parts
+from trailduck.fsutil import fsync_file
+from trailduck.lake.layout import DATASETS, part_name, partition_path, run_parts, run_tmp_parts
+from trailduck.lake.storage import Storage
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,8 @@ class WriteResult:
     files: list[str] = field(default_factory=list)
     partitions: set[Partition] = field(default_factory=set)
     rows: int = 0
-    tmp_files: list[Path] = field(default_factory=list)
+    #: Where the files were written (:meth:`Storage.part_sink`), to be published.
+    tmp_files: list[str] = field(default_factory=list)
 
 
 class LakeWriter(Protocol):
@@ -93,17 +96,17 @@ class LakeWriter(Protocol):
 
 @dataclass
 class _OpenFile:
-    tmp: Path
+    tmp: str
     writer: pq.ParquetWriter
     bytes_written: int = 0
 
 
-class LocalLakeWriter:
-    """The lake in a local folder."""
+class StorageLakeWriter:
+    """The lake in its storage: a local folder or S3."""
 
     def __init__(
         self,
-        root: Path,
+        storage: Storage,
         run_id: str,
         *,
         tag: str = "",
@@ -112,7 +115,8 @@ class LocalLakeWriter:
         max_file_bytes: int = 512 << 20,
         max_open_files: int = 64,
     ) -> None:
-        self.root = root
+        self.storage = storage
+        self.fs, _ = storage.filesystem()
         self.run_id = run_id
         self.tag = tag  # keeps the file names of a run's worker processes apart
         self.schema = EVENT_SCHEMA
@@ -123,7 +127,7 @@ class LocalLakeWriter:
         self._buffers: dict[Partition, list[pa.Table]] = {}
         self._buffered: dict[Partition, int] = {}
         self._open: OrderedDict[Partition, _OpenFile] = OrderedDict()
-        self._closed: list[Path] = []
+        self._closed: list[str] = []
         self._seq = 0
         self._result = WriteResult()
 
@@ -167,21 +171,20 @@ class LocalLakeWriter:
             return self._open[part]
         while len(self._open) >= self.max_open_files:
             self._close(next(iter(self._open)))
-        folder = self.root / part.relpath
-        folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
-        tmp = folder / temporary_name(part_name(self.run_id, f"{self.tag}{self._seq:05d}"))
+        tmp = self.storage.part_sink(f"{part.relpath}/{part_name(self.run_id, f'{self.tag}{self._seq:05d}')}")
         try:
             writer = pq.ParquetWriter(
                 tmp,
                 self.schema,
+                filesystem=self.fs,
                 compression="zstd",
                 use_dictionary=_DICTIONARY_COLUMNS,
                 # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
                 write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
             )
         except BaseException:
-            tmp.unlink(missing_ok=True)  # created, but not yet ours to delete in abort()
+            self._delete(tmp)  # created, but not yet ours to delete in abort()
             raise
         self._open[part] = _OpenFile(tmp, writer)
         return self._open[part]
@@ -202,15 +205,20 @@ class LocalLakeWriter:
             self._flush(part)
         for part in list(self._open):
             self._close(part)
-        for tmp in self._closed:
-            fsync_file(tmp)
+        if self.storage.is_local:
+            for tmp in self._closed:
+                fsync_file(Path(tmp))
         self._result.tmp_files, self._closed = self._closed, []
         return self._result
 
     def commit(self) -> WriteResult:
         result = self.finish()
-        result.files = publish(self.root, result.tmp_files)
+        result.files = self.storage.publish(result.tmp_files)
         return result
+
+    def _delete(self, sink: str) -> None:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.delete_file(sink)
 
     def abort(self) -> None:
         """Close and delete every file; never raises for a file it cannot close, as it is being deleted anyway
@@ -223,7 +231,7 @@ class LocalLakeWriter:
                 _forget(out.writer)
         self._open.clear()
         for tmp in self._closed:
-            tmp.unlink(missing_ok=True)
+            self._delete(tmp)
         self._closed = []
         self._buffers.clear()
         self._buffered.clear()
@@ -239,23 +247,10 @@ def _forget(writer: pq.ParquetWriter) -> None:
             writer.file_handle.close()
 
 
-def publish(root: Path, tmp_files: list[Path]) -> list[str]:
-    """Rename finished files into place, where readers see them; returns their paths relative to ``root``."""
-    files: list[str] = []
-    dirs: set[Path] = set()
-    for tmp in tmp_files:
-        final = tmp.with_name(published_name(tmp.name))
-        os.replace(tmp, final)
-        dirs.add(final.parent)
-        files.append(final.relative_to(root).as_posix())
-    for d in dirs:
-        fsync_dir(d)
-    return files
-
-
-def discard_tmp_files(root: Path, run_id: str) -> None:
-    """Delete the unpublished files of a run."""
-    layout = LakeLayout(root)
+def discard_tmp_files(storage: Storage, run_id: str) -> None:
+    """Delete the files a run wrote and did not commit: its unpublished files in a local folder, and on S3 (where
+    files have their final key at once) every file of the run."""
+    pattern = run_tmp_parts(run_id) if storage.is_local else run_parts(run_id)
     for dataset in DATASETS:
-        for path in layout.data_files(dataset, run_tmp_parts(run_id)):
-            path.unlink(missing_ok=True)
+        for key in storage.keys(dataset, pattern):
+            storage.delete(key)

@@ -1,0 +1,237 @@
+"""A lake on S3 (``--lake s3://bucket/prefix``), against the suite's S3 server: the same tables, commits,
+recovery and readers as a local lake, with the checkpoint and the single-writer lease as objects."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+from trailduck.lake.lease import S3Lease
+from typer.testing import CliRunner
+
+from tests.helpers import NOW, expected
+from trailduck.analysis.query import run_query
+from trailduck.cli.app import app
+from trailduck.crashpoints import ENV
+from trailduck.errors import ConfigError, LakeError
+from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.lake.compact import compact
+from trailduck.lake.folder import Lake
+from trailduck.synthetic.generator import Manifest
+
+runner = CliRunner()
+_lakes = itertools.count()
+
+
+@pytest.fixture
+def lake_uri(s3_client: Any) -> str:
+    name = f"lake-{next(_lakes)}-{os.getpid()}"
+    s3_client.create_bucket(Bucket=name)
+    return f"s3://{name}/cloudtrail-lake"
+
+
+def options(source: str, lake: str, endpoint: str, **kw: Any) -> IngestOptions:
+    return IngestOptions(source=source, lake=Path(lake), endpoint_url=endpoint, **kw)
+
+
+def open_s3(lake: str, endpoint: str) -> Lake:
+    return Lake(lake, endpoint_url=endpoint)
+
+
+def stored_rows(lake: Lake) -> Counter[tuple[str, str]]:
+    _, rows = run_query(lake, "SELECT source_key, event_json::VARCHAR FROM events")
+    return Counter((key, json.dumps(json.loads(ej), sort_keys=True)) for key, ej in rows)
+
+
+def delta(lake: Lake, dataset: str = "events") -> DeltaTable:
+    return DeltaTable(lake.storage.uri_of(dataset), storage_options=lake.storage.storage_options())
+
+
+def delta_rows(lake: Lake) -> int:
+    try:
+        return delta(lake).to_pyarrow_table(columns=["eventID"]).num_rows
+    except Exception:  # no table yet
+        return 0
+
+
+def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    bucket, manifest = s3_trail
+    source = f"s3://{bucket}"
+    summary = ingest(options(source, lake_uri, s3_endpoint), now=NOW)
+    assert summary.lake == lake_uri and summary.events == manifest.events
+    lake = open_s3(lake_uri, s3_endpoint)
+    assert stored_rows(lake) == expected(manifest)
+    # Every column as a local lake of the same trail has it.
+    local = tmp_path / "local"
+    ingest(IngestOptions(source=source, lake=local, endpoint_url=s3_endpoint), now=NOW)
+    query = "SELECT * EXCLUDE (account, region, date), account, region, date FROM events ORDER BY eventID, source_key"
+    s3_columns, s3_rows = run_query(lake, query)
+    local_columns, local_rows = run_query(Lake(local), query)
+    assert s3_columns == local_columns and s3_rows == local_rows
+    # The checkpoint is an object of the lake, and no local folder was made for it.
+    assert lake.storage.read("_trailduck/state.json") is not None
+    assert not Path("s3:").exists()
+    # A second run writes nothing.
+    version = delta(lake).version()
+    again = ingest(options(source, lake_uri, s3_endpoint), now=NOW)
+    assert again.files_new == 0 and again.parquet_files_written == 0
+    assert delta(lake).version() == version
+
+
+def test_independent_readers_of_an_s3_lake_see_what_trailduck_sees(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str
+) -> None:
+    bucket, _ = s3_trail
+    ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+    lake = open_s3(lake_uri, s3_endpoint)
+    _, rows = run_query(lake, "SELECT eventID FROM events")
+    sql = Counter(r[0] for r in rows)
+    assert Counter(delta(lake).to_pyarrow_table(columns=["eventID"])["eventID"].to_pylist()) == sql
+    frame = pl.scan_delta(lake.storage.uri_of("events"), storage_options=lake.storage.storage_options())
+    assert Counter(frame.select("eventID").collect()["eventID"].to_list()) == sql
+
+
+def _cli(
+    source: str, lake: str, endpoint: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if crash_at:
+        env[ENV] = crash_at
+    command = [
+        sys.executable,
+        "-m",
+        "trailduck",
+        "ingest",
+        source,
+        "--lake",
+        lake,
+        "--endpoint-url",
+        endpoint,
+    ]
+    return subprocess.run(
+        [*command, "--json", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "point", ["convert:2", "parquet_written", "commit_ahead", "table_commit", "state_commit"]
+)
+def test_killed_on_an_s3_lake_then_rerun_gives_exactly_the_clean_lake(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str, point: str
+) -> None:
+    bucket, manifest = s3_trail
+    crashed = _cli(f"s3://{bucket}", lake_uri, s3_endpoint, crash_at=point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    lake = open_s3(lake_uri, s3_endpoint)
+    # Between the kill and the rerun an independent reader sees the whole run or none of it.
+    assert delta_rows(lake) in (0, manifest.events)
+    rerun = _cli(f"s3://{bucket}", lake_uri, s3_endpoint)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert bool(summary["finished_runs"]) == point.startswith(
+        ("commit_ahead", "table_commit", "state_commit")
+    )
+    assert stored_rows(lake) == expected(manifest) and delta_rows(lake) == manifest.events
+    assert not lake.storage.keys("_trailduck/runs")
+    # Only the table's files are left: a rolled-back run's were deleted.
+    files = {f"events/{p}" for p in delta(lake).get_add_actions(flatten=True)["path"].to_pylist()}
+    assert set(lake.storage.keys("events", "*.parquet")) == files
+    assert json.loads(_cli(f"s3://{bucket}", lake_uri, s3_endpoint).stdout)["files_new"] == 0
+
+
+def test_a_second_writer_is_refused_while_the_lease_is_held(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str
+) -> None:
+    bucket, manifest = s3_trail
+    lake = open_s3(lake_uri, s3_endpoint)
+    storage: Any = lake.storage
+    lease = S3Lease(storage.client, storage.bucket, storage.key("_trailduck/lease.json"))
+    lease.acquire()
+    try:
+        with pytest.raises(LakeError, match="lease"):
+            ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+        assert not storage.keys("events")
+    finally:
+        lease.release()
+    assert ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW).events == manifest.events
+
+
+def test_a_prefix_that_holds_other_things_is_never_written(
+    s3_trail: tuple[str, Manifest], s3_client: Any, lake_uri: str, s3_endpoint: str
+) -> None:
+    bucket, _ = s3_trail
+    lake_bucket = lake_uri.split("/")[2]
+    s3_client.put_object(Bucket=lake_bucket, Key="cloudtrail-lake/reports/q3.pdf", Body=b"%PDF")
+    with pytest.raises(ConfigError, match="not a trailduck lake"):
+        ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=lake_bucket)["Contents"]]
+    assert keys == ["cloudtrail-lake/reports/q3.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("lake", "says"),
+    [("s3://", "no bucket name"), ("s3://no-such-lake-bucket/x", "no such bucket")],
+)
+def test_a_bad_s3_lake_is_a_usage_error(
+    s3_trail: tuple[str, Manifest], s3_endpoint: str, lake: str, says: str, tmp_path: Path
+) -> None:
+    bucket, _ = s3_trail
+    os.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["ingest", f"s3://{bucket}", "--lake", lake, "--endpoint-url", s3_endpoint, "--no-progress"]
+    )
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compacting_an_s3_lake_while_a_reader_counts(
+    s3_client: Any, lake_uri: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    from tests.helpers import small_spec
+    from trailduck.synthetic.generator import s3_sink, write_trail
+
+    trail = f"trail-compact-{os.getpid()}"
+    s3_client.create_bucket(Bucket=trail)
+    total = 0
+    for seed in (1, 2, 3):  # three runs: partitions of three files
+        total += write_trail(
+            small_spec(seed=seed, insights=False, digests=False), s3_sink(s3_client, trail)
+        ).events
+        ingest(options(f"s3://{trail}", lake_uri, s3_endpoint), now=NOW)
+    lake = open_s3(lake_uri, s3_endpoint)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.append(run_query(lake, "SELECT count(*) FROM events")[1][0][0])
+            seen.append(delta_rows(lake))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        summary = compact(open_s3(lake_uri, s3_endpoint))
+    finally:
+        stop.set()
+        thread.join()
+    assert summary.partitions_compacted > 0 and summary.files_before > summary.files_after
+    assert len(seen) > 2 and set(seen) == {total}
