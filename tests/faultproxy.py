@@ -1,8 +1,10 @@
 """A small HTTP proxy in front of the S3 server that injects faults into chosen requests.
 
 boto3 talks to the proxy exactly as it would to S3; the proxy forwards to the moto server and, when a rule
-matches, answers with a 503 SlowDown, a 500, a 403 AccessDenied, resets the connection, or cuts the response
-body off half way (which botocore does not retry by itself).
+matches, answers with a 503 SlowDown, a 500, a 403 AccessDenied, a 409 ConditionalRequestConflict, resets the
+connection, cuts the response body off half way (which botocore does not retry by itself), or forwards the
+request and then resets the connection instead of answering ("lost": the request took effect, its answer never
+arrived).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ _ERRORS = {
     "503": (503, "Service Unavailable", "SlowDown", "Please reduce your request rate."),
     "500": (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
     "denied": (403, "Forbidden", "AccessDenied", "Access Denied"),
+    "conflict": (
+        409,
+        "Conflict",
+        "ConditionalRequestConflict",
+        "A conflicting operation occurred. If using PutObject you can retry the request.",
+    ),
 }
 
 
@@ -26,7 +34,7 @@ _ERRORS = {
 class Rule:
     method: str
     path_contains: str
-    fault: str  # 503 | 500 | denied | reset | cut
+    fault: str  # 503 | 500 | denied | conflict | reset | cut | lost
     times: int  # how many matching requests get the fault; -1 for all
     hits: int = 0
 
@@ -100,6 +108,10 @@ class _Handler(socketserver.BaseRequestHandler):
                     out.append(f"{name}: {value}\r\n")
             out.append(f"Content-Length: {len(payload)}\r\n\r\n")
             conn.close()
+            if fault == "lost":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+                return
             if fault == "cut" and len(payload) > 1:
                 sock.sendall("".join(out).encode("latin-1") + payload[: len(payload) // 2])
                 sock.close()

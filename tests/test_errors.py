@@ -21,6 +21,7 @@ from trailduck.errors import (
     TrailduckError,
     aws_code,
     aws_fault,
+    aws_retried,
     from_aws,
     is_transient,
 )
@@ -174,6 +175,8 @@ def test_the_next_step_ends_every_message() -> None:
         (client_error("NoSuchKey", 404), False),
         (client_error("SomethingNew", 400), False),
         (client_error("NotImplemented", 501), False),  # a 5xx that says the same every time
+        (client_error("PreconditionFailed", 412), False),  # a conditional write: the same request fails again
+        (client_error("ConditionalRequestConflict", 409), False),
         (botocore.exceptions.NoCredentialsError(), False),
         (botocore.exceptions.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), False),
         # The instance's or container's credential endpoint did not answer: it does on the next try.
@@ -206,6 +209,21 @@ def test_refusals_are_told_apart_from_bad_credentials() -> None:
         assert AWS_CODES[code] is AwsFault.DENIED
     for code in ("InvalidAccessKeyId", "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch"):
         assert AWS_CODES[code] is AwsFault.CREDENTIALS
+
+
+def test_a_refused_conditional_write_is_a_conflict() -> None:
+    """412 (If-Match or If-None-Match did not hold) and 409 (a conditional write racing another): one fault,
+    which the checkpoint and the lease tell apart from every other failure."""
+    for code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        assert AWS_CODES[code] is AwsFault.CONFLICT
+
+
+def test_whether_botocore_had_retried_is_read_from_the_answer() -> None:
+    retried = client_error("PreconditionFailed", 412)
+    retried.response["ResponseMetadata"]["RetryAttempts"] = 1
+    assert aws_retried(retried)
+    assert not aws_retried(client_error("PreconditionFailed", 412))
+    assert not aws_retried(ConnectionResetError())
 
 
 def test_the_error_table_does_not_import_botocore() -> None:

@@ -87,6 +87,9 @@ class AwsFault(StrEnum):
     NO_BUCKET = "no_bucket"
     #: Throttled, a fault on AWS's side, or a connection that broke: worth trying again.
     TRANSIENT = "transient"
+    #: A conditional write's condition did not hold (``If-Match``, ``If-None-Match``): another writer changed
+    #: the object since it was read, or made it first. Sending the same request again cannot help.
+    CONFLICT = "conflict"
     #: ``--profile`` names no profile: fixed on the command line.
     PROFILE = "profile"
     #: Any other refusal: the message AWS gave is passed on.
@@ -112,6 +115,10 @@ AWS_CODES: dict[str, AwsFault] = {
     "NotFound": AwsFault.NOT_FOUND,
     "404": AwsFault.NOT_FOUND,  # HEAD again
     "NoSuchBucket": AwsFault.NO_BUCKET,
+    "PreconditionFailed": AwsFault.CONFLICT,  # S3: a 412, the If-Match or If-None-Match did not hold
+    "412": AwsFault.CONFLICT,  # HEAD again
+    # S3: a 409, another conditional write (or a delete) of the same key was in flight at the same moment.
+    "ConditionalRequestConflict": AwsFault.CONFLICT,
     "NotImplemented": AwsFault.OTHER,  # a 501: the endpoint lacks the call, every time
     "501": AwsFault.OTHER,
     "500": AwsFault.TRANSIENT,
@@ -252,6 +259,16 @@ def from_aws(
         message += f"; {next_step}"
     classes = _SOURCE_CLASSES if source else _AWS_CLASSES
     return classes.get(fault, SourceError if source else AwsError)(message)
+
+
+def aws_retried(exc: BaseException) -> bool:
+    """Whether botocore had sent the call more than once before this answer (its own retries): an answer to a
+    conditional write may then be about the write this call already made."""
+    response: Any = getattr(exc, "response", None) or {}
+    try:
+        return int(response.get("ResponseMetadata", {}).get("RetryAttempts") or 0) > 0
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def _http_status(exc: BaseException) -> int:

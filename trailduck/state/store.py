@@ -1,7 +1,7 @@
 """Where the checkpoint lives. The local store writes atomically: temp file, fsync, rename, fsync the folder.
 
-The interface is small on purpose: a later store keeps the checkpoint on S3, where there is no rename and a
-conditional PUT takes its place.
+The interface is small on purpose: :class:`trailduck.state.s3store.S3StateStore` keeps the checkpoint on S3,
+where there is no rename and a conditional PUT takes its place.
 """
 
 from __future__ import annotations
@@ -30,6 +30,26 @@ class StateStore(Protocol):
         ...
 
 
+def encode(checkpoint: Checkpoint) -> bytes:
+    """The bytes a store saves."""
+    return json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
+
+
+def decode(data: str | bytes, location: str) -> Checkpoint:
+    """The checkpoint a store read from ``location``; a StateError saying what to do when it is not one."""
+    try:
+        parsed = json.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise StateError(
+            f"{location}: the checkpoint is corrupt ({exc}); restore it from a backup or run "
+            "`trailduck state rebuild` to rebuild it from the lake; trailduck will not guess what was done"
+        ) from exc
+    try:
+        return Checkpoint.from_json(parsed)
+    except StateError as exc:
+        raise StateError(f"{location}: {exc}; `trailduck state rebuild` rebuilds it from the lake") from exc
+
+
 class LocalStateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -45,24 +65,12 @@ class LocalStateStore:
             return None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read the checkpoint ({exc.strerror})") from exc
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise StateError(
-                f"{self.path}: the checkpoint is corrupt ({exc}); restore it from a backup or run "
-                "`trailduck state rebuild` to rebuild it from the lake; trailduck will not guess what was done"
-            ) from exc
-        try:
-            return Checkpoint.from_json(data)
-        except StateError as exc:
-            raise StateError(
-                f"{self.path}: {exc}; `trailduck state rebuild` rebuilds it from the lake"
-            ) from exc
+        return decode(text, self.location)
 
     def save(self, checkpoint: Checkpoint) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = beside(self.path)
-        data = json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
+        data = encode(checkpoint)
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
