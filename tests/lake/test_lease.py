@@ -289,3 +289,34 @@ def test_a_lease_whose_answer_was_lost_is_still_taken(
     lease.renew()  # with the ETag read back
     lease.release()
     assert not exists(s3_client, bucket)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(child.stdout)
+
+
+def test_a_lease_whose_holder_died_on_this_machine_is_taken_over_at_once(s3_client: Any, bucket: str) -> None:
+    """A job killed here and run again at once need not wait for the ttl: its pid no longer runs here."""
+    dead = S3Lease(s3_client, bucket, KEY)
+    dead.pid = _dead_pid()
+    dead.acquire()
+    clock = Clock()  # the dead holder's lease is far from expired by this clock
+    taker = S3Lease(s3_client, bucket, KEY, clock=clock)
+    taker.acquire()
+    assert json.loads(s3_client.get_object(Bucket=bucket, Key=KEY)["Body"].read())["pid"] == os.getpid()
+    taker.release()
+
+
+def test_a_lease_of_a_dead_pid_on_another_host_waits_for_its_expiry(s3_client: Any, bucket: str) -> None:
+    other = S3Lease(s3_client, bucket, KEY)
+    other.pid, other.host = _dead_pid(), "another-host"
+    other.acquire()
+    with pytest.raises(LakeError, match="another-host"):
+        S3Lease(s3_client, bucket, KEY).acquire()

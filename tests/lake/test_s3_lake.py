@@ -17,7 +17,6 @@ from typing import Any
 import polars as pl
 import pytest
 from deltalake import DeltaTable
-from trailduck.lake.lease import S3Lease
 from typer.testing import CliRunner
 
 from tests.helpers import NOW, expected
@@ -28,6 +27,7 @@ from trailduck.errors import ConfigError, LakeError
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.lake.compact import compact
 from trailduck.lake.folder import Lake
+from trailduck.lake.lease import S3Lease
 from trailduck.synthetic.generator import Manifest
 
 runner = CliRunner()
@@ -187,18 +187,21 @@ def test_a_prefix_that_holds_other_things_is_never_written(
 
 
 @pytest.mark.parametrize(
-    ("lake", "says"),
-    [("s3://", "no bucket name"), ("s3://no-such-lake-bucket/x", "no such bucket")],
+    ("lake", "code", "says"),
+    [
+        ("s3://", 2, "--lake s3://: no bucket name; write s3://bucket or s3://bucket/prefix"),
+        ("s3://no-such-lake-bucket/x", 1, "NoSuchBucket listing s3://no-such-lake-bucket/x: no such bucket"),
+    ],
 )
-def test_a_bad_s3_lake_is_a_usage_error(
-    s3_trail: tuple[str, Manifest], s3_endpoint: str, lake: str, says: str, tmp_path: Path
+def test_a_bad_s3_lake_is_said_and_nothing_is_made(
+    s3_trail: tuple[str, Manifest], s3_endpoint: str, lake: str, code: int, says: str, tmp_path: Path
 ) -> None:
     bucket, _ = s3_trail
     os.chdir(tmp_path)
     result = runner.invoke(
         app, ["ingest", f"s3://{bucket}", "--lake", lake, "--endpoint-url", s3_endpoint, "--no-progress"]
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     assert says in result.stderr and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 

@@ -7,7 +7,8 @@ taken over once expired only if it is still the expired one that was read (``If-
 processes taking over the same lease at once, exactly one wins, and the other is told the lake is held.
 
 Timing. The lease lasts ``ttl`` (10 minutes by default) and :meth:`S3Lease.held` renews it every ``ttl / 3``
-(about 3 minutes), so a dead writer's lease is taken over at most ``ttl`` (10 minutes) after its last renewal.
+(about 3 minutes), so a dead writer's lease is taken over at most ``ttl`` (10 minutes) after its last renewal;
+at once by a process on the same machine (same host name) when the holder's pid no longer runs there.
 A writer whose renewal fails (S3 unreachable) keeps trying; one whose lease was taken over (it was presumed
 dead: stopped, or cut off for longer than the ttl) learns it from the next renewal, and
 :meth:`S3Lease.check`, which the writer calls before it commits, then raises, as it does once the lease
@@ -87,6 +88,21 @@ def _utc_now() -> dt.datetime:
 
 def _said(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (as any user)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:  # pragma: no cover - where kill(pid, 0) is not available: assume it runs
+        return True
+    return True
 
 
 def _span(length: dt.timedelta) -> str:
@@ -283,7 +299,12 @@ class S3Lease:
             ) from exc
 
     def _expired(self, seen: StoredObject) -> bool:
+        """Whether the lease ``seen`` may be taken over: it expired, or its holder ran on this very machine and
+        is gone (a job killed here and run again at once need not wait for the ttl; a live process with that
+        pid, or another host, always waits)."""
         record = LeaseRecord.parse(seen.body)
+        if record is not None and record.host == self.host and not _running(record.pid):
+            return True
         # An unreadable lease has no expiry to read: it counts as written when S3 last stored it.
         expires = record.expires if record is not None else seen.last_modified + self.ttl
         return self.clock() >= expires

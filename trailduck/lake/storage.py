@@ -345,6 +345,6 @@ def open_storage(
         rest = text.removeprefix("s3:").lstrip("/")
         bucket, _, prefix = rest.partition("/")
         if not bucket:
-            raise ConfigError(f"--lake {text}: no bucket name; write s3://bucket or s3://bucket/prefix")
+            raise ConfigError(f"--lake s3://{rest}: no bucket name; write s3://bucket or s3://bucket/prefix")
         return S3Storage(bucket, prefix, profile=profile, region=region, endpoint_url=endpoint_url)
     raise LakeError(f"{text}: not an S3 location")  # pragma: no cover - callers check first
