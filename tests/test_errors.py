@@ -178,9 +178,15 @@ def test_the_next_step_ends_every_message() -> None:
         (client_error("PreconditionFailed", 412), False),  # a conditional write: the same request fails again
         (client_error("ConditionalRequestConflict", 409), False),
         (botocore.exceptions.NoCredentialsError(), False),
-        (botocore.exceptions.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), False),
+        (
+            botocore.exceptions.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
+            False,
+        ),
         # The instance's or container's credential endpoint did not answer: it does on the next try.
-        (botocore.exceptions.CredentialRetrievalError(provider="container-role", error_msg="timed out"), True),
+        (
+            botocore.exceptions.CredentialRetrievalError(provider="container-role", error_msg="timed out"),
+            True,
+        ),
         (botocore.exceptions.ParamValidationError(report="bad"), False),
         (botocore.exceptions.ProfileNotFound(profile="x"), False),
         # Connections that broke: a reset, a timeout, a body cut off mid-read.

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,9 +64,14 @@ def test_a_lease_is_taken_on_an_empty_lake(s3_client: Any, bucket: str) -> None:
         "owner": lease.owner,
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "machine": lease.machine,
         "acquired": "2026-01-02T03:04:05+00:00",
         "expires": "2026-01-02T03:14:05+00:00",
     }
+    # This kernel's boot and this pid namespace, on Linux: what makes a pid mean this process.
+    boot = Path("/proc/sys/kernel/random/boot_id")
+    if boot.exists():
+        assert lease.machine == f"{boot.read_text().strip()}/{os.stat('/proc/self/ns/pid').st_ino}"
     host, pid, nonce = lease.owner.split(":")
     assert (host, pid) == (socket.gethostname(), str(os.getpid())) and len(nonce) >= 8
 
@@ -314,9 +320,16 @@ def test_a_lease_whose_holder_died_on_this_machine_is_taken_over_at_once(s3_clie
     taker.release()
 
 
-def test_a_lease_of_a_dead_pid_on_another_host_waits_for_its_expiry(s3_client: Any, bucket: str) -> None:
+def test_a_lease_of_a_dead_pid_on_another_machine_waits_for_its_expiry(s3_client: Any, bucket: str) -> None:
+    """Another host, or a container with the same host name and a pid namespace of its own: a pid there says
+    nothing about a process here."""
     other = S3Lease(s3_client, bucket, KEY)
-    other.pid, other.host = _dead_pid(), "another-host"
+    other.pid, other.host, other.machine = _dead_pid(), "another-host", "another-boot/4026531836"
     other.acquire()
     with pytest.raises(LakeError, match="another-host"):
+        S3Lease(s3_client, bucket, KEY).acquire()
+    other.host = socket.gethostname()  # the same host name, another pid namespace
+    other.release()
+    other.acquire()
+    with pytest.raises(LakeError, match="is writing to this lake"):
         S3Lease(s3_client, bucket, KEY).acquire()

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from typer.testing import CliRunner
 
 from tests.helpers import NOW, expected
@@ -60,9 +61,10 @@ def delta(lake: Lake, dataset: str = "events") -> DeltaTable:
 
 def delta_rows(lake: Lake) -> int:
     try:
-        return delta(lake).to_pyarrow_table(columns=["eventID"]).num_rows
-    except Exception:  # no table yet
+        table = delta(lake)
+    except TableNotFoundError:  # no table yet
         return 0
+    return table.to_pyarrow_table(columns=["eventID"]).num_rows
 
 
 def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
@@ -131,8 +133,19 @@ def _cli(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    "point", ["convert:2", "parquet_written", "commit_ahead", "table_commit", "state_commit"]
+    "point",
+    [
+        "listing",
+        "fetch:3",
+        "convert:2",
+        "parquet_written",
+        "commit_ahead",
+        "table_commit",
+        "table_commit:2",
+        "state_commit",
+    ],
 )
 def test_killed_on_an_s3_lake_then_rerun_gives_exactly_the_clean_lake(
     s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str, point: str
@@ -238,3 +251,66 @@ def test_compacting_an_s3_lake_while_a_reader_counts(
         thread.join()
     assert summary.partitions_compacted > 0 and summary.files_before > summary.files_after
     assert len(seen) > 2 and set(seen) == {total}
+
+
+def test_a_lake_bucket_that_refuses_writes_fails_before_converting_anything(
+    s3_trail: tuple[str, Manifest], s3_client: Any, lake_uri: str, s3_endpoint: str
+) -> None:
+    bucket, _ = s3_trail
+    lake_bucket = lake_uri.split("/")[2]
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{lake_bucket}/*",
+    }
+    s3_client.put_bucket_policy(
+        Bucket=lake_bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    )
+    try:
+        result = runner.invoke(
+            app,
+            ["ingest", f"s3://{bucket}", "--lake", lake_uri, "--endpoint-url", s3_endpoint, "--no-progress"],
+        )
+    finally:
+        s3_client.delete_bucket_policy(Bucket=lake_bucket)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        f"needs s3:PutObject on arn:aws:s3:::{lake_bucket}/cloudtrail-lake/_trailduck/lease.json"
+        in result.stderr
+    )
+    assert s3_client.list_objects_v2(Bucket=lake_bucket).get("KeyCount", 0) == 0
+
+
+def test_a_lake_bucket_in_another_region_is_found_there(
+    s3_trail: tuple[str, Manifest], s3_client: Any, s3_endpoint: str
+) -> None:
+    bucket, manifest = s3_trail
+    name = f"lake-eu-{os.getpid()}"
+    s3_client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    lake_uri = f"s3://{name}/lake"
+    summary = ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint, region="us-east-1"), now=NOW)
+    lake = Lake(lake_uri, region="us-east-1", endpoint_url=s3_endpoint)
+    assert lake.storage.storage_options()["AWS_REGION"] == "eu-west-1"  # the bucket's, not the one asked
+    assert summary.events == manifest.events and delta_rows(lake) == manifest.events
+
+
+def test_worker_processes_write_to_an_s3_lake(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str
+) -> None:
+    """The lake's storage goes to each worker process by its settings (a boto3 client does not pickle)."""
+    bucket, manifest = s3_trail
+    summary = ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint, workers=2), now=NOW)
+    assert summary.workers == 2 and summary.events == manifest.events
+    lake = open_s3(lake_uri, s3_endpoint)
+    assert stored_rows(lake) == expected(manifest)
+
+
+def test_reading_a_prefix_without_a_lake_says_so(s3_client: Any, lake_uri: str, s3_endpoint: str) -> None:
+    result = runner.invoke(
+        app, ["sql", "SELECT count(*) FROM events", "--lake", lake_uri, "--endpoint-url", s3_endpoint]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        f"{lake_uri}: no lake there; run `trailduck ingest SOURCE --lake {lake_uri}` first" in result.stderr
+    )

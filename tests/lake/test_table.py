@@ -23,7 +23,7 @@ from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError, StateError
 from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.lake.folder import Lake
-from trailduck.lake.table import APP_ID, TABLE_SCHEMA, current_files
+from trailduck.lake.table import APP_ID, TABLE_SCHEMA, add_record, current_files
 from trailduck.synthetic.generator import Manifest, folder_sink, write_trail
 
 runner = CliRunner()
@@ -175,8 +175,8 @@ def test_a_damaged_delta_log_is_named_and_nothing_is_guessed(lake: Path, tmp_pat
     before = {p: p.read_bytes() for p in log.iterdir()}
     result = runner.invoke(app, ["sql", "SELECT count(*) FROM events", "--lake", str(lake)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"{log}: cannot read the Delta log" in result.stderr
-    with pytest.raises(LakeError, match="cannot read the Delta log"):
+    assert f"{commit}: a commit of the Delta log that cannot be read" in result.stderr
+    with pytest.raises(LakeError, match="a commit of the Delta log that cannot be read"):
         ingest(IngestOptions(source=str(tmp_path / "bucket"), lake=lake), now=NOW)
     assert {p: p.read_bytes() for p in log.iterdir()} == before
 
@@ -195,3 +195,27 @@ def test_a_url_lake_is_refused_and_no_local_folder_is_made(tmp_path: Path, uri: 
 def test_the_table_schema_is_the_file_schema_and_string_partitions() -> None:
     assert TABLE_SCHEMA.names == [*EVENT_SCHEMA.names, "account", "region", "date"]
     assert all(TABLE_SCHEMA.field(k).type == pa.string() for k in ("account", "region", "date"))
+
+
+def test_a_commit_written_ahead_by_a_writer_that_lost_the_lake_is_rolled_back(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    """A writer stalled past its lease wakes up after another run committed the same sequence number and writes
+    its commit ahead: the next run must roll it back, never commit it on top (duplicates, or files deleted)."""
+    root, _ = local_trail
+    lake_dir = tmp_path / "lake"
+    ingest(IngestOptions(source=str(root), lake=lake_dir), now=NOW)
+    before = count(lake_dir)
+    lake = Lake(lake_dir)
+    saved = lake.state_store().load()
+    assert saved is not None and saved.sequence == 1
+    # The stale writer: its own copy of a data file, and a commit ahead for the sequence already taken.
+    partition = (lake_dir / current_files(lake, "events")[0].path).parent
+    stale = partition / "part-20000101T000000Z-5ta1e000-00001.parquet"
+    shutil.copy(next(partition.glob("*.parquet")), stale)
+    run_id = "20000101T000000Z-5ta1e000"
+    lake.begin_run(run_id, lake.state_store().location)
+    lake.prepare_commit(run_id, lake.state_store().location, saved, [add_record(lake, lake.relative(stale))])
+    again = ingest(IngestOptions(source=str(root), lake=lake_dir), now=NOW + dt.timedelta(hours=1))
+    assert again.rolled_back_runs == [run_id] and again.finished_runs == []
+    assert not stale.exists() and count(lake_dir) == before == sum(delta_ids(lake_dir).values())

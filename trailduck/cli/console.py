@@ -61,6 +61,12 @@ def raise_stop_signal(signum: int, frame: FrameType | None) -> None:
 
 
 NOTHING_COMMITTED = "nothing was committed for the files in progress, the next run redoes them"
+#: When the stop came after the run had written its commit ahead (see Lake.after_commit_ahead).
+COMMITTED_AHEAD = "the run had written its commit ahead, so it is kept: the next run finishes it"
+
+
+def _outcome(exc: KeyboardInterrupt) -> str:
+    return COMMITTED_AHEAD if getattr(exc, "committed_ahead", False) else NOTHING_COMMITTED
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -84,11 +90,11 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(ExitCode.FATAL) from None
     except StopSignal as exc:
         fail(
-            f"stopped by {signal.Signals(exc.signum).name}; {NOTHING_COMMITTED}",
+            f"stopped by {signal.Signals(exc.signum).name}; {_outcome(exc)}",
             ExitCode.SIGNALLED + exc.signum,
         )
-    except KeyboardInterrupt:
-        fail(f"interrupted; {NOTHING_COMMITTED}", ExitCode.SIGNALLED + signal.SIGINT)
+    except KeyboardInterrupt as exc:
+        fail(f"interrupted; {_outcome(exc)}", ExitCode.SIGNALLED + signal.SIGINT)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         fail(f"{where}{exc.strerror or exc}", ExitCode.FATAL)

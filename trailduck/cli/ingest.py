@@ -97,6 +97,12 @@ def render_summary(summary: IngestSummary) -> None:
         )
     for run in summary.rolled_back_runs:
         console.out.print(f"rolled back the files of interrupted run {run}; its objects were converted again")
+    for run in summary.finished_runs:
+        console.out.print(f"finished the commit of interrupted run {run}, which it had written ahead")
+    for dataset in summary.upgraded:
+        console.out.print(
+            f"made a Delta Lake table of {dataset}/ in place (a lake of an earlier trailduck; no file copied)"
+        )
     for f in summary.failures[:20]:
         console.out.print(
             f"[red]quarantined[/] {show(f['reason'])} (attempt {f['attempts']})", highlight=False

@@ -126,7 +126,8 @@ def views_cmd(
         ),
     ] = False,
 ) -> None:
-    """List the views in <lake>/trailduck.duckdb with a line on each."""
+    """List the views in <lake>/trailduck.duckdb with a line on each (a lake on S3 keeps no database: every
+    connection to it makes the same views in memory)."""
     from trailduck.lake.views import all_views, refresh_views
 
     with exit_on_error():

@@ -241,7 +241,9 @@ def ingest(
             checkpoint.sequence += 1
             records = [add_record(lake, key) for key in files]
             crashpoints.hit("parquet_written")
-            # The commit, written ahead: from here on the run is finished by whoever finds it interrupted.
+            # The commit, written ahead: from here on the run is finished by whoever finds it interrupted. Only
+            # by the lake's writer: on S3, a run whose lease was taken over stops here.
+            lake.check_lease()
             lake.prepare_commit(run_id, store.location, checkpoint, records)
         with lake.after_commit_ahead():
             crashpoints.hit("commit_ahead")

@@ -23,6 +23,7 @@ from trailduck.errors import ConfigError, LakeError, StateError
 from trailduck.fsutil import DISK_FULL, says_disk_full, temporary_name
 from trailduck.lake.layout import (
     CONTENT,
+    DATABASE,
     DATASETS,
     LEASE,
     META,
@@ -84,7 +85,8 @@ class Lake(LakeLayout):
             self.storage = open_storage(text, profile=profile, region=region, endpoint_url=endpoint_url)
             # The folder of what is local to this machine: DuckDB's spill files. Nothing of the lake.
             digest = hashlib.sha256(self.storage.uri.encode()).hexdigest()[:12]
-            super().__init__(Path(tempfile.gettempdir()) / f"trailduck-s3-{digest}")
+            user = os.getuid() if hasattr(os, "getuid") else os.getlogin()  # one per user: never shared
+            super().__init__(Path(tempfile.gettempdir()) / f"trailduck-s3-{user}-{digest}")
             return
         if _URL.match(text):
             # Never a local folder named "gs:" (a Path reads gs://b/p as gs:/b/p).
@@ -175,13 +177,13 @@ class Lake(LakeLayout):
     def _refuse_a_foreign_prefix(self, storage: S3Storage) -> None:
         """Never write into a prefix that holds something other than a trailduck lake."""
         found = storage.first_keys("", 50)
-        ours = (f"{META}/", *(f"{d}/" for d in DATASETS))
-        if (found and not any(k.startswith(f"{META}/") for k in found)) or any(
-            not k.startswith(ours) for k in found
-        ):
+        ours = (f"{META}/", *(f"{d}/" for d in DATASETS), DATABASE)  # (the database of a lake synced up)
+        strangers = [k for k in found if not k.startswith(ours)]
+        if strangers or (found and not any(k.startswith(f"{META}/") for k in found)):
             raise ConfigError(
-                f"--lake {self.location}: holds objects that are not a trailduck lake ({found[0]}, ...); "
-                "choose an empty prefix or a lake's own (trailduck never writes among other objects)"
+                f"--lake {self.location}: holds objects that are not a trailduck lake "
+                f"({storage.uri_of((strangers or found)[0])}, ...); choose an empty prefix or a lake's own "
+                "(trailduck never writes among other objects)"
             )
 
     def check_lease(self) -> None:
@@ -217,11 +219,15 @@ class Lake(LakeLayout):
     def after_commit_ahead(self) -> Iterator[None]:
         """As :meth:`until_committed`, for the part of a run after its commit was written ahead: the tables'
         commits and the checkpoint. The run is as good as committed: the next one finishes it."""
-        with self.full_disk_said(
-            "the run's commit was written ahead, so it is kept",
-            "choose another {option}, then run again: the next run finishes this one's commit first",
-        ):
-            yield
+        try:
+            with self.full_disk_said(
+                "the run's commit was written ahead, so it is kept",
+                "choose another {option}, then run again: the next run finishes this one's commit first",
+            ):
+                yield
+        except KeyboardInterrupt as exc:
+            exc.committed_ahead = True  # type: ignore[attr-defined]  # for the CLI's message: kept, not redone
+            raise
 
     @contextmanager
     def while_compacting(self) -> Iterator[None]:
@@ -281,8 +287,8 @@ class Lake(LakeLayout):
         """Commit a run's files: one commit per table that gets files, each carrying the run's sequence
         number, skipped where the table already holds it. Returns the datasets committed now."""
         committed: list[str] = []
-        self.check_lease()
         for dataset in DATASETS:
+            self.check_lease()  # before each commit: never one by a writer that lost the lake
             mine = [r for r in records if r["dataset"] == dataset]
             if records and not mine:
                 create_table(self, dataset)  # both tables exist from the first commit on, for other engines
@@ -372,11 +378,15 @@ class Lake(LakeLayout):
             if record is None:
                 continue
             ahead = Checkpoint.from_json(record["checkpoint"])
+            saved = store.load() if not discard else None
+            if saved is not None and saved.sequence >= ahead.sequence and run_id not in saved.runs:
+                # Another run committed this sequence number since: this one lost the lake (a lease taken
+                # over while it was stalled) and wrote its commit ahead too late. It is rolled back below.
+                log.warning("interrupted run %s was superseded by a later run; rolled back", run_id)
+                continue
             self.commit(run_id, ahead.sequence, record["files"])
-            if not discard:
-                saved = store.load()
-                if saved is None or saved.sequence < ahead.sequence:
-                    store.save(ahead)
+            if not discard and (saved is None or saved.sequence < ahead.sequence):
+                store.save(ahead)
             finished.add(run_id)
             log.warning("finished the commit of interrupted run %s", run_id)
         checkpoint = store.load() if not discard else None

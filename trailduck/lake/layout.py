@@ -5,22 +5,25 @@
     <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
     <lake>/events/_delta_log/              the Delta Lake log: which files the table holds (a file becomes
                                            visible to readers only when a commit there names it)
-    <lake>/events/.../.part-<run>-<n>.parquet.tmp   being written; renamed into place when its run commits
-                                           (every file is written under :func:`trailduck.fsutil.temporary_name`)
+    <lake>/events/.../.part-<run>-<n>.parquet.tmp   being written to a local folder; renamed into place before
+                                           its run commits (on S3 a file has its final key at once)
     <lake>/insights/...                    the same for CloudTrail Insights events
     <lake>/trailduck.duckdb                the views over the Parquet files (see :mod:`trailduck.lake.views`)
     <lake>/trailduck.duckdb.tmp/           DuckDB's spill folder for that database (DuckDB names it)
     <lake>/_trailduck/state.json           the checkpoint (unless moved with --state)
-    <lake>/_trailduck/runs/<run>.run       a marker that exists only while a run is writing
-    <lake>/_trailduck/lock                 held (flock) by the one process writing
+    <lake>/_trailduck/runs/<run>.run       a marker that exists only while a run is writing; holds the run's
+                                           commit, written ahead, once its files are written
+    <lake>/_trailduck/lock                 held (flock) by the one process writing to a local folder
+    <lake>/_trailduck/lease.json           the same on S3: a lease (see :mod:`trailduck.lake.lease`)
     <lake>/_trailduck/content/part-<run>.parquet    the SHA-256 each object of a run was converted from
     <lake>/_trailduck/integrity/<table>.parquet     `trailduck verify`'s verdicts (log_files, digests)
-    <lake>/_trailduck/compact/<run>/<partition>/    a compaction's new files, before they are swapped in
+    <lake>/_trailduck/compact/             left by an interrupted compaction of an earlier trailduck: removed
     <lake>/_trailduck/duckdb-tmp/          the spill folder of in-memory connections over the lake
     <lake>/_trailduck/empty.parquet        the schema an empty dataset's view reads
     <lake>/_trailduck/demo.json            marks a lake that `trailduck demo` made
 
-Partition values are plain strings (Hive style ``key=value`` folders), which Athena, Spark and DuckDB read as
+``<lake>`` is a folder or ``s3://bucket/prefix`` (see :mod:`trailduck.lake.storage`); a lake on S3 has no
+database, lock or spill folders. Partition values are plain strings (Hive style ``key=value`` folders), which Athena, Spark and DuckDB read as
 they are.
 """
 
@@ -45,6 +48,8 @@ DAY_FILES = f"{PARTITION_KEYS[-1]}=*/*{_PARQUET}"
 #: The Delta log of a dataset's table, in the dataset's folder (see :mod:`trailduck.lake.table`).
 DELTA_LOG = "_delta_log"
 _DATABASE = "trailduck.duckdb"
+#: The lake's DuckDB database, a file in its folder (a lake copied to S3 may carry it along).
+DATABASE = _DATABASE
 _META = "_trailduck"
 #: The folder (or prefix) of the lake's own bookkeeping.
 META = _META

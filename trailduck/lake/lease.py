@@ -8,7 +8,8 @@ processes taking over the same lease at once, exactly one wins, and the other is
 
 Timing. The lease lasts ``ttl`` (10 minutes by default) and :meth:`S3Lease.held` renews it every ``ttl / 3``
 (about 3 minutes), so a dead writer's lease is taken over at most ``ttl`` (10 minutes) after its last renewal;
-at once by a process on the same machine (same host name) when the holder's pid no longer runs there.
+at once by a process on the same machine (the same kernel boot and pid namespace, so never across containers)
+when the holder's pid no longer runs there.
 A writer whose renewal fails (S3 unreachable) keeps trying; one whose lease was taken over (it was presumed
 dead: stopped, or cut off for longer than the ttl) learns it from the next renewal, and
 :meth:`S3Lease.check`, which the writer calls before it commits, then raises, as it does once the lease
@@ -56,6 +57,8 @@ class LeaseRecord:
     pid: int
     acquired: dt.datetime
     expires: dt.datetime
+    #: Which kernel and pid namespace the pid belongs to (see :func:`_machine`); empty where unknown.
+    machine: str = ""
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -63,6 +66,7 @@ class LeaseRecord:
                 "owner": self.owner,
                 "host": self.host,
                 "pid": self.pid,
+                "machine": self.machine,
                 "acquired": self.acquired.astimezone(dt.UTC).isoformat(),
                 "expires": self.expires.astimezone(dt.UTC).isoformat(),
             }
@@ -77,7 +81,14 @@ class LeaseRecord:
             expires = dt.datetime.fromisoformat(data["expires"])
             if acquired.tzinfo is None or expires.tzinfo is None:
                 return None
-            return cls(str(data["owner"]), str(data["host"]), int(data["pid"]), acquired, expires)
+            return cls(
+                str(data["owner"]),
+                str(data["host"]),
+                int(data["pid"]),
+                acquired,
+                expires,
+                str(data.get("machine") or ""),
+            )
         except (ValueError, TypeError, KeyError):
             return None
 
@@ -88,6 +99,19 @@ def _utc_now() -> dt.datetime:
 
 def _said(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _machine() -> str:
+    """This kernel's boot id and this process's pid namespace: a pid means the same process only where both
+    agree (two containers on one host, even with the same host name, have pid namespaces of their own). Empty
+    where they cannot be read (not Linux): then a lease is only ever taken over once expired."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
 
 
 def _running(pid: int) -> bool:
@@ -132,6 +156,7 @@ class S3Lease:
         self.clock = clock or _utc_now
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.machine = _machine()
         self.owner = owner or f"{self.host}:{self.pid}:{secrets.token_hex(8)}"
         self._record: LeaseRecord | None = None  # what this process last wrote, while it holds the lease
         self._etag: str | None = None
@@ -169,7 +194,7 @@ class S3Lease:
                     else "unreadable",
                 )
             now = self.clock()
-            record = LeaseRecord(self.owner, self.host, self.pid, now, now + self.ttl)
+            record = LeaseRecord(self.owner, self.host, self.pid, now, now + self.ttl, self.machine)
             etag = put_if(self.client, self.bucket, self.key, record.to_bytes(), etag=expected, what=_WHAT)
             if etag is not None:
                 with self._lock:
@@ -188,7 +213,7 @@ class S3Lease:
             if self._lost is not None:
                 raise self._lost
             record = LeaseRecord(
-                self.owner, self.host, self.pid, self._record.acquired, self.clock() + self.ttl
+                self.owner, self.host, self.pid, self._record.acquired, self.clock() + self.ttl, self.machine
             )
             etag = put_if(self.client, self.bucket, self.key, record.to_bytes(), etag=self._etag, what=_WHAT)
             if etag is None:
@@ -303,7 +328,12 @@ class S3Lease:
         is gone (a job killed here and run again at once need not wait for the ttl; a live process with that
         pid, or another host, always waits)."""
         record = LeaseRecord.parse(seen.body)
-        if record is not None and record.host == self.host and not _running(record.pid):
+        if (
+            record is not None
+            and record.machine
+            and record.machine == self.machine
+            and not _running(record.pid)
+        ):
             return True
         # An unreadable lease has no expiry to read: it counts as written when S3 last stored it.
         expires = record.expires if record is not None else seen.last_modified + self.ttl

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
+from trailduck.fsutil import fsync_dir, fsync_file
 from trailduck.lake.layout import DATASETS, DELTA_LOG, PARTITION_KEYS
 
 if TYPE_CHECKING:
@@ -76,6 +77,12 @@ def open_table(lake: Lake, dataset: str) -> Any | None:
     try:
         table = deltalake.DeltaTable(table_uri(lake, dataset), storage_options=_options(lake))
     except Exception as exc:  # delta-rs raises its own errors, and OSError/ValueError for damaged logs
+        damaged = _first_damaged_commit(lake, dataset)
+        if damaged is not None:
+            raise LakeError(
+                f"{damaged}: a commit of the Delta log that cannot be read ({_first_line(exc)}); restore it from a "
+                "backup; trailduck will not guess what the table holds"
+            ) from exc
         raise LakeError(
             f"{lake.storage.uri_of(f'{dataset}/{DELTA_LOG}')}: cannot read the Delta log ({_first_line(exc)}); restore the folder "
             "from a backup, or move it aside and run `trailduck state rebuild` after ingesting again"
@@ -192,6 +199,7 @@ def commit_run(
         AddAction(r["path"], r["size"], r["partition"], r["modification_time"], True, r["stats"])
         for r in records
     ]
+    before = int(table.version())
     table.create_write_transaction(
         actions,
         mode="append",
@@ -202,7 +210,19 @@ def commit_run(
             custom_metadata={"trailduck.run": run_id},
         ),
     )
+    _durable(lake, dataset, before + 1)
     return True
+
+
+def _durable(lake: Lake, dataset: str, version: int) -> None:
+    """On a local disk, the commit's log file made durable before the checkpoint is saved (delta-rs does not
+    fsync): a power cut must not leave a checkpoint that knows a run whose commit was lost. On S3 a PUT is."""
+    if not lake.is_local:
+        return
+    log_dir = lake.delta_log(dataset)
+    for path in log_dir.glob(f"{version:020d}.json"):
+        fsync_file(path)
+    fsync_dir(log_dir)
 
 
 def current_files(lake: Lake, dataset: str) -> list[DataFile]:
@@ -259,6 +279,19 @@ def table_versions(lake: Lake) -> dict[str, int | None]:
         table = open_table(lake, dataset)
         versions[dataset] = None if table is None else int(table.version())
     return versions
+
+
+def _first_damaged_commit(lake: Lake, dataset: str) -> str | None:
+    """The first commit file of the log that is empty or not JSON lines, named for the message."""
+    for key in lake.storage.keys(f"{dataset}/{DELTA_LOG}", "*.json"):
+        data = lake.storage.read(key) or b""
+        try:
+            lines = [json.loads(line) for line in data.splitlines() if line.strip()]
+        except ValueError:
+            return lake.storage.uri_of(key)
+        if not lines:
+            return lake.storage.uri_of(key)
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from trailduck import crashpoints
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
-from trailduck.lake.layout import EVENTS, INSIGHTS, PARTITION_FILES, PARTITION_KEYS
+from trailduck.lake.layout import EVENTS, INSIGHTS, META, PARTITION_FILES, PARTITION_KEYS
 from trailduck.lake.table import TABLE_SCHEMA, current_files, is_table, table_versions
 from trailduck.lake.verdicts import (
     ACCEPTABLE,
@@ -210,6 +210,10 @@ def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
 
 def _views_in_memory(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the views, for this connection only."""
+    if not lake.is_local and not lake.storage.first_keys(f"{META}/", 1):
+        raise LakeError(
+            f"{lake.location}: no lake there; run `trailduck ingest SOURCE --lake {lake.location}` first"
+        )
     registered: dict[str, Any] = {}
     statements = view_statements(lake, registered)
     con = lake.scratch_connection()
