@@ -314,3 +314,40 @@ def test_reading_a_prefix_without_a_lake_says_so(s3_client: Any, lake_uri: str, 
     assert (
         f"{lake_uri}: no lake there; run `trailduck ingest SOURCE --lake {lake_uri}` first" in result.stderr
     )
+
+
+def test_verify_keeps_its_verdicts_in_an_s3_lake(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    bucket, manifest = s3_trail
+    ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+    assert manifest.signing_key is not None
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(manifest.signing_key.public_key_list()))
+    command = ["verify", f"s3://{bucket}", "--public-keys", str(keys), "--lake", lake_uri, "--json"]
+    result = runner.invoke(app, [*command, "--endpoint-url", s3_endpoint])
+    assert result.exit_code in (0, 4), result.output
+    verdicts = json.loads(result.stdout)
+    lake = open_s3(lake_uri, s3_endpoint)
+    assert lake.storage.read("_trailduck/integrity/log_files.parquet") is not None
+    _, rows = run_query(lake, "SELECT status, count(*) FROM integrity GROUP BY ALL ORDER BY ALL")
+    assert rows == sorted(Counter(e["status"] for e in verdicts["log_files"]).items())
+    _, rows = run_query(lake, "SELECT count(*) FROM integrity_digests")
+    assert rows == [(len(verdicts["digests"]),)]
+
+
+def test_a_corrupt_checkpoint_on_s3_is_rebuilt_from_the_lake(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str
+) -> None:
+    bucket, manifest = s3_trail
+    ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+    lake = open_s3(lake_uri, s3_endpoint)
+    lake.storage.write("_trailduck/state.json", b"{not json")
+    refused = _cli(f"s3://{bucket}", lake_uri, s3_endpoint)
+    assert refused.returncode == 1 and "trailduck state rebuild" in refused.stderr
+    rebuilt = runner.invoke(app, ["state", "rebuild", "--lake", lake_uri, "--endpoint-url", s3_endpoint])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    aside = [k for k in lake.storage.keys("_trailduck", "state.json.replaced-*")]
+    assert len(aside) == 1 and lake.storage.read(aside[0]) == b"{not json"
+    again = json.loads(_cli(f"s3://{bucket}", lake_uri, s3_endpoint).stdout)
+    assert again["files_new"] == 0 and stored_rows(lake) == expected(manifest)

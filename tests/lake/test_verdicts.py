@@ -17,7 +17,6 @@ from trailduck.lake.verdicts import (
     LOG_STATUSES,
     Status,
     save_verdicts,
-    table_path,
 )
 from trailduck.lake.views import refresh_views
 
@@ -51,9 +50,11 @@ def test_the_views_ok_column_is_verifys_judgement(tmp_path: Path) -> None:
     for table, statuses in (("log_files", LOG_STATUSES), ("digests", DIGEST_STATUSES)):
         rows = [(f"AWSLogs/{s}", "111122223333", "us-east-1", s, "", None) for s in statuses]
         save_verdicts(lake, table, rows, source="s3://bucket/", verified_at=now)
-        stored = pq.read_table(table_path(lake, table)).column("status").to_pylist()
+        stored = pq.read_table(lake.verdict_table(table)).column("status").to_pylist()
         assert sorted(stored) == sorted(str(s) for s in statuses)
-        assert pq.read_schema(table_path(lake, table)).field("status").type == pa.string()  # not a dictionary
+        assert (
+            pq.read_schema(lake.verdict_table(table)).field("status").type == pa.string()
+        )  # not a dictionary
     refresh_views(lake)
     for view, statuses in (("integrity", LOG_STATUSES), ("integrity_digests", DIGEST_STATUSES)):
         _, judged = run_query(lake, f"SELECT status, ok FROM {view} ORDER BY status")

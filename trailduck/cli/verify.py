@@ -106,12 +106,11 @@ def verify_cmd(
             endpoint_url=endpoint_url,
         )
         named_lake = lake or (Path(os.environ[LAKE_ENV]) if os.environ.get(LAKE_ENV) else None)
-        the_lake = Lake(named_lake) if named_lake else None
-        if the_lake is not None and not the_lake.is_local:
-            raise ConfigError(
-                f"--lake {the_lake.location}: verify keeps its verdicts in a local lake only, for now; verify "
-                "without --lake, or against a local copy of the lake"
-            )
+        the_lake = (
+            Lake(named_lake, profile=profile, region=region, endpoint_url=endpoint_url)
+            if named_lake
+            else None
+        )
         if trust_lake_hashes and the_lake is None:
             raise ConfigError(f"--trust-lake-hashes needs --lake (or ${LAKE_ENV}): the hashes are the lake's")
         converted = lake_hashes(the_lake) if the_lake else None

@@ -70,6 +70,11 @@ def run_marker_key(run_id: str) -> str:
     return f"{RUNS}/{run_id}{RUN_MARKER}"
 
 
+def verdict_key(table: str) -> str:
+    """The key of one of `trailduck verify`'s verdict tables (see :mod:`trailduck.lake.verdicts`)."""
+    return f"{_META}/integrity/{table}{_PARQUET}"
+
+
 def content_key(run_id: str) -> str:
     """The key of a run's content hashes (see :mod:`trailduck.lake.lineage`)."""
     return f"{CONTENT}/{_PART}{run_id}{_PARQUET}"
@@ -170,7 +175,7 @@ class LakeLayout:
         return self.content_files(temporary_name(f"{_PART}*{_PARQUET}"))
 
     def verdict_table(self, table: str) -> Path:
-        return self.meta_dir / "integrity" / f"{table}{_PARQUET}"
+        return self.root / verdict_key(table)
 
     @property
     def compact_dir(self) -> Path:

@@ -12,14 +12,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from trailduck.errors import ConfigError, StateError
+from trailduck.errors import StateError
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS, STATE
 from trailduck.lake.lineage import distinct_source_keys, lake_files
 from trailduck.lake.table import lake_sequence
 from trailduck.scanner.keys import InvalidKeyError, parse_key
 from trailduck.state.checkpoint import Checkpoint
-from trailduck.state.store import LocalStateStore
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +40,41 @@ def lake_lineage(lake: Lake) -> set[str]:
     return keys
 
 
+def _move_aside(lake: Lake, state_path: Path | None, raw: bytes, suffix: str) -> str:
+    """Keep the replaced checkpoint beside itself (a file renamed; on S3, copied and deleted); its location."""
+    if state_path is not None:
+        aside = state_path.with_name(state_path.name + suffix)
+        state_path.rename(aside)
+        return str(aside)
+    lake.storage.write(STATE + suffix, raw)
+    lake.storage.delete(STATE)
+    return lake.storage.uri_of(STATE + suffix)
+
+
 def rebuild_checkpoint(
     lake: Lake, state_path: Path | None = None, *, force: bool = False, now: dt.datetime | None = None
 ) -> RebuildResult:
     now = now or dt.datetime.now(dt.UTC)
-    if not lake.is_local and state_path is None:
-        raise ConfigError(
-            f"{lake.location}: `state rebuild` of a lake on S3 is not supported yet; rebuild into a local file "
-            f"with --state FILE, then copy it to <lake>/{STATE} (aws s3 cp) while no ingest runs"
-        )
-    store = LocalStateStore(state_path or lake.state_path)
+    store = lake.state_store(state_path)
     moved: str | None = None
     old: Checkpoint | None = None
     with lake.lock():
-        if store.path.exists():
+        raw = state_path.read_bytes() if state_path and state_path.exists() else None
+        if state_path is None:
+            raw = lake.storage.read(STATE)
+        if raw is not None:
             try:
                 old = store.load()
             except StateError:
-                pass  # corrupt: that is what a rebuild is for; the old file is kept aside below
+                pass  # corrupt: that is what a rebuild is for; the old one is kept aside below
             else:
                 if not force:
                     raise StateError(
                         f"{store.location}: a readable checkpoint exists; pass --force to replace it "
                         "with one rebuilt from the lake"
                     )
-            aside = store.path.with_name(f"{store.path.name}.replaced-{now:%Y%m%dT%H%M%SZ}")
-            store.path.rename(aside)
-            moved = str(aside)
+            moved = _move_aside(lake, state_path, raw, f".replaced-{now:%Y%m%dT%H%M%SZ}")
+            store = lake.state_store(state_path)  # one that expects no checkpoint (on S3: If-None-Match)
         # Without a checkpoint: a run that wrote its commit ahead is finished in the tables (the rebuilt
         # checkpoint then knows its objects from them); the files of any other interrupted run go, so the next
         # ingest converts those objects again.

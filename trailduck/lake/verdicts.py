@@ -1,6 +1,6 @@
 """The verdicts of ``trailduck verify``, kept in the lake so that findings can be joined to their proof.
 
-Two small Parquet tables in ``<lake>/_trailduck/integrity/``: one row per log file and one per digest, keyed
+Two small Parquet tables in the lake's bookkeeping (:func:`trailduck.lake.layout.verdict_key`): one row per log file and one per digest, keyed
 by the object key relative to the source root (the lake's ``source_key``). A run replaces the rows of the keys
 it verified and keeps the others, so a ``--since`` run does not forget older verdicts. The views
 ``integrity`` and ``integrity_digests`` read them.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -22,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trailduck.errors import LakeError
-from trailduck.fsutil import beside, replace_durably
+from trailduck.lake.layout import verdict_key
 
 if TYPE_CHECKING:
     from trailduck.lake.folder import Lake
@@ -88,16 +87,28 @@ VERDICT_SCHEMA = pa.schema(
 TABLES = ("log_files", "digests")
 
 
-def table_path(lake: Lake, table: str) -> Path:
-    return lake.verdict_table(table)
+def table_key(table: str) -> str:
+    """The key of a verdict table in the lake (see :mod:`trailduck.lake.layout`)."""
+    return verdict_key(table)
+
+
+def read_table(lake: Lake, table: str) -> pa.Table | None:
+    """A verdict table as the lake holds it; None when there is none yet."""
+    data = lake.storage.read(table_key(table))
+    if data is None:
+        return None
+    try:
+        return pq.read_table(pa.BufferReader(data), schema=VERDICT_SCHEMA)
+    except (OSError, pa.ArrowException) as exc:
+        where = lake.storage.uri_of(table_key(table))
+        raise LakeError(f"{where}: unreadable ({exc}); delete it and run verify again") from exc
 
 
 def ensure_tables(lake: Lake) -> None:
-    """Empty tables where none exist yet, so the views always have something to read."""
+    """Empty tables where none exist yet in a local lake, so the views always have a file to read."""
     for table in TABLES:
-        path = table_path(lake, table)
-        if not path.exists():
-            _write(path, VERDICT_SCHEMA.empty_table())
+        if lake.is_local and not (lake.root / table_key(table)).exists():
+            _write(lake, table, VERDICT_SCHEMA.empty_table())
 
 
 def save_verdicts(
@@ -124,25 +135,20 @@ def save_verdicts(
         },
         schema=VERDICT_SCHEMA,
     )
-    path = table_path(lake, table)
-    if path.exists():
-        try:
-            old = pq.read_table(path, schema=VERDICT_SCHEMA)
-        except (OSError, pa.ArrowException) as exc:
-            raise LakeError(f"{path}: unreadable ({exc}); delete it and run verify again") from exc
+    old = read_table(lake, table)
+    if old is not None:
         kept = old.filter(pc.invert(pc.is_in(old["source_key"], value_set=new["source_key"])))
         new = pa.concat_tables([kept, new])
     new = new.sort_by("source_key")
-    _write(path, new)
+    _write(lake, table, new)
     return new.num_rows
 
 
-def _write(path: Path, table: pa.Table) -> None:
-    """Write beside, fsync, rename: a reader sees the old table or the new one, never half of one."""
+def _write(lake: Lake, table: str, data: pa.Table) -> None:
+    """Replace a verdict table whole (the storage's write: a reader sees the old table or the new one)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(data, sink, compression="zstd")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = beside(path)
-        pq.write_table(table, tmp, compression="zstd")
-        replace_durably(tmp, path)
+        lake.storage.write(table_key(table), sink.getvalue().to_pybytes())
     except OSError as exc:
-        raise LakeError(f"{path}: cannot write ({exc.strerror})") from exc
+        raise LakeError(f"{lake.storage.uri_of(table_key(table))}: cannot write ({exc.strerror})") from exc

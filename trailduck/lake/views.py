@@ -34,8 +34,10 @@ from trailduck.lake.verdicts import (
     DIGEST_STATUSES,
     LOG_STATUSES,
     TABLES,
+    VERDICT_SCHEMA,
     ensure_tables,
-    table_path,
+    read_table,
+    table_key,
 )
 from trailduck.sql import load_sql, sql_literal
 from trailduck.sql.catalog import analysis_views, detections
@@ -129,10 +131,20 @@ def _s3_dataset(lake: Lake, dataset: str) -> Any:
     )
 
 
-def _integrity_statements(lake: Lake) -> str:
-    ensure_tables(lake)
+def _integrity_statements(lake: Lake, registered: dict[str, Any] | None) -> str:
+    relations: dict[str, str] = {}
+    if lake.is_local:
+        ensure_tables(lake)
+        for table in TABLES:
+            path = sql_literal(lake.relative(lake.root / table_key(table)))
+            relations[table] = f"read_parquet(trailduck_path({path}))"
+    else:
+        assert registered is not None, "a lake on S3 has views only in a connection"
+        for table in TABLES:
+            relations[table] = f"s3_verdicts_{table}"
+            registered[relations[table]] = read_table(lake, table) or VERDICT_SCHEMA.empty_table()
     return load_sql("integrity.sql").format(
-        **{table: sql_literal(lake.relative(table_path(lake, table))) for table in TABLES},
+        **relations,
         log_file_ok=", ".join(sql_literal(s) for s in LOG_STATUSES if s in ACCEPTABLE),
         digest_ok=", ".join(sql_literal(s) for s in DIGEST_STATUSES if s in ACCEPTABLE),
     )
@@ -148,7 +160,7 @@ def view_statements(lake: Lake, registered: dict[str, Any] | None = None) -> lis
         load_sql("cw_string.sql"),
         load_sql("cw_events.sql"),
         load_sql("login_failures.sql"),
-        _integrity_statements(lake),
+        _integrity_statements(lake, registered),
         *(d.create_statement() for d in detections()),
         *(v.create_statement() for v in analysis_views()),
     ]

@@ -8,11 +8,11 @@
 CREATE OR REPLACE VIEW integrity AS
 SELECT source_key, account, region, status, detail, digest_key, source, verified_at,
        status IN ({log_file_ok}) AS ok
-FROM read_parquet(trailduck_path({log_files}));
+FROM {log_files};
 
 -- integrity_digests: one row per digest file checked (or named and missing), with its status:
 -- valid, bad_signature, moved, missing, gap or unknown_key.
 CREATE OR REPLACE VIEW integrity_digests AS
 SELECT source_key, account, region, status, detail, source, verified_at,
        status IN ({digest_ok}) AS ok
-FROM read_parquet(trailduck_path({digests}));
+FROM {digests};
