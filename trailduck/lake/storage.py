@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -145,6 +146,11 @@ class LocalStorage:
         return keys
 
 
+#: How long one set of credentials is used for pyarrow before they are asked for again (botocore refreshes
+#: credentials that expire within 15 minutes, so a set taken now lasts this long).
+_REFRESH_S = 10 * 60
+
+
 class S3Storage:
     """A lake at ``s3://bucket/prefix``: small objects through boto3 (whose errors :func:`from_aws`
     translates), Parquet through pyarrow's S3 filesystem, the tables through ``deltalake``; all three with the
@@ -167,6 +173,7 @@ class S3Storage:
         self.endpoint_url = endpoint_url
         self._client = client
         self._fs: pafs.S3FileSystem | None = None
+        self._fs_made = 0.0
         self._region: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -256,7 +263,12 @@ class S3Storage:
         return options
 
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """pyarrow's S3 filesystem with the credentials boto3 finds, made anew every few minutes: credentials
+        of a role or an SSO session expire (within the hour), and a long run must not outlive them."""
+        if self._fs is not None and time.monotonic() - self._fs_made > _REFRESH_S:
+            self._fs = None
         if self._fs is None:
+            self._fs_made = time.monotonic()
             creds, region = self._credentials()
             kwargs: dict[str, Any] = {"region": region}
             if "key" in creds:

@@ -116,7 +116,6 @@ class StorageLakeWriter:
         max_open_files: int = 64,
     ) -> None:
         self.storage = storage
-        self.fs, _ = storage.filesystem()
         self.run_id = run_id
         self.tag = tag  # keeps the file names of a run's worker processes apart
         self.schema = EVENT_SCHEMA
@@ -177,7 +176,7 @@ class StorageLakeWriter:
             writer = pq.ParquetWriter(
                 tmp,
                 self.schema,
-                filesystem=self.fs,
+                filesystem=self.storage.filesystem()[0],  # asked at each file: fresh credentials on S3
                 compression="zstd",
                 use_dictionary=_DICTIONARY_COLUMNS,
                 # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
@@ -218,7 +217,7 @@ class StorageLakeWriter:
 
     def _delete(self, sink: str) -> None:
         with contextlib.suppress(FileNotFoundError, OSError):
-            self.fs.delete_file(sink)
+            self.storage.filesystem()[0].delete_file(sink)
 
     def abort(self) -> None:
         """Close and delete every file; never raises for a file it cannot close, as it is being deleted anyway
