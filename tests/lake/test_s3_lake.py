@@ -106,25 +106,20 @@ def test_independent_readers_of_an_s3_lake_see_what_trailduck_sees(
     assert Counter(frame.select("eventID").collect()["eventID"].to_list()) == sql
 
 
+def _ingest_argv(source: str, lake: str, endpoint: str) -> list[str]:
+    """The real command, as cron runs it, against the suite's S3 server."""
+    command = ["ingest", source, "--lake", lake, "--endpoint-url", endpoint, "--json", "--no-progress"]
+    return [sys.executable, "-m", "trailduck", *command]
+
+
 def _cli(
     source: str, lake: str, endpoint: str, crash_at: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != ENV}
     if crash_at:
         env[ENV] = crash_at
-    command = [
-        sys.executable,
-        "-m",
-        "trailduck",
-        "ingest",
-        source,
-        "--lake",
-        lake,
-        "--endpoint-url",
-        endpoint,
-    ]
     return subprocess.run(
-        [*command, "--json", "--no-progress"],
+        _ingest_argv(source, lake, endpoint),
         env=env,
         capture_output=True,
         text=True,
@@ -355,19 +350,8 @@ def test_a_corrupt_checkpoint_on_s3_is_rebuilt_from_the_lake(
 
 def _popen(source: str, lake: str, endpoint: str, env_extra: dict[str, str]) -> subprocess.Popen[str]:
     env = {**{k: v for k, v in os.environ.items() if k != ENV}, **env_extra}
-    command = [
-        sys.executable,
-        "-m",
-        "trailduck",
-        "ingest",
-        source,
-        "--lake",
-        lake,
-        "--endpoint-url",
-        endpoint,
-    ]
     return subprocess.Popen(
-        [*command, "--json", "--no-progress"],
+        _ingest_argv(source, lake, endpoint),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

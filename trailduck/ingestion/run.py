@@ -28,14 +28,14 @@ from typing import Any, Protocol
 from trailduck import crashpoints
 from trailduck.convert import native
 from trailduck.convert.decode import Limits
-from trailduck.errors import ConfigError, ExitCode, LakeError, StateError
+from trailduck.errors import ConfigError, ExitCode, StateError
 from trailduck.ingestion import pipeline
 from trailduck.ingestion.workers import worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
 from trailduck.lake.table import add_record, adopt_files, lake_sequence
-from trailduck.lake.views import refresh_views
+from trailduck.lake.views import refresh_or_say
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
     REGION_RE,
@@ -252,15 +252,7 @@ def ingest(
         lake.end_run(run_id)
         summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
         clock = time.monotonic()
-        try:
-            refresh_views(lake)
-        except LakeError as exc:
-            # The data and the checkpoint are committed; the views read the lake through globs, so new files
-            # are visible anyway. Only a first ingest needs the refresh; say so rather than fail the run.
-            summary.views_error = (
-                f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
-            )
-            log.warning("%s", summary.views_error)
+        summary.views_error = refresh_or_say(lake)
     summary.failures = [
         {"key": key, "reason": f.reason, "attempts": f.attempts}
         for key, f in sorted(checkpoint.failed.items())

@@ -24,7 +24,7 @@ from trailduck.errors import ConfigError, LakeError
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS, META
 from trailduck.lake.table import TABLE_SCHEMA, adopt_files, current_files, open_table
-from trailduck.lake.views import refresh_views
+from trailduck.lake.views import refresh_or_say
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,6 @@ def compact(
                 enforce_retention_duration=False,
             )
             summary.files_vacuumed += len(vacuumed)
-        try:
-            refresh_views(lake)
-        except LakeError as exc:
-            # The tables are committed; a reader's connection makes views of its own for the current version
-            # (see trailduck.lake.views.connect_for_reading). Said, not fatal.
-            summary.views_error = (
-                f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
-            )
-            log.warning("%s", summary.views_error)
+        summary.views_error = refresh_or_say(lake)
     summary.duration_s = time.monotonic() - started
     return summary

@@ -192,6 +192,19 @@ def refresh_views(lake: Lake, *, force: bool = False) -> bool:
         con.close()
 
 
+def refresh_or_say(lake: Lake) -> str | None:
+    """:func:`refresh_views` after a commit, where the tables are committed whatever happens to the views: a
+    database that cannot be written now (a reader holding it open) is said, not fatal. A connection opened later
+    makes views of its own for the tables' current versions (:func:`connect_for_reading`). Returns what to say."""
+    try:
+        refresh_views(lake)
+    except LakeError as exc:
+        said = f"{exc}; run `trailduck views --refresh` once nothing holds the database open"
+        log.warning("%s", said)
+        return said
+    return None
+
+
 def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A read-only connection whose views read ``lake``'s own files, as its tables hold them now.
 
