@@ -124,3 +124,32 @@ def test_setup_dry_run_ends_with_a_real_line() -> None:
     assert (
         result.stdout.splitlines()[-1] == "next: trailduck ingest s3://render-logs --lake ./cloudtrail-lake"
     )
+
+
+@pytest.mark.parametrize(
+    ("marks", "says"),
+    [
+        ({}, "nothing was committed for the files in progress, the next run redoes them"),
+        (
+            {"committed_ahead": True},
+            "the run had written its commit ahead, so it is kept: the next run finishes it",
+        ),
+        ({"committed": True}, "the run was committed first"),
+    ],
+)
+def test_a_stop_says_what_became_of_the_run(
+    marks: dict[str, bool], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    from trailduck.cli import console
+
+    console.reset()
+    stop = KeyboardInterrupt()
+    for name, value in marks.items():
+        setattr(stop, name, value)
+    with pytest.raises(typer.Exit) as exited, console.exit_on_error():
+        raise stop
+    assert exited.value.exit_code == 130
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.startswith("error: interrupted; ") and says in said

@@ -146,19 +146,25 @@ def test_renewing_moves_the_expiry(s3_client: Any, bucket: str) -> None:
     lease.renew()
     assert body(s3_client, bucket)["acquired"] == "2026-01-02T03:04:05+00:00"
     assert body(s3_client, bucket)["expires"] == "2026-01-02T03:17:05+00:00"
-    clock.advance(minutes=9)  # past the first expiry, not past the renewed one
+    clock.advance(minutes=6)  # past the first expiry, with more than a third of the renewed one to go
     lease.check()
     with pytest.raises(LakeError, match="its lease expires at 2026-01-02 03:17:05 UTC"):
         S3Lease(s3_client, bucket, KEY, clock=clock).acquire()
 
 
 def test_a_lease_that_expired_unrenewed_fails_the_check(s3_client: Any, bucket: str) -> None:
-    """Taken over or not: once its expiry passed, another process may hold it."""
+    """Taken over or not: once its expiry passed, another process may hold it; and a commit must not start
+    with less than a third of the ttl left, so that it ends before anyone may take the lease over."""
     clock = Clock()
     lease = S3Lease(s3_client, bucket, KEY, clock=clock)
     lease.acquire()
-    clock.advance(minutes=10)
-    with pytest.raises(LakeError, match="expired at 2026-01-02 03:14:05 UTC without being renewed"):
+    clock.advance(minutes=6)
+    lease.check()  # four minutes to go
+    clock.advance(minutes=1)  # three: the margin reached
+    with pytest.raises(LakeError, match="expires at 2026-01-02 03:14:05 UTC and was not renewed"):
+        lease.check()
+    clock.advance(minutes=3)
+    with pytest.raises(LakeError, match="expires at 2026-01-02 03:14:05 UTC and was not renewed"):
         lease.check()
 
 

@@ -324,6 +324,10 @@ def test_verify_keeps_its_verdicts_in_an_s3_lake(
     assert result.exit_code in (0, 4), result.output
     verdicts = json.loads(result.stdout)
     lake = open_s3(lake_uri, s3_endpoint)
+    # The lake's content hashes were there to compare with (on S3, not in a local folder).
+    from trailduck.integrity.verify import lake_hashes
+
+    assert len(lake_hashes(lake) or {}) == manifest.files
     assert lake.storage.read("_trailduck/integrity/log_files.parquet") is not None
     _, rows = run_query(lake, "SELECT status, count(*) FROM integrity GROUP BY ALL ORDER BY ALL")
     assert rows == sorted(Counter(e["status"] for e in verdicts["log_files"]).items())
@@ -413,3 +417,24 @@ def test_random_kills_on_an_s3_lake_always_end_with_exactly_the_clean_runs_event
     done = _cli(f"s3://{trail}", lake_uri, s3_endpoint)
     assert done.returncode == 0, done.stderr
     assert stored_rows(lake) == expected(manifest) and delta_rows(lake) == manifest.events
+
+
+def test_a_writer_whose_marker_was_taken_away_never_writes_its_commit_ahead(
+    s3_client: Any, lake_uri: str, s3_endpoint: str
+) -> None:
+    """A writer stalled past its lease: the new writer's recovery rolled its marker back (or replaced it). Its
+    commit ahead, written late, must not bring the marker back: the next recovery would commit it."""
+    from trailduck.state.checkpoint import Checkpoint
+
+    lake = open_s3(lake_uri, s3_endpoint)
+    location = lake.state_store().location
+    lake.begin_run("20000101T000000Z-1a7e0000", location)
+    lake.storage.write("_trailduck/runs/20000101T000000Z-1a7e0000.run", b'{"run": "replaced"}')
+    with pytest.raises(LakeError, match="marker was removed by another writer"):
+        lake.prepare_commit("20000101T000000Z-1a7e0000", location, Checkpoint(sequence=1), [])
+    assert lake.storage.read("_trailduck/runs/20000101T000000Z-1a7e0000.run") == b'{"run": "replaced"}'
+    lake.begin_run("20000101T000000Z-2b7e0000", location)
+    lake.end_run("20000101T000000Z-2b7e0000")  # rolled back by someone else: gone
+    with pytest.raises(LakeError, match="marker was removed by another writer"):
+        lake.prepare_commit("20000101T000000Z-2b7e0000", location, Checkpoint(sequence=1), [])
+    assert lake.storage.read("_trailduck/runs/20000101T000000Z-2b7e0000.run") is None

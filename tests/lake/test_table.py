@@ -219,3 +219,25 @@ def test_a_commit_written_ahead_by_a_writer_that_lost_the_lake_is_rolled_back(
     again = ingest(IngestOptions(source=str(root), lake=lake_dir), now=NOW + dt.timedelta(hours=1))
     assert again.rolled_back_runs == [run_id] and again.finished_runs == []
     assert not stale.exists() and count(lake_dir) == before == sum(delta_ids(lake_dir).values())
+
+
+def test_recovery_never_deletes_a_file_a_table_names(
+    local_trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    """A marker without a commit ahead whose run a table names (the checkpoint lost track of it): a clear error,
+    nothing deleted; never a guess."""
+    root, _ = local_trail
+    lake_dir = tmp_path / "lake"
+    first = ingest(IngestOptions(source=str(root), lake=lake_dir), now=NOW)
+    lake = Lake(lake_dir)
+    lake.begin_run(first.run_id, lake.state_store().location)
+    state = lake_dir / "_trailduck" / "state.json"
+    data = json.loads(state.read_text())
+    data["runs"] = []
+    state.write_text(json.dumps(data))
+    before = sorted(lake_dir.rglob("*.parquet"))
+    with pytest.raises(
+        StateError, match=rf"the interrupted run {first.run_id} has no commit written ahead, yet"
+    ):
+        ingest(IngestOptions(source=str(root), lake=lake_dir), now=NOW + dt.timedelta(hours=1))
+    assert sorted(lake_dir.rglob("*.parquet")) == before and count(lake_dir) == first.events

@@ -65,7 +65,15 @@ NOTHING_COMMITTED = "nothing was committed for the files in progress, the next r
 COMMITTED_AHEAD = "the run had written its commit ahead, so it is kept: the next run finishes it"
 
 
+#: When the stop came after the run's checkpoint was saved (its marker's removal, the views' refresh).
+COMMITTED = (
+    "the run was committed first (the views are refreshed by the next run or `trailduck views --refresh`)"
+)
+
+
 def _outcome(exc: KeyboardInterrupt) -> str:
+    if getattr(exc, "committed", False):
+        return COMMITTED
     return COMMITTED_AHEAD if getattr(exc, "committed_ahead", False) else NOTHING_COMMITTED
 
 

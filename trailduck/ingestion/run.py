@@ -249,10 +249,18 @@ def ingest(
             crashpoints.hit("commit_ahead")
             lake.commit(run_id, checkpoint.sequence, records)
             store.save(checkpoint)
-        lake.end_run(run_id)
+        try:
+            lake.end_run(run_id)
+        except KeyboardInterrupt as exc:
+            exc.committed = True  # type: ignore[attr-defined]  # for the CLI's message: nothing to redo
+            raise
         summary.phases["commit"] = time.monotonic() - clock - summary.phases["convert"]
         clock = time.monotonic()
-        summary.views_error = refresh_or_say(lake)
+        try:
+            summary.views_error = refresh_or_say(lake)
+        except KeyboardInterrupt as exc:
+            exc.committed = True  # type: ignore[attr-defined]
+            raise
     summary.failures = [
         {"key": key, "reason": f.reason, "attempts": f.attempts}
         for key, f in sorted(checkpoint.failed.items())

@@ -293,7 +293,7 @@ def lake_hashes(lake: Lake) -> dict[str, str] | None:
     """What ingest converted into ``lake`` (key -> SHA-256), or None when there is no lake there yet."""
     from trailduck.lake.lineage import content_hashes
 
-    return content_hashes(lake) if lake.meta_dir.is_dir() else None
+    return content_hashes(lake) if lake.exists() else None
 
 
 def keep_result(lake: Lake, result: VerifyResult, now: dt.datetime | None = None) -> None:

@@ -39,7 +39,7 @@ from trailduck.lake.layout import (
     run_tmp_parts,
 )
 from trailduck.lake.storage import LocalStorage, S3Storage, Storage, open_storage
-from trailduck.lake.table import commit_run, create_table
+from trailduck.lake.table import commit_run, create_table, current_files
 from trailduck.lake.views import connect_for_reading
 from trailduck.state.checkpoint import Checkpoint
 from trailduck.state.store import LocalStateStore, StateStore
@@ -79,6 +79,7 @@ class Lake(LakeLayout):
         text = os.fspath(root)
         self.storage: Storage
         self._lease: Any = None  # held while writing to a lake on S3 (see lock())
+        self._marker_tag: str | None = None  # the version of this process's run marker (see prepare_commit)
         if (
             text.startswith("s3:/") or text == "s3:"
         ):  # s3://bucket/prefix, or as a Path spells it: s3:/bucket/prefix
@@ -103,6 +104,12 @@ class Lake(LakeLayout):
             )
         super().__init__(path)
         self.storage = LocalStorage(path)
+
+    def exists(self) -> bool:
+        """Whether a lake is there: its bookkeeping folder (or prefix, on S3)."""
+        if self.is_local:
+            return self.meta_dir.is_dir()
+        return bool(self.storage.first_keys(f"{META}/", 1))
 
     @property
     def location(self) -> str:
@@ -186,6 +193,10 @@ class Lake(LakeLayout):
                 "(trailduck never writes among other objects)"
             )
 
+    def _committed_parts(self) -> set[str]:
+        """The keys of every data file the tables name now."""
+        return {f.path for dataset in DATASETS for f in current_files(self, dataset)}
+
     def check_lease(self) -> None:
         """Before a commit: on S3, that this process still holds the lake's lease (a lost one raises)."""
         if self._lease is not None:
@@ -268,7 +279,7 @@ class Lake(LakeLayout):
         committed, so recovery never decides from another one.
         """
         record = {"run": run_id, "state": self._as_marked(state_location)}
-        self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
+        self._marker_tag = self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
 
     def prepare_commit(
         self, run_id: str, state_location: str, checkpoint: Checkpoint, records: list[dict[str, Any]]
@@ -281,7 +292,13 @@ class Lake(LakeLayout):
             "state": self._as_marked(state_location),
             "commit": {"checkpoint": checkpoint.to_json(), "files": records},
         }
-        self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
+        # Only over this run's own marker, as begin_run left it: a writer that lost the lake (its lease taken
+        # over, its marker rolled back by the new writer's recovery) must not bring it back with a commit.
+        if not self.storage.replace(run_marker_key(run_id), json.dumps(record).encode(), self._marker_tag):
+            raise LakeError(
+                f"{self.location}: this run's marker was removed by another writer that took over the lake (this "
+                "one was presumed dead); this run stops without committing. Run again once the other is done"
+            )
 
     def commit(self, run_id: str, sequence: int, records: list[dict[str, Any]]) -> list[str]:
         """Commit a run's files: one commit per table that gets files, each carrying the run's sequence
@@ -400,8 +417,17 @@ class Lake(LakeLayout):
                     self.storage.delete(key)
             for key in self.storage.keys(CONTENT, temporary_name("*")):
                 self.storage.delete(key)
+        in_tables = self._committed_parts() if any(r not in committed for r in markers) else set()
         for run_id in markers:
             if run_id not in committed:
+                mine = {key for key in in_tables if is_part_of(key.rsplit("/", 1)[-1], {run_id})}
+                if mine:
+                    # Never delete what a table names: something wrote this run's commit besides its marker.
+                    raise StateError(
+                        f"{self.location}: the interrupted run {run_id} has no commit written ahead, yet a table "
+                        f"names its file {self.storage.uri_of(sorted(mine)[0])}; trailduck will not guess: look at "
+                        "the tables' history (DeltaTable.history()) before running again"
+                    )
                 self.storage.delete(content_key(run_id))
                 for dataset in DATASETS:
                     for key in self.storage.keys(dataset, run_parts(run_id)):

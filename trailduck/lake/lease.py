@@ -227,8 +227,9 @@ class S3Lease:
             self._record, self._etag = record, etag
 
     def check(self) -> None:
-        """Raise LakeError unless this process still holds the lease: before committing, call this. A lease
-        that expired unrenewed counts as lost, whether or not another process took it over yet."""
+        """Raise LakeError unless this process still holds the lease with a third of its ttl to go: before
+        committing, call this. A lease about to expire unrenewed counts as lost, whether or not another process
+        took it over yet: the commit that follows must end well before anyone may take the lease over."""
         # No lock: a renewal in flight may hold it for as long as S3 takes to answer, and the two fields read
         # here are each replaced whole.
         lost, record = self._lost, self._record
@@ -236,9 +237,10 @@ class S3Lease:
             raise lost
         if record is None:
             raise LakeError(f"{self.location}: this process does not hold the lake's lease; acquire it first")
-        if self.clock() >= record.expires:
+        # A margin: what follows the check (a commit) must end well before anyone may take the lease over.
+        if self.clock() >= record.expires - self.ttl / 3:
             raise LakeError(
-                f"{self.location}: the lake's lease expired at {_said(record.expires)} without being renewed "
+                f"{self.location}: the lake's lease expires at {_said(record.expires)} and was not renewed "
                 "(S3 unreachable, or this process was stopped), so another process may hold it now; this run "
                 "must stop without committing. Run again"
             )

@@ -46,8 +46,14 @@ class Storage(Protocol):
         """The object's bytes, or None when there is none."""
         ...
 
-    def write(self, key: str, data: bytes) -> None:
-        """Replace the object atomically and durably: a reader sees the old bytes or the new ones."""
+    def write(self, key: str, data: bytes) -> str | None:
+        """Replace the object atomically and durably: a reader sees the old bytes or the new ones. Returns its
+        version (the ETag on S3), for :meth:`replace`."""
+        ...
+
+    def replace(self, key: str, data: bytes, version: str | None) -> bool:
+        """As :meth:`write`, only if the object is still the one ``version`` names (on S3: ``If-Match``; on a
+        local folder, whose single writer the lock guarantees: only if it still exists). False if not."""
         ...
 
     def delete(self, key: str) -> None:
@@ -104,7 +110,7 @@ class LocalStorage:
         except FileNotFoundError:
             return None
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes) -> str | None:
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = beside(final)
@@ -112,6 +118,13 @@ class LocalStorage:
             fh.write(data)
         fsync_file(tmp)
         replace_durably(tmp, final)
+        return None
+
+    def replace(self, key: str, data: bytes, version: str | None) -> bool:
+        if not self.path(key).exists():
+            return False
+        self.write(key, data)
+        return True
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -175,6 +188,7 @@ class S3Storage:
         self._fs: pafs.S3FileSystem | None = None
         self._fs_made = 0.0
         self._region: str | None = None
+        self._session: Any = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # To worker processes: the settings, not the client (a boto3 client does not pickle).
@@ -189,6 +203,7 @@ class S3Storage:
         self._client = None
         self._fs = None
         self._region = None
+        self._session = None
 
     @property
     def client(self) -> Any:
@@ -217,9 +232,12 @@ class S3Storage:
     def _credentials(self) -> tuple[dict[str, str], str]:
         """The credentials and region of the standard chain (profile, environment, instance role), as boto3
         finds them, for the two libraries that do not use boto3."""
-        import boto3
+        if self._session is None:
+            import boto3
 
-        session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            # One session for the storage's life: its credentials refresh themselves before they expire.
+            self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        session = self._session
         found = session.get_credentials()
         frozen = found.get_frozen_credentials() if found is not None else None
         region = self._bucket_region() or session.region_name or "us-east-1"
@@ -265,10 +283,9 @@ class S3Storage:
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         """pyarrow's S3 filesystem with the credentials boto3 finds, made anew every few minutes: credentials
         of a role or an SSO session expire (within the hour), and a long run must not outlive them."""
-        if self._fs is not None and time.monotonic() - self._fs_made > _REFRESH_S:
-            self._fs = None
-        if self._fs is None:
-            self._fs_made = time.monotonic()
+        fs = self._fs
+        if fs is None or time.monotonic() - self._fs_made > _REFRESH_S:
+            made = time.monotonic()
             creds, region = self._credentials()
             kwargs: dict[str, Any] = {"region": region}
             if "key" in creds:
@@ -278,8 +295,9 @@ class S3Storage:
             if self.endpoint_url:
                 scheme, _, host = self.endpoint_url.partition("://")
                 kwargs.update(endpoint_override=host, scheme=scheme)
-            self._fs = pafs.S3FileSystem(**kwargs)
-        return self._fs, f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+            fs = pafs.S3FileSystem(**kwargs)
+            self._fs, self._fs_made = fs, made  # (a thread reading both meanwhile gets an older, valid one)
+        return fs, f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
 
     def _aws(self, exc: Exception, doing: str, key: str, action: str) -> Exception:
         """The trailduck error for a failed call, naming the IAM action the lake's writer needs."""
@@ -299,11 +317,22 @@ class S3Storage:
         except Exception as exc:
             raise self._aws(exc, "reading", key, "s3:GetObject") from exc
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes) -> str | None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data)
+            response = self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data)
         except Exception as exc:
             raise self._aws(exc, "writing", key, "s3:PutObject") from exc
+        return str(response.get("ETag") or "") or None
+
+    def replace(self, key: str, data: bytes, version: str | None) -> bool:
+        from trailduck.state.s3store import put_if
+
+        if version is None:
+            return False
+        return (
+            put_if(self.client, self.bucket, self.key(key), data, etag=version, what="a run's marker")
+            is not None
+        )
 
     def delete(self, key: str) -> None:
         try:
