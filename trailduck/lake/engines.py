@@ -78,7 +78,7 @@ def parse_s3_uri(text: str, option: str, engine: str) -> str:
         raise ConfigError(
             f"{option} {text!r}: an S3 location for SQL may not contain any of {' '.join(repr(c) for c in bad)}"
         )
-    path = rest[2:].rstrip("/")
+    path = re.sub(r"[/\s]+$", "", rest[2:])  # trailing slashes and blanks, in any order: parses to itself
     bucket, _, prefix = path.partition("/")
     if not bucket:
         raise ConfigError(f"{option} {text!r}: name the bucket, as in {scheme}://bucket/prefix")
