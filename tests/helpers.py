@@ -136,3 +136,15 @@ def lay_out(lines: list[str]) -> dict[str, bytes]:
             )
             objects[key] = gzip.compress(('{"Records":[' + ",".join(events[i : i + 7]) + "]}").encode())
     return objects
+
+
+def empty_lake(root: Path) -> Path:
+    """A lake with its two tables and no data, as a first ingest of an empty trail leaves one."""
+    from trailduck.lake.layout import DATASETS
+    from trailduck.lake.table import create_table
+
+    lake = Lake(root)
+    lake.create()
+    for dataset in DATASETS:
+        create_table(lake, dataset)
+    return lake.root

@@ -8,11 +8,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import empty_lake
 from trailduck.cli.app import app
 from trailduck.errors import ExitCode
-from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS
-from trailduck.lake.table import create_table
 
 runner = CliRunner()
 
@@ -23,11 +21,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 
 @pytest.fixture
 def local_lake(tmp_path: Path) -> Path:
-    lake = Lake(tmp_path / "lake")
-    lake.create()
-    for dataset in DATASETS:
-        create_table(lake, dataset)  # as the first ingest leaves them
-    return lake.root
+    return empty_lake(tmp_path / "lake")
 
 
 def test_athena_from_an_s3_lake_prints_plain_sql() -> None:

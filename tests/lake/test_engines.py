@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import empty_lake
 from trailduck.errors import ConfigError
 from trailduck.lake.engines import (
     ENGINES,
@@ -19,9 +20,7 @@ from trailduck.lake.engines import (
     lake_location,
     parse_s3_uri,
 )
-from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS
-from trailduck.lake.table import create_table
 
 
 @pytest.mark.parametrize(
@@ -186,12 +185,7 @@ def test_engines() -> None:
 
 @pytest.fixture
 def local_lake(tmp_path: Path) -> Path:
-    """An empty lake folder, as `trailduck ingest` leaves one (its data is not read here)."""
-    lake = Lake(tmp_path / "lake")
-    lake.create()
-    for dataset in DATASETS:
-        create_table(lake, dataset)  # as the first ingest leaves them
-    return lake.root
+    return empty_lake(tmp_path / "lake")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 import trailduck
-from trailduck.lake.layout import LakeLayout, part_name, partition_path, run_parts, run_tmp_parts
+from trailduck.fsutil import temporary_name
+from trailduck.lake.layout import (
+    CONTENT,
+    CONTENT_FILES,
+    LakeLayout,
+    content_key,
+    part_name,
+    partition_path,
+    run_parts,
+    run_tmp_parts,
+)
+from trailduck.lake.storage import LocalStorage
 
 PACKAGE = Path(trailduck.__file__).parent
 #: A fragment of a lake path -> the modules allowed to spell it.
@@ -110,10 +121,10 @@ def test_names_and_globs_agree(tmp_path: Path, run: str, n: str) -> None:
 def test_content_files_are_found_whatever_the_run_id(tmp_path: Path, run: str) -> None:
     """A run's content file is ``part-<run>.parquet``: found by its own glob, not the data files' (which wants a
     dash after the run id), and so is one still being written."""
-    layout = LakeLayout(tmp_path)
-    layout.content_dir.mkdir(parents=True)
-    final = layout.content_file(run)
+    storage = LocalStorage(tmp_path)
+    final = tmp_path / content_key(run)
+    final.parent.mkdir(parents=True)
     final.touch()
-    (layout.content_dir / f".{final.name}.tmp").touch()
-    assert layout.content_files() == [final]
-    assert layout.content_tmp_files() == [layout.content_dir / f".{final.name}.tmp"]
+    (final.parent / f".{final.name}.tmp").touch()
+    assert storage.keys(CONTENT, CONTENT_FILES) == [content_key(run)]
+    assert storage.keys(CONTENT, temporary_name("*")) == [f"{CONTENT}/.{final.name}.tmp"]

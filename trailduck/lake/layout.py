@@ -96,11 +96,6 @@ def stream_folder(dataset: str, account: str, region: str) -> str:
     return _hive_folder(dataset, account, region)
 
 
-def partition_value(folder: Path) -> str:
-    """The value a partition folder (``date=2026-12-01``) holds (``2026-12-01``)."""
-    return folder.name.split("=", 1)[1]
-
-
 def part_name(run_id: str, n: str) -> str:
     """The name of a data file: ``part-<run>-<n>.parquet``; ``n`` tells the run's files apart."""
     return f"{_PART}{run_id}-{n}{_PARQUET}"
@@ -142,37 +137,15 @@ class LakeLayout:
 
     @property
     def state_path(self) -> Path:
-        return self.meta_dir / "state.json"
+        return self.root / STATE
 
     @property
     def runs_dir(self) -> Path:
-        return self.meta_dir / "runs"
-
-    def run_marker(self, run_id: str) -> Path:
-        return self.runs_dir / f"{run_id}.run"
-
-    def run_marker_files(self) -> list[Path]:
-        return sorted(self.runs_dir.glob("*.run")) if self.runs_dir.is_dir() else []
+        return self.root / RUNS
 
     @property
     def lock_path(self) -> Path:
         return self.meta_dir / "lock"
-
-    @property
-    def content_dir(self) -> Path:
-        """Per run, the SHA-256 of each object's converted content (see :mod:`trailduck.lake.lineage`)."""
-        return self.meta_dir / "content"
-
-    def content_file(self, run_id: str) -> Path:
-        return self.content_dir / f"{_PART}{run_id}{_PARQUET}"
-
-    def content_files(self, pattern: str = f"{_PART}*{_PARQUET}") -> list[Path]:
-        """The content files (``part-<run>.parquet``, one a run), or those whose name matches ``pattern``."""
-        return sorted(self.content_dir.glob(pattern)) if self.content_dir.is_dir() else []
-
-    def content_tmp_files(self) -> list[Path]:
-        """Content files still being written."""
-        return self.content_files(temporary_name(f"{_PART}*{_PARQUET}"))
 
     def verdict_table(self, table: str) -> Path:
         return self.root / verdict_key(table)
@@ -180,10 +153,6 @@ class LakeLayout:
     @property
     def compact_dir(self) -> Path:
         return self.meta_dir / "compact"
-
-    def compact_staging(self, run_id: str, partition: Path) -> Path:
-        """Where a compaction writes the new files of the partition folder ``partition``."""
-        return self.compact_dir / run_id / partition.relative_to(self.root)
 
     @property
     def scratch_dir(self) -> Path:
@@ -206,14 +175,6 @@ class LakeLayout:
 
     def stream_dir(self, dataset: str, account: str, region: str) -> Path:
         return self.root / stream_folder(dataset, account, region)
-
-    def partition_files(self, partition: Path) -> list[Path]:
-        """The data files of one partition folder."""
-        return sorted(partition.glob(f"*{_PARQUET}"))
-
-    def partition_dirs(self, dataset: str) -> list[Path]:
-        base = self.dataset_dir(dataset)
-        return sorted(p for p in base.glob(_PARTITIONS) if p.is_dir()) if base.is_dir() else []
 
     def data_files(self, dataset: str = EVENTS, names: str = f"*{_PARQUET}") -> list[Path]:
         """The files of ``dataset``'s partitions whose name matches ``names`` (every data file by default)."""
