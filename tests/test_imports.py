@@ -160,7 +160,7 @@ LAYERS = [
     ["trailduck.state"],
     ["trailduck.lake"],
     ["trailduck.integrity", "trailduck.ingestion", "trailduck.trail_setup"],
-    ["trailduck.analysis"],
+    ["trailduck.analysis", "trailduck.sigma"],
     ["trailduck.synthetic"],
     ["trailduck.cli", "trailduck.__main__"],
 ]

@@ -89,23 +89,31 @@ def to_markdown(findings: list[Finding], since: dt.date | None, until: dt.date |
         "|---|---|---|---:|---|",
     ]
     for f in findings:
-        lines.append(f"| {f.id} | {f.severity} | {_md(f.title)} | {f.count:,} | `{f.view}` |")
+        lines.append(f"| {f.id} | {f.severity} | {md(f.title)} | {f.count:,} | `{f.view}` |")
     for f in findings:
         if not f.count:
             continue
-        lines += ["", f"## {f.id}: {_md(f.title)} ({f.count:,})", ""]
-        for row in f.sample:
-            when = row.get("eventTime")
-            lines.append(
-                f"- {when:%Y-%m-%d %H:%M:%S}Z " if isinstance(when, dt.datetime) else "- (no eventTime) "
-            )
-            lines[-1] += " · ".join(
-                _md(str(row.get(k)))
-                for k in ("account", "region", "principal", "eventName", "sourceIPAddress", "source_key")
-                if row.get(k) is not None
-            )
+        lines += ["", f"## {f.id}: {md(f.title)} ({f.count:,})", "", *sample_lines(f.sample)]
     return "\n".join(lines) + "\n"
 
 
-def _md(text: str) -> str:
+def sample_lines(sample: list[dict[str, Any]]) -> list[str]:
+    """A finding's sample rows as Markdown list items: when, where, who, what, and the object it came from."""
+    lines = []
+    for row in sample:
+        when = row.get("eventTime")
+        line = f"- {when:%Y-%m-%d %H:%M:%S}Z " if isinstance(when, dt.datetime) else "- (no eventTime) "
+        lines.append(
+            line
+            + " · ".join(
+                md(str(row.get(k)))
+                for k in ("account", "region", "principal", "eventName", "sourceIPAddress", "source_key")
+                if row.get(k) is not None
+            )
+        )
+    return lines
+
+
+def md(text: str) -> str:
+    """``text`` as one line of a Markdown table cell or heading."""
     return text.replace("|", "\\|").replace("\n", " ")

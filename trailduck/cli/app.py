@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from trailduck import __version__
-from trailduck.cli import console, ddl, demo, ingest, query, setup, state, verify
+from trailduck.cli import console, ddl, demo, ingest, query, setup, sigma, state, verify
 from trailduck.cli.console import exit_on_error, raise_stop_signal, show
 from trailduck.convert import native
 from trailduck.errors import ExitCode
@@ -69,6 +69,7 @@ def _main(
 app.command("ingest")(ingest.ingest_cmd)
 app.command("sql")(query.sql_cmd)
 app.command("report")(query.report_cmd)
+app.command("sigma")(sigma.sigma_cmd)
 app.command("views")(query.views_cmd)
 app.command("ddl")(ddl.ddl_cmd)
 state_app.command("show")(state.state_show)

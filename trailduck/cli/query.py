@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,8 +20,21 @@ from trailduck.cli.options import (
     parse_day,
     parse_since,
 )
+from trailduck.cli.sigma import say_unsupported, sigma_table
 from trailduck.errors import ConfigError, ExitCode
 from trailduck.lake.folder import open_lake
+
+if TYPE_CHECKING:
+    from trailduck.sigma.run import SigmaFinding
+
+SigmaOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--sigma",
+        help="A Sigma rule file or folder (searched recursively); give it again for more.",
+        show_default=False,
+    ),
+]
 
 
 def sql_cmd(
@@ -70,26 +84,38 @@ def report_cmd(
             help=f"Exit with {int(ExitCode.FINDINGS)} when any detection matched (for cron).",
         ),
     ] = False,
+    sigma: SigmaOpt = None,
 ) -> None:
-    """Run every detection (CIS AWS Foundations v3.0 4.1-4.15, then trailduck's own) over a window of days.
+    """Run every detection (CIS AWS Foundations v3.0 4.1-4.15, then trailduck's own, then any --sigma rules) over
+    a window of days.
 
     The window applies to the partition date (the UTC day of eventTime). Counts are events as delivered.
     Each detection is a view in the lake's database: query it for every row, e.g.
     trailduck sql "SELECT * FROM cis_4_03_root_account_usage".
     """
     from trailduck.analysis.report import run_report, to_markdown
+    from trailduck.sigma.rules import load_rules
+    from trailduck.sigma.run import run_sigma, sigma_markdown
 
+    sigma_findings: list[SigmaFinding] = []
     with exit_on_error():
         if fmt not in ("table", "json", "markdown"):
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
         first, last = parse_since(since), parse_day(until, "--until")
-        findings = run_report(
-            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), first, last
-        )
+        the_lake = open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url)
+        rules = load_rules(sigma) if sigma else []  # a bad path is said before any detection runs
+        findings = run_report(the_lake, first, last)
+        if rules:
+            sigma_findings = run_sigma(the_lake, rules, first, last)
         if fmt == "json":
-            print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
+            entries = [f.to_json() for f in findings] + [
+                s.to_json() | {"severity": s.level} for s in sigma_findings
+            ]
+            print(json.dumps(entries, indent=2, ensure_ascii=False))
         elif fmt == "markdown":
             print(to_markdown(findings, first, last), end="")
+            if sigma_findings:
+                print("\n" + sigma_markdown(sigma_findings, first, last), end="")
         else:
             window = f"{first or 'first day'} to {last or 'last day'} (partition date)"
             table = Table(title=f"trailduck report: {window}", title_justify="left")
@@ -108,7 +134,10 @@ def report_cmd(
                 f'{sum(f.count for f in matched):,} events; see the rows with trailduck sql "SELECT * FROM <view>"',
                 highlight=False,
             )
-    if fail_on_findings and any(f.count for f in findings):
+            if sigma_findings:
+                console.out.print(sigma_table(sigma_findings, first, last))
+        say_unsupported(sigma_findings)
+    if fail_on_findings and (any(f.count for f in findings) or any(s.count for s in sigma_findings)):
         raise typer.Exit(ExitCode.FINDINGS)
 
 
@@ -125,13 +154,30 @@ def views_cmd(
             "lake's database to another DuckDB database, which cannot tell where it is).",
         ),
     ] = False,
+    sigma: SigmaOpt = None,
 ) -> None:
     """List the views in <lake>/trailduck.duckdb with a line on each (a lake on S3 keeps no database: every
-    connection to it makes the same views in memory)."""
+    connection to it makes the same views in memory). With --sigma, install one view per Sigma rule first
+    (sigma_<name>: every event the rule matches), for the DuckDB CLI and notebooks."""
     from trailduck.lake.views import all_views, refresh_views
 
     with exit_on_error():
         the_lake = open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url)
         if refresh:
             refresh_views(the_lake, force=True)
-        print_rows(["view", "description"], [(v.name, v.description) for v in all_views()], "table")
+        rows = [(v.name, v.description) for v in all_views()]
+        if sigma:
+            from trailduck.sigma.run import install_sigma_views
+
+            installed = install_sigma_views(the_lake, sigma)
+            rows += [
+                (r.view, f"[sigma, {r.level or 'no level'}] {r.title}")
+                for r in installed
+                if r.condition is not None
+            ]
+            cannot = [r for r in installed if r.condition is None]
+            for r in cannot:
+                console.err.print(
+                    console.say(f"{r.file}: {r.title}: not installed: {r.unsupported}"), highlight=False
+                )
+        print_rows(["view", "description"], rows, "table")

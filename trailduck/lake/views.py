@@ -157,6 +157,8 @@ def view_statements(lake: Lake, registered: dict[str, Any] | None = None) -> lis
         template.format(view=EVENTS, relation=_relation(lake, EVENTS, registered)),
         template.format(view=INSIGHTS, relation=_relation(lake, INSIGHTS, registered)),
         load_sql("events_unique.sql"),
+        load_sql("principal.sql"),
+        load_sql("sigma.sql"),
         load_sql("cw_string.sql"),
         load_sql("cw_events.sql"),
         load_sql("login_failures.sql"),

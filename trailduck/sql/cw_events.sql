@@ -13,7 +13,7 @@ SELECT
     account,
     region,
     date,
-    coalesce(userIdentity.arn, userIdentity.userName, userIdentity.principalId, userIdentity.type) AS principal,
+    principal_of(userIdentity) AS principal,
     cw_string(eventSource) AS eventSource,
     cw_string(eventName) AS eventName,
     cw_string(errorCode) AS errorCode,

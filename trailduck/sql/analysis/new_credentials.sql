@@ -6,7 +6,7 @@ SELECT
     account,
     region,
     date,
-    coalesce(userIdentity.arn, userIdentity.userName, userIdentity.principalId, userIdentity.type) AS principal,
+    principal_of(userIdentity) AS principal,
     eventName,
     requestParameters ->> '$.userName' AS forUser,
     responseElements ->> '$.accessKey.accessKeyId' AS newAccessKeyId,

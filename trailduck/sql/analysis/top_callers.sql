@@ -2,7 +2,7 @@
 -- description: Principals by number of calls, with their services, errors and where they called from.
 SELECT
     account,
-    coalesce(userIdentity.arn, userIdentity.userName, userIdentity.principalId, userIdentity.type) AS principal,
+    principal_of(userIdentity) AS principal,
     count(*) AS events,
     count(DISTINCT eventSource) AS services,
     count(errorCode) AS errors,

@@ -1,0 +1,283 @@
+"""A pySigma backend that turns a Sigma rule's detection into a DuckDB ``WHERE`` condition over ``events``.
+
+Built on pySigma's :class:`~sigma.conversion.base.TextQueryBackend`, which parses the rule, expands its
+condition (``1 of selection_*``, ``them``, ``not``, parentheses) and its modifiers (``windash``, ``base64``,
+lists of values, ``|all``) and joins the parts with ``AND``, ``OR`` and ``NOT``. Every comparison of a field
+with a value is written here, with Sigma's semantics as ``trailduck/sigma/README.md`` lists them: where a field
+is comes from :mod:`trailduck.sigma.fields`, and every comparison is TRUE or FALSE, never NULL, so ``not`` of
+a comparison on an absent field is TRUE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import IPv4Network
+from typing import Any, ClassVar
+
+import duckdb
+from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionValueExpression
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.state import ConversionState
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaFieldReference,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SpecialChars,
+    TimestampPart,
+)
+
+from trailduck.sigma.fields import RECORD, Field, FieldError, resolve
+from trailduck.sql import sql_literal
+
+_COMPARE = {
+    CompareOperators.LT: "<",
+    CompareOperators.LTE: "<=",
+    CompareOperators.GT: ">",
+    CompareOperators.GTE: ">=",
+}
+_REGEX_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
+}
+_TIME_PARTS = {
+    TimestampPart.MINUTE: "minute",
+    TimestampPart.HOUR: "hour",
+    TimestampPart.DAY: "day",
+    TimestampPart.WEEK: "week",
+    TimestampPart.MONTH: "month",
+    TimestampPart.YEAR: "year",
+}
+#: The one typed field a timestamp-part modifier (|hour, |day, ...) can read.
+_TIME_FIELD = "eventTime"
+
+
+def _unsupported(what: str, cond: Any = None) -> SigmaFeatureNotSupportedByBackendError:
+    return SigmaFeatureNotSupportedByBackendError(what, source=getattr(cond, "source", None))
+
+
+def like_pattern(s: SigmaString) -> str | None:
+    """``s`` as a LIKE pattern (escape character ``\\``); None when it has no wildcard (compare it whole)."""
+    if s.contains_placeholder():
+        raise _unsupported("placeholders (|expand) need values trailduck does not have")
+    if not s.contains_special():
+        return None
+    out = []
+    for part in s.s:
+        if part == SpecialChars.WILDCARD_MULTI:
+            out.append("%")
+        elif part == SpecialChars.WILDCARD_SINGLE:
+            out.append("_")
+        elif isinstance(part, str):
+            out.append(part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+        else:
+            raise _unsupported(f"the special part {part!r} of a value")
+    return "".join(out)
+
+
+def plain_text(s: SigmaString) -> str:
+    """``s`` without wildcards, as the text it stands for."""
+    return "".join(p for p in s.s if isinstance(p, str))
+
+
+def string_match(text: str, s: SigmaString, *, cased: bool) -> str:
+    """SQL: ``text`` (VARCHAR) matches the Sigma string ``s`` over its whole value."""
+    pattern = like_pattern(s)
+    if pattern is None:
+        literal = sql_literal(plain_text(s))
+        return f"{text} = {literal}" if cased else f"lower({text}) = lower({literal})"
+    return f"{text} {'LIKE' if cased else 'ILIKE'} {sql_literal(pattern)} ESCAPE '\\'"
+
+
+_CHECK = duckdb.connect()
+
+
+def regex_literal(r: SigmaRegularExpression) -> str:
+    """The regular expression with its flags as RE2 inline flags, checked by DuckDB now (RE2 has no
+    lookarounds or backreferences: such a rule is unsupported rather than failing at query time)."""
+    flags = "".join(sorted(_REGEX_FLAGS[f] for f in r.flags))
+    pattern = (f"(?{flags})" if flags else "") + r.regexp.to_plain()
+    try:
+        _CHECK.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error as exc:
+        raise _unsupported(f"regular expression {r.regexp.to_plain()!r}: {str(exc).splitlines()[0]}") from exc
+    return sql_literal(pattern)
+
+
+def cidr_match(text: str, c: SigmaCIDRExpression) -> str:
+    net = c.network
+    if isinstance(net, IPv4Network):
+        return f"sigma_ipv4({text}) BETWEEN {int(net.network_address)} AND {int(net.broadcast_address)}"
+    low, high = (format(int(a), "032x") for a in (net.network_address, net.broadcast_address))
+    return f"sigma_ipv6({text}) BETWEEN '{low}' AND '{high}'"
+
+
+class DuckDBSigmaBackend(TextQueryBackend):
+    """Sigma rules to a DuckDB condition over the ``events`` view (see the module's docstring)."""
+
+    name: ClassVar[str] = "trailduck DuckDB"
+    formats: ClassVar[dict[str, str]] = {"default": "a DuckDB condition over events"}
+    requires_pipeline: ClassVar[bool] = False
+
+    group_expression: ClassVar[str] = "({expr})"
+    token_separator: str = " "
+    or_token: ClassVar[str] = "OR"
+    and_token: ClassVar[str] = "AND"
+    not_token: ClassVar[str] = "NOT"
+    eq_token: ClassVar[str] = " = "
+    convert_or_as_in: ClassVar[bool] = False
+    convert_and_as_in: ClassVar[bool] = False
+    query_expression: ClassVar[str] = "{query}"
+
+    # Each comparison is written whole by a method below; none goes through the base class's templates.
+
+    def _field(self, cond: ConditionFieldEqualsValueExpression) -> Field:
+        try:
+            return resolve(cond.field)
+        except FieldError as exc:
+            raise _unsupported(str(exc), cond) from exc
+
+    @staticmethod
+    def _any(field: Field, predicate: Callable[[str], str]) -> str:
+        """SQL: some text of ``field`` satisfies ``predicate`` (SQL over the text it is given); TRUE or FALSE."""
+        if field.scalar is not None:
+            return f"coalesce({predicate(field.scalar)}, false)"
+        return f"(len(list_filter({field.texts}, lambda t: {predicate('t')})) > 0)"
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        return self._any(self._field(cond), lambda t: string_match(t, value, cased=False))
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCasedString)
+        return self._any(self._field(cond), lambda t: string_match(t, value, cased=True))
+
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaNumber)
+        number = float(cond.value.number)
+        return self._any(self._field(cond), lambda t: f"TRY_CAST({t} AS DOUBLE) = {number!r}")
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaBool)
+        word = "true" if cond.value.boolean else "false"
+        return self._any(self._field(cond), lambda t: f"lower({t}) = '{word}'")
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaRegularExpression)
+        regex = regex_literal(cond.value)
+        return self._any(self._field(cond), lambda t: f"regexp_matches({t}, {regex})")
+
+    def convert_condition_field_eq_val_cidr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        cidr = cond.value
+        assert isinstance(cidr, SigmaCIDRExpression)
+        return self._any(self._field(cond), lambda t: cidr_match(t, cidr))
+
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaCompareExpression)
+        op = _COMPARE.get(cond.value.op)
+        if op is None:
+            raise _unsupported(f"the comparison {cond.value.op.name}", cond)
+        number = float(cond.value.number.number)
+        return self._any(self._field(cond), lambda t: f"TRY_CAST({t} AS DOUBLE) {op} {number!r}")
+
+    def convert_condition_field_eq_val_timestamp_part(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaTimestampPart)
+        if cond.field != _TIME_FIELD:
+            raise _unsupported(
+                f"a timestamp part of {cond.field!r} (only {_TIME_FIELD} is a timestamp)", cond
+            )
+        part = _TIME_PARTS[cond.value.timestamp_part]
+        return f"coalesce(date_part('{part}', {_TIME_FIELD} AT TIME ZONE 'UTC') = {int(cond.value.number)}, false)"
+
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaFieldReference)
+        ref = cond.value
+        try:
+            other = resolve(ref.field)
+        except FieldError as exc:
+            raise _unsupported(str(exc), cond) from exc
+        a, b = "lower(t)", "lower(u)"
+        if ref.starts_with and ref.ends_with:
+            test = f"contains({a}, {b})"
+        elif ref.starts_with:
+            test = f"starts_with({a}, {b})"
+        elif ref.ends_with:
+            test = f"ends_with({a}, {b})"
+        else:
+            test = f"{a} = {b}"
+        field = self._field(cond)
+        return (
+            f"(len(list_filter({field.texts}, lambda t: "
+            f"len(list_filter({other.texts}, lambda u: {test})) > 0)) > 0)"
+        )
+
+    def convert_condition_field_eq_val_null(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return f"({self._field(cond).is_null})"
+
+    def convert_condition_field_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self._field(cond).exists
+
+    def convert_condition_field_not_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return f"NOT {self._field(cond).exists}"
+
+    def convert_condition_field_eq_query_expr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        raise _unsupported("query expressions (from a processing pipeline's placeholders)", cond)
+
+    # Keywords: a value without a field is searched in every string of the record.
+
+    @staticmethod
+    def _keyword(predicate: str) -> str:
+        """SQL: some string of the record satisfies ``predicate`` (SQL over ``t``)."""
+        return f"(len(list_filter(sigma_strings({RECORD}), lambda t: {predicate})) > 0)"
+
+    def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        return self._keyword(string_match("t", value, cased=isinstance(value, SigmaCasedString)))
+
+    def convert_condition_val_num(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        raise _unsupported("a keyword that is a number (keywords search the record's strings)", cond)
+
+    def convert_condition_val_re(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        assert isinstance(cond.value, SigmaRegularExpression)
+        return self._keyword(f"regexp_matches(t, {regex_literal(cond.value)})")
+
+    def convert_condition_query_expr(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        raise _unsupported("query expressions (from a processing pipeline's placeholders)", cond)
