@@ -7,6 +7,7 @@ The library the CLI and the notebooks share; everything public is here, at the t
     lake = trailduck.open_lake("cloudtrail-lake")
     con = lake.connect()                                  # DuckDB, with the views
     findings = trailduck.run_report(lake)                 # every detection over the lake
+    sigma = trailduck.run_sigma(lake, ["rules/cloud/aws/cloudtrail"])   # Sigma rules over the lake
     result = trailduck.verify(trailduck.VerifyOptions(source="s3://bucket"))   # against the digest files
     trailduck.compact(lake)                               # fewer, larger Parquet files
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from trailduck.lake.compact import CompactSummary, compact
     from trailduck.lake.folder import Lake, open_lake
     from trailduck.lake.rebuild import RebuildResult, rebuild_checkpoint
+    from trailduck.sigma.run import SigmaFinding, install_sigma_views, run_sigma
     from trailduck.synthetic.demo import notebook_lake
 
 #: Each public name and the module that owns it.
@@ -61,6 +63,9 @@ _OWNERS = {
     "RebuildResult": "trailduck.lake.rebuild",
     "open_lake": "trailduck.lake.folder",
     "Lake": "trailduck.lake.folder",
+    "run_sigma": "trailduck.sigma.run",
+    "SigmaFinding": "trailduck.sigma.run",
+    "install_sigma_views": "trailduck.sigma.run",
     "notebook_lake": "trailduck.synthetic.demo",
     **{
         name: "trailduck.errors"
@@ -95,6 +100,7 @@ __all__ = [
     "LakeError",
     "ObjectGoneError",
     "RebuildResult",
+    "SigmaFinding",
     "SourceError",
     "StateError",
     "TrailduckError",
@@ -103,12 +109,14 @@ __all__ = [
     "__version__",
     "compact",
     "ingest",
+    "install_sigma_views",
     "keep_result",
     "notebook_lake",
     "open_lake",
     "rebuild_checkpoint",
     "run_query",
     "run_report",
+    "run_sigma",
     "verify",
 ]
 

@@ -3,7 +3,7 @@ with the reason and never stops the others.
 
 Hostile files are refused before pySigma sees them: over :data:`MAX_RULE_BYTES`, not UTF-8, not YAML, nested
 too deeply, or YAML whose anchors and aliases would expand past :data:`MAX_NODES` nodes (a "billion laughs"
-bomb is a few hundred bytes that expand into billions of nodes).
+bomb is a few hundred bytes that expand into billions of nodes); pySigma checks the same again.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from trailduck.sigma.backend import DuckDBSigmaBackend
 
 #: A Sigma rule is a few kilobytes; SigmaHQ's largest is under 30 KB.
 MAX_RULE_BYTES = 1 << 20
-#: The nodes a rule file may hold once its aliases are expanded.
-MAX_NODES = 100_000
+#: The nodes a rule file's aliases may add once expanded (pySigma's own limit, which it checks after us).
+MAX_NODES = 10_000
 SUFFIXES = (".yml", ".yaml")
 #: The log source trailduck's lake holds.
 PRODUCT, SERVICE = "aws", "cloudtrail"
@@ -92,7 +92,7 @@ def _file_rules(path: Path, backend: DuckDBSigmaBackend) -> Iterator[Rule]:
     except _Refused as exc:
         yield Rule(path, 1, None, path.name, unsupported=str(exc))
         return
-    except (SigmaError, yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+    except Exception as exc:  # pySigma's own errors, and whatever else it raises on a file it cannot read
         yield Rule(path, 1, None, path.name, unsupported=f"not a Sigma rule file: {_said(exc)}")
         return
     if not collection.rules:
@@ -140,10 +140,12 @@ def _convert(
     if any("|" in c for c in conditions):
         return None, "an aggregation in the condition ('| count() ...'): write it as SQL over the rule's view"
     try:
-        queries = backend.convert_rule(item)
+        backend.convert_rule(item)
+        # What it converted to, also for a rule a correlation rule refers to (which convert_rule keeps back).
+        queries = item.get_conversion_result()
     except SigmaError as exc:
         return None, _said(exc)
-    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:  # pySigma's own limits
+    except Exception as exc:  # pySigma's own limits: never a traceback, never a stop for the other rules
         return None, f"pySigma cannot convert it: {_said(exc)}"
     if not queries:
         return None, "its detection converts to nothing"
@@ -185,15 +187,20 @@ def _read(path: Path) -> str:
 
 
 def _check_expansion(text: str) -> None:
-    """Refuse YAML whose aliases expand past :data:`MAX_NODES` nodes, counting shared nodes once per use
-    without expanding them."""
+    """Refuse YAML that is not mappings, or whose aliases would add more than :data:`MAX_NODES` nodes once
+    expanded, counting each shared node's expansion once (never expanding it)."""
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise _Refused(f"not YAML: {' '.join(str(exc).split())[:300]}") from exc
     except RecursionError as exc:
         raise _Refused("not a Sigma rule: YAML nested too deeply") from exc
+    if any(doc is not None and not isinstance(doc, yaml.MappingNode) for doc in documents):
+        raise _Refused(
+            "not a Sigma rule: a YAML document that is not a mapping (title:, logsource:, detection:)"
+        )
     sizes: dict[int, int] = {}
+    cap = MAX_NODES * 10
 
     def size(node: yaml.Node) -> int:
         known = sizes.get(id(node))
@@ -205,16 +212,17 @@ def _check_expansion(text: str) -> None:
             total += sum(size(child) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             total += sum(size(k) + size(v) for k, v in node.value)
-        total = min(total, MAX_NODES + 1)
-        sizes[id(node)] = total
-        return total
+        sizes[id(node)] = min(total, cap)
+        return sizes[id(node)]
 
     try:
-        total = sum(size(doc) for doc in documents if doc is not None)
+        expanded = sum(size(doc) for doc in documents if doc is not None)
     except RecursionError as exc:
         raise _Refused("not a Sigma rule: YAML nested too deeply") from exc
-    if total > MAX_NODES:
-        raise _Refused(f"YAML anchors and aliases expand past {MAX_NODES:,} nodes (a YAML bomb?): not read")
+    if expanded - len(sizes) > MAX_NODES:
+        raise _Refused(
+            f"YAML anchors and aliases would add over {MAX_NODES:,} nodes (a YAML bomb?): not read"
+        )
 
 
 def _name_views(rules: list[Rule]) -> None:
