@@ -6,9 +6,9 @@
 -- object or list element as its compact JSON text); null and an absent value have no text.
 CREATE OR REPLACE MACRO sigma_texts(value) AS
     CASE json_type(value)
-        WHEN 'ARRAY' THEN list_filter(json_extract_string(value, '$[*]'), lambda x: x IS NOT NULL)
+        WHEN 'ARRAY' THEN list_filter(json_extract_string(value, '$[*]')::VARCHAR[], lambda x: x IS NOT NULL)
         WHEN 'NULL' THEN []::VARCHAR[]
-        ELSE list_filter([json_extract_string(value, '$')], lambda x: x IS NOT NULL)
+        ELSE list_filter([json_extract_string(value, '$')::VARCHAR], lambda x: x IS NOT NULL)
     END;
 
 -- sigma_strings(record): every string value anywhere in a record (at any depth, in lists too; not its keys,
