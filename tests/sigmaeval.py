@@ -175,12 +175,25 @@ def sigma_pattern(
 
 
 def windash_variants(value: str) -> list[str]:
-    """The value with each ``-`` also as ``/``, an en dash, an em dash or a horizontal bar (all combinations)."""
-    pieces = value.split("-")
+    """The value with each ``-`` or ``/`` that starts a word (not after a word character, before one: a flag such
+    as ``-enc`` or ``/c``) as any of ``-``, ``/``, an en dash, an em dash or a horizontal bar, in all
+    combinations."""
+    starts = [
+        i
+        for i, c in enumerate(value)
+        if c in "-/" and (i == 0 or not _word(value[i - 1])) and i + 1 < len(value) and _word(value[i + 1])
+    ]
     out = []
-    for dashes in itertools.product(_DASHES, repeat=len(pieces) - 1):
-        out.append(pieces[0] + "".join(d + p for d, p in zip(dashes, pieces[1:], strict=True)))
+    for dashes in itertools.product(_DASHES, repeat=len(starts)):
+        chars = list(value)
+        for i, d in zip(starts, dashes, strict=True):
+            chars[i] = d
+        out.append("".join(chars))
     return out
+
+
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"
 
 
 def _value_test(field: str, mods: set[str], value: Any) -> Predicate:

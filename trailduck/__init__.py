@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from trailduck.lake.folder import Lake, open_lake
     from trailduck.lake.rebuild import RebuildResult, rebuild_checkpoint
     from trailduck.sigma.run import SigmaFinding, install_sigma_views, run_sigma
-    from trailduck.synthetic.demo import notebook_lake
+    from trailduck.synthetic.demo import example_sigma_rules, notebook_lake
 
 #: Each public name and the module that owns it.
 _OWNERS = {
@@ -67,6 +67,7 @@ _OWNERS = {
     "SigmaFinding": "trailduck.sigma.run",
     "install_sigma_views": "trailduck.sigma.run",
     "notebook_lake": "trailduck.synthetic.demo",
+    "example_sigma_rules": "trailduck.synthetic.demo",
     **{
         name: "trailduck.errors"
         for name in (
@@ -108,6 +109,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "compact",
+    "example_sigma_rules",
     "ingest",
     "install_sigma_views",
     "keep_result",

@@ -17,7 +17,7 @@ from trailduck.cli.options import (
 )
 from trailduck.errors import ConfigError, ExitCode
 from trailduck.lake.folder import LAKE_ENV, Lake
-from trailduck.synthetic.demo import DEMO_LAKE
+from trailduck.synthetic.demo import DEMO_LAKE, example_sigma_rules
 
 DemoLakeOpt = Annotated[
     Path | None,
@@ -34,6 +34,8 @@ def _demo_hint(lake: Lake) -> list[str]:
     """How to query the demo lake: `pip install` brings DuckDB's Python module, not its command-line program."""
     one_liner = f"import duckdb; print(duckdb.connect('{lake.db_path}', read_only=True).sql('SELECT count(*) FROM events'))"
     return [
+        f"Run Sigma rules on it: trailduck sigma {shlex.quote(str(example_sigma_rules()))} --lake "
+        f"{shlex.quote(str(lake.root))}   (the example rules; or a clone of SigmaHQ's rules/cloud/aws/cloudtrail)",
         f'Query it: trailduck sql "SELECT count(*) FROM events" --lake {shlex.quote(str(lake.root))}',
         f'  or from Python: python -c "{one_liner}"',
         "  or with the DuckDB command-line program (pip install duckdb-cli, or see https://duckdb.org/install): "

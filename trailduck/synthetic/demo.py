@@ -22,6 +22,7 @@ from trailduck.scanner.local import LocalSource
 from trailduck.sql import load_sql
 from trailduck.state.store import LocalStateStore
 from trailduck.synthetic.generator import TrailSpec, folder_sink, write_trail
+from trailduck.synthetic.sigma_cases import SIGMA_RULES
 
 
 def _parse_queries(text: str) -> list[tuple[str, str]]:
@@ -158,6 +159,7 @@ def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> Demo
         files_per_day=6,
         events_per_file=(10, 60),
         detections=True,
+        sigma=True,
     )
     manifest = write_trail(spec, folder_sink(trail))
     assert manifest.signing_key is not None  # the spec has digests
@@ -172,6 +174,12 @@ def run_demo(lake: Lake, *, days: int = 7, today: dt.date | None = None) -> Demo
     keep_result(lake, integrity)
     results = [run_query(lake, sql) for _, sql in EXAMPLE_QUERIES]
     return DemoResult(trail, summary, results, integrity, public_keys)
+
+
+def example_sigma_rules() -> Path:
+    """The folder of example Sigma rules that come with trailduck (the demo trail holds events for each): for
+    ``trailduck sigma``, ``run_sigma`` and the notebooks."""
+    return SIGMA_RULES
 
 
 #: Where a notebook builds its demo lake when $TRAILDUCK_LAKE is not set (relative to the notebook's folder).

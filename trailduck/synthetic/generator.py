@@ -4,7 +4,7 @@ It lays out objects exactly as CloudTrail does (``AWSLogs/[o-org/]<account>/Clou
 gzipped ``{"Records": [...]}`` files whose names carry the delivery time, events a few minutes older than their
 file (so some land on the previous day), an organization trail, Insights files and digest files. The events
 come from :mod:`trailduck.synthetic.events`, the file planted for the detections from
-:mod:`trailduck.synthetic.cases`.
+:mod:`trailduck.synthetic.cases`, the one for the example Sigma rules from :mod:`trailduck.synthetic.sigma_cases`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from trailduck.synthetic.cases import PlantedEvent, detection_cases
 from trailduck.synthetic.events import EventFactory, Record, rand_suffix
+from trailduck.synthetic.sigma_cases import sigma_cases
 from trailduck.synthetic.signer import DigestChain, LogFileInfo, SigningKey, demo_signing_key, hourly_digests
 
 
@@ -53,6 +54,8 @@ class TrailSpec:
     trail: str = "management"
     #: Also one file of events planted for the detections, matches and near misses (see detection_cases).
     detections: bool = False
+    #: Also one file of events planted for the example Sigma rules (see sigma_cases), the day's 07:00 delivery.
+    sigma: bool = False
     prefix: str = ""
     seed: int = 7
 
@@ -152,6 +155,15 @@ def generate(spec: TrailSpec) -> Iterator[GeneratedFile]:
         body = encode_log(records)
         delivered_logs[(org, account, region)].append((delivered, log_file_info(key, body, records)))
         yield GeneratedFile(key, body, records, planted)
+    if spec.sigma:
+        org, account = owners[0]
+        region = spec.regions[0]
+        delivered = dt.datetime.combine(spec.end, dt.time(7, 0), tzinfo=dt.UTC)
+        records = [p.record for p in sigma_cases(rng, account, region, delivered - dt.timedelta(hours=4))]
+        key = spec.prefix + log_key(account, region, delivered, rand_suffix(rng), org)
+        body = encode_log(records)
+        delivered_logs[(org, account, region)].append((delivered, log_file_info(key, body, records)))
+        yield GeneratedFile(key, body, records)
     if spec.digests:
         yield from _digests(spec, first, delivered_logs)
 
