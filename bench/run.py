@@ -7,6 +7,7 @@ times on a shared machine mean little. A script, not a test:
     python bench/run.py --events 200000      # 4 to 6 minutes; trailduck's ~1 s of fixed cost weighs more here
     python bench/run.py --json bench-result.json --skip-queries --skip-s3
     python bench/run.py --events 10000000 --ingest-only --trail /var/tmp/trail-10m   # memory at 10M events
+    python bench/run.py --sigma rules/cloud/aws --trail /var/tmp/trail-1m   # Sigma rules (bench/sigma_bench.py)
 """
 
 from __future__ import annotations
@@ -334,6 +335,13 @@ def main() -> None:
         action="store_true",
         help="only the trailduck ingest and its memory (for large --events: the 10M memory check)",
     )
+    parser.add_argument(
+        "--sigma",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="only the Sigma rules in these folders or files: conversion and run times against the detections",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
@@ -341,6 +349,11 @@ def main() -> None:
         gen_s, (events, files, gz_bytes) = reuse_or_generate(root, args.events)
         if args.ingest_only:
             ingest_only(root, work, events, files, gz_bytes, args.json)
+            return
+        if args.sigma:
+            from sigma_bench import sigma_bench  # here: sigma_bench imports this module
+
+            sigma_bench(root, work, events, args.sigma, args.repeat, args.json)
             return
         raw_bytes = sum(len(zlib.decompress(p.read_bytes(), 31)) for p in trail_files(root))
         # This machine's speed drifts within minutes: the floor, the naive script and trailduck take turns,

@@ -5,6 +5,7 @@ evaluator (tests/sigmaeval.py, written from the semantics without pySigma or SQL
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import random
 from typing import Any
@@ -25,13 +26,36 @@ ACCOUNT, REGION = "111122223333", "us-east-1"
 START = dt.datetime(2024, 3, 9, 8, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, list[PlantedEvent], list[Rule]]:
+def _escaped(value: Any) -> str:
+    """JSON with every character of every key and string written as a \\u escape: legal JSON, as some producers
+    write it, and the case the raw-text tests before a parse must not get wrong."""
+    if isinstance(value, str):
+        return (
+            '"'
+            + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else json.dumps(c)[1:-1] for c in value)
+            + '"'
+        )
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_escaped(k)}:{_escaped(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_escaped(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+@pytest.fixture(scope="module", params=["as generated", "every character escaped"])
+def planted(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Lake, list[PlantedEvent], list[Rule]]:
     root = tmp_path_factory.mktemp("sigma-planted")
     cases = sigma_cases(random.Random(7), ACCOUNT, REGION, START)
     records = [json.loads(json.dumps(c.record)) for c in cases]
     key = log_key(ACCOUNT, REGION, START + dt.timedelta(hours=4), "SIGMAPLANTED0000")
-    folder_sink(root / "bucket")(key, encode_log(records))
+    if request.param == "as generated":
+        body = encode_log(records)
+    else:
+        body = gzip.compress(_escaped({"Records": records}).encode("ascii"), mtime=0)
+        assert json.loads(gzip.decompress(body)) == {"Records": records}
+    folder_sink(root / "bucket")(key, body)
     summary = ingest(IngestOptions(source=str(root / "bucket"), lake=root / "lake"), now=NOW)
     assert summary.exit_code == 0 and summary.events == len(cases)
     rules = load_rules([SIGMA_RULES])

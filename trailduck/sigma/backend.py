@@ -35,7 +35,7 @@ from sigma.types import (
     TimestampPart,
 )
 
-from trailduck.sigma.fields import RECORD, Field, FieldError, resolve
+from trailduck.sigma.fields import RECORD, Field, FieldError, longest_as_written, may_hold, resolve
 from trailduck.sql import sql_literal
 
 _COMPARE = {
@@ -87,6 +87,16 @@ def like_pattern(s: SigmaString) -> str | None:
 def plain_text(s: SigmaString) -> str:
     """``s`` without wildcards, as the text it stands for."""
     return "".join(p for p in s.s if isinstance(p, str))
+
+
+def plain_text_runs(s: SigmaString) -> str:
+    """The literal runs of ``s``, a newline where a wildcard was (JSON never writes a newline as it is, so no run
+    found in the result spans a wildcard)."""
+    return "".join(p if isinstance(p, str) else "\n" for p in s.s)
+
+
+#: The shortest literal run worth a test of the raw record before walking it.
+_PREFILTER_MIN = 3
 
 
 def string_match(text: str, s: SigmaString, *, cased: bool) -> str:
@@ -263,14 +273,20 @@ class DuckDBSigmaBackend(TextQueryBackend):
     # Keywords: a value without a field is searched in every string of the record.
 
     @staticmethod
-    def _keyword(predicate: str) -> str:
-        """SQL: some string of the record satisfies ``predicate`` (SQL over ``t``)."""
-        return f"(len(list_filter(sigma_strings({RECORD}), lambda t: {predicate})) > 0)"
+    def _keyword(predicate: str, prefilter: str | None = None) -> str:
+        """SQL: some string of the record satisfies ``predicate`` (SQL over ``t``). Walking every string of every
+        record is slow (22 s a keyword for 1,000,000 events here): ``prefilter``, a test of the raw text, spares
+        the walk to records that cannot match (1.4 s)."""
+        walk = f"(len(list_filter(sigma_strings({RECORD}), lambda t: {predicate})) > 0)"
+        return f"({prefilter} AND {walk})" if prefilter else walk
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
         value = cond.value
         assert isinstance(value, SigmaString)
-        return self._keyword(string_match("t", value, cased=isinstance(value, SigmaCasedString)))
+        cased = isinstance(value, SigmaCasedString)
+        run = longest_as_written(plain_text_runs(value))
+        prefilter = may_hold(RECORD, run, cased=cased) if len(run) >= _PREFILTER_MIN else None
+        return self._keyword(string_match("t", value, cased=cased), prefilter)
 
     def convert_condition_val_num(self, cond: ConditionValueExpression, state: ConversionState) -> str:
         raise _unsupported("a keyword that is a number (keywords search the record's strings)", cond)

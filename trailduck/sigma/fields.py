@@ -52,21 +52,50 @@ def _json_path(parts: list[str]) -> str:
     return sql_literal("$" + "".join(f'."{p}"' for p in parts))
 
 
+#: Characters JSON never has to escape (printable ASCII but the quote, backslash and slash): in JSON text without
+#: a ``\\u`` escape, a run of them in a decoded string is in the text as it is.
+_AS_WRITTEN = re.compile(r"[A-Za-z0-9 !#$%&'()*+,.:;<=>?@\[\]^_`{|}~-]+")
+
+
+def longest_as_written(text: str) -> str:
+    """The longest run of ``text`` that JSON writes as it is."""
+    return max(_AS_WRITTEN.findall(text), key=len, default="")
+
+
+def may_hold(doc: str, text: str, *, cased: bool) -> str | None:
+    """SQL that is FALSE only when the JSON text ``doc`` certainly does not hold ``text`` (a key in quotes, a run
+    of a value): a test on the raw text, far cheaper than parsing it, put before a parse so that most records
+    skip it. None when ``text`` has characters JSON may write otherwise."""
+    if not _AS_WRITTEN.fullmatch(text.strip('"')):
+        return None
+    raw = f"CAST({doc} AS VARCHAR)"
+    if cased:
+        test = f"contains({raw}, {sql_literal(text)})"
+    else:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        test = f"{raw} ILIKE {sql_literal(pattern)} ESCAPE '\\'"
+    return f"({test} OR contains({raw}, '\\u'))"
+
+
 def _from_json(name: str, doc: str, parts: list[str]) -> Field:
     path = _json_path(parts)
-    return Field(
-        name=name,
-        scalar=None,
-        texts=f"sigma_texts(json_extract({doc}, {path}))",
-        is_null=f"coalesce(json_type({doc}, {path}), 'NULL') = 'NULL'",
-        exists=f"coalesce(json_exists({doc}, {path}), false)",
-    )
+    texts = f"sigma_texts(json_extract({doc}, {path}))"
+    is_null = f"coalesce(json_type({doc}, {path}), 'NULL') = 'NULL'"
+    exists = f"coalesce(json_exists({doc}, {path}), false)"
+    if doc == RECORD:
+        # The whole record is large: a record that does not hold the field's key as text is not parsed.
+        key = may_hold(doc, f'"{parts[-1]}"', cased=True)
+        if key is not None:
+            texts = f"CASE WHEN {key} THEN {texts} ELSE []::VARCHAR[] END"
+            is_null = f"(NOT {key} OR {is_null})"
+            exists = f"({key} AND {exists})"
+    return Field(name=name, scalar=None, texts=texts, is_null=is_null, exists=exists)
 
 
 def _typed_leaf(name: str, column: str, kind: pa.DataType, parts: list[str]) -> Field:
     text = column if pa.types.is_string(kind) else f"CAST({column} AS VARCHAR)"
     # A typed column is NULL both for an absent key and for a JSON null: the record tells them apart.
-    in_record = f"coalesce(json_exists({RECORD}, {_json_path(parts)}), false)"
+    in_record = _from_json(name, RECORD, parts).exists
     return Field(
         name=name,
         scalar=text,

@@ -36,6 +36,8 @@ class SigmaFinding:
     view: str = ""
     file: str = ""
     unsupported: str | None = None
+    #: Matching events per partition day (YYYY-MM-DD), the days with none left out.
+    per_day: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,6 +48,7 @@ class SigmaFinding:
             "tags": self.tags,
             "count": self.count,
             "sample": jsonable(self.sample),
+            "per_day": self.per_day,
             "view": self.view,
             "file": self.file,
         }
@@ -128,8 +131,11 @@ def _run_one(con: duckdb.DuckDBPyConnection, rule: Rule, window: dict[str, Any])
         # A file removed or damaged under a running query, a disk error: say which rule, never a traceback.
         raise LakeError(f"{rule.file}: {exc}") from exc
     columns = [c[0] for c in cur.description or []]
-    sample = [dict(zip(columns[:-1], row[:-1], strict=True)) for row in rows]
-    return _finding(rule, int(rows[0][-1]) if rows else 0, sample, None)
+    matched, per_day = rows[0][0], rows[0][1] or []
+    sample = [dict(zip(columns[3:], row[3:], strict=True)) for row in rows if row[2] is not None]
+    finding = _finding(rule, int(matched), sample, None)
+    finding.per_day = {d["date"]: int(d["events"]) for d in per_day}
+    return finding
 
 
 def view_statement(rule: Rule) -> str:
