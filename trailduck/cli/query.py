@@ -13,6 +13,7 @@ from rich.text import Text
 from trailduck.cli import console
 from trailduck.cli.console import exit_on_error, print_rows
 from trailduck.cli.options import (
+    PROGRESS_ON_A_TERMINAL,
     LakeEndpointOpt,
     LakeOpt,
     LakeProfileOpt,
@@ -20,7 +21,7 @@ from trailduck.cli.options import (
     parse_day,
     parse_since,
 )
-from trailduck.cli.sigma import say_unsupported, sigma_table
+from trailduck.cli.sigma import run_with_progress, say_unsupported, sigma_table
 from trailduck.errors import ConfigError, ExitCode
 from trailduck.lake.folder import open_lake
 
@@ -95,7 +96,7 @@ def report_cmd(
     """
     from trailduck.analysis.report import run_report, to_markdown
     from trailduck.sigma.rules import load_rules
-    from trailduck.sigma.run import run_sigma, sigma_markdown
+    from trailduck.sigma.run import sigma_markdown
 
     sigma_findings: list[SigmaFinding] = []
     with exit_on_error():
@@ -106,7 +107,7 @@ def report_cmd(
         rules = load_rules(sigma) if sigma else []  # a bad path is said before any detection runs
         findings = run_report(the_lake, first, last)
         if rules:
-            sigma_findings = run_sigma(the_lake, rules, first, last)
+            sigma_findings = run_with_progress(the_lake, rules, first, last, PROGRESS_ON_A_TERMINAL)
         if fmt == "json":
             entries = [f.to_json() for f in findings] + [
                 s.to_json() | {"severity": s.level} for s in sigma_findings

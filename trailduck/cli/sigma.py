@@ -8,23 +8,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from trailduck.cli import console
 from trailduck.cli.console import exit_on_error
 from trailduck.cli.options import (
+    PROGRESS_ON_A_TERMINAL,
     LakeEndpointOpt,
     LakeOpt,
     LakeProfileOpt,
     LakeRegionOpt,
+    ProgressOpt,
     parse_day,
     parse_since,
 )
 from trailduck.errors import ConfigError, ExitCode
-from trailduck.lake.folder import open_lake
+from trailduck.lake.folder import Lake, open_lake
 
 if TYPE_CHECKING:
+    from trailduck.sigma.rules import Rule
     from trailduck.sigma.run import SigmaFinding
 
 FORMATS = ("table", "json", "markdown")
@@ -70,6 +74,7 @@ def sigma_cmd(
         ),
     ] = "table",
     fail_on_findings: FailOpt = False,
+    progress: ProgressOpt = PROGRESS_ON_A_TERMINAL,
 ) -> None:
     """Run Sigma rules written for CloudTrail (product: aws, service: cloudtrail) over the lake's events.
 
@@ -79,15 +84,14 @@ def sigma_cmd(
     listed with the reason and never stops the others. The window applies to the partition date (the UTC day of
     eventTime). `trailduck views --sigma RULES` installs one view per rule to query every match.
     """
-    from trailduck.sigma.run import run_sigma, sigma_markdown
+    from trailduck.sigma.run import sigma_markdown
 
     with exit_on_error():
         if fmt not in FORMATS:
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
         first, last = parse_since(since), parse_day(until, "--until")
-        findings = run_sigma(
-            open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url), rules, first, last
-        )
+        the_lake = open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url)
+        findings = run_with_progress(the_lake, rules, first, last, progress)
         if fmt == "json":
             print(json.dumps([f.to_json() for f in findings], indent=2, ensure_ascii=False))
         elif fmt == "markdown":
@@ -104,6 +108,33 @@ def sigma_cmd(
         say_unsupported(findings)
     if fail_on_findings and any(f.count for f in findings):
         raise typer.Exit(ExitCode.FINDINGS)
+
+
+def run_with_progress(
+    lake: Lake, rules: list[Path] | list[Rule], first: dt.date | None, last: dt.date | None, show: bool
+) -> list[SigmaFinding]:
+    """:func:`run_sigma`, with a progress bar on stderr when ``show`` (a rule takes up to a second a million
+    events: a folder of SigmaHQ's takes a minute or more on a large lake)."""
+    from trailduck.sigma.run import run_sigma
+
+    if not show:
+        return run_sigma(lake, rules, first, last)
+    with Progress(
+        TextColumn("running Sigma rules"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console.err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("rules", total=None)
+        return run_sigma(
+            lake,
+            rules,
+            first,
+            last,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 def sigma_table(findings: list[SigmaFinding], first: dt.date | None, last: dt.date | None) -> Table:

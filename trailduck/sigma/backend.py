@@ -15,7 +15,7 @@ from ipaddress import IPv4Network
 from typing import Any, ClassVar
 
 import duckdb
-from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionValueExpression
+from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionOR, ConditionValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -131,6 +131,42 @@ def cidr_match(text: str, c: SigmaCIDRExpression) -> str:
     return f"sigma_ipv6({text}) BETWEEN '{low}' AND '{high}'"
 
 
+#: The values :func:`value_predicate` compares a text with.
+_COMPARED = (
+    SigmaString,
+    SigmaNumber,
+    SigmaBool,
+    SigmaRegularExpression,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+)
+
+
+def value_predicate(value: Any, cond: Any = None) -> Callable[[str], str]:
+    """SQL that is TRUE when a text (the SQL given) matches ``value`` under the semantics (NULL for no text)."""
+    if isinstance(value, SigmaString):  # SigmaCasedString included
+        cased = isinstance(value, SigmaCasedString)
+        return lambda t: string_match(t, value, cased=cased)
+    if isinstance(value, SigmaNumber):
+        number = float(value.number)
+        return lambda t: f"TRY_CAST({t} AS DOUBLE) = {number!r}"
+    if isinstance(value, SigmaBool):
+        word = "true" if value.boolean else "false"
+        return lambda t: f"lower({t}) = '{word}'"
+    if isinstance(value, SigmaRegularExpression):
+        regex = regex_literal(value)
+        return lambda t: f"regexp_matches({t}, {regex})"
+    if isinstance(value, SigmaCIDRExpression):
+        return lambda t: cidr_match(t, value)
+    if isinstance(value, SigmaCompareExpression):
+        op = _COMPARE.get(value.op)
+        if op is None:
+            raise _unsupported(f"the comparison {value.op.name}", cond)
+        bound = float(value.number.number)
+        return lambda t: f"TRY_CAST({t} AS DOUBLE) {op} {bound!r}"
+    raise _unsupported(f"a value of type {type(value).__name__}", cond)
+
+
 class DuckDBSigmaBackend(TextQueryBackend):
     """Sigma rules to a DuckDB condition over the ``events`` view (see the module's docstring)."""
 
@@ -161,59 +197,36 @@ class DuckDBSigmaBackend(TextQueryBackend):
         """SQL: some text of ``field`` satisfies ``predicate`` (SQL over the text it is given); TRUE or FALSE."""
         if field.scalar is not None:
             return f"coalesce({predicate(field.scalar)}, false)"
-        return f"(len(list_filter({field.texts}, lambda t: {predicate('t')})) > 0)"
+        return f"coalesce(len(list_filter({field.texts}, lambda t: {predicate('t')})) > 0, false)"
 
-    def convert_condition_field_eq_val_str(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        value = cond.value
-        assert isinstance(value, SigmaString)
-        return self._any(self._field(cond), lambda t: string_match(t, value, cased=False))
+    def _compare(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        return self._any(self._field(cond), value_predicate(cond.value, cond))
 
-    def convert_condition_field_eq_val_str_case_sensitive(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        value = cond.value
-        assert isinstance(value, SigmaCasedString)
-        return self._any(self._field(cond), lambda t: string_match(t, value, cased=True))
+    convert_condition_field_eq_val_str = _compare
+    convert_condition_field_eq_val_str_case_sensitive = _compare
+    convert_condition_field_eq_val_num = _compare
+    convert_condition_field_eq_val_bool = _compare
+    convert_condition_field_eq_val_re = _compare
+    convert_condition_field_eq_val_cidr = _compare
+    convert_condition_field_compare_op_val = _compare
 
-    def convert_condition_field_eq_val_num(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        assert isinstance(cond.value, SigmaNumber)
-        number = float(cond.value.number)
-        return self._any(self._field(cond), lambda t: f"TRY_CAST({t} AS DOUBLE) = {number!r}")
-
-    def convert_condition_field_eq_val_bool(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        assert isinstance(cond.value, SigmaBool)
-        word = "true" if cond.value.boolean else "false"
-        return self._any(self._field(cond), lambda t: f"lower({t}) = '{word}'")
-
-    def convert_condition_field_eq_val_re(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        assert isinstance(cond.value, SigmaRegularExpression)
-        regex = regex_literal(cond.value)
-        return self._any(self._field(cond), lambda t: f"regexp_matches({t}, {regex})")
-
-    def convert_condition_field_eq_val_cidr(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        cidr = cond.value
-        assert isinstance(cidr, SigmaCIDRExpression)
-        return self._any(self._field(cond), lambda t: cidr_match(t, cidr))
-
-    def convert_condition_field_compare_op_val(
-        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
-    ) -> str:
-        assert isinstance(cond.value, SigmaCompareExpression)
-        op = _COMPARE.get(cond.value.op)
-        if op is None:
-            raise _unsupported(f"the comparison {cond.value.op.name}", cond)
-        number = float(cond.value.number.number)
-        return self._any(self._field(cond), lambda t: f"TRY_CAST({t} AS DOUBLE) {op} {number!r}")
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        """A list of values for one field, or a list of keywords, as one pass over the field's texts (or the
+        record's strings) testing each value: one test of the raw record, and no list DuckDB would build for
+        every event to share between the values (a common subexpression is computed before the filter)."""
+        args = cond.args
+        if len(args) > 1 and all(isinstance(a, ConditionFieldEqualsValueExpression) for a in args):
+            fields = {a.field for a in args if isinstance(a, ConditionFieldEqualsValueExpression)}
+            values = [a.value for a in args if isinstance(a, ConditionFieldEqualsValueExpression)]
+            if len(fields) == 1 and all(isinstance(v, _COMPARED) for v in values):
+                predicates = [value_predicate(v, cond) for v in values]
+                field = self._field(args[0])  # type: ignore[arg-type]
+                return self._any(field, lambda t: "(" + " OR ".join(p(t) for p in predicates) + ")")
+        if len(args) > 1 and all(isinstance(a, ConditionValueExpression) for a in args):
+            keywords = [a.value for a in args if isinstance(a, ConditionValueExpression)]
+            if all(isinstance(k, SigmaString | SigmaRegularExpression) for k in keywords):
+                return self._keywords(keywords)  # type: ignore[arg-type]
+        return super().convert_condition_or(cond, state)
 
     def convert_condition_field_eq_val_timestamp_part(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -246,8 +259,8 @@ class DuckDBSigmaBackend(TextQueryBackend):
             test = f"{a} = {b}"
         field = self._field(cond)
         return (
-            f"(len(list_filter({field.texts}, lambda t: "
-            f"len(list_filter({other.texts}, lambda u: {test})) > 0)) > 0)"
+            f"coalesce(len(list_filter({field.texts}, lambda t: "
+            f"len(list_filter({other.texts}, lambda u: {test})) > 0)) > 0, false)"
         )
 
     def convert_condition_field_eq_val_null(
@@ -273,27 +286,40 @@ class DuckDBSigmaBackend(TextQueryBackend):
     # Keywords: a value without a field is searched in every string of the record.
 
     @staticmethod
-    def _keyword(predicate: str, prefilter: str | None = None) -> str:
-        """SQL: some string of the record satisfies ``predicate`` (SQL over ``t``). Walking every string of every
-        record is slow (22 s a keyword for 1,000,000 events here): ``prefilter``, a test of the raw text, spares
-        the walk to records that cannot match (1.4 s)."""
-        walk = f"(len(list_filter(sigma_strings({RECORD}), lambda t: {predicate})) > 0)"
-        return f"({prefilter} AND {walk})" if prefilter else walk
+    def _keywords(keywords: list[SigmaString | SigmaRegularExpression]) -> str:
+        """SQL: some string of the record matches one of ``keywords``. Walking every string of every record is
+        slow: a test of the raw text in front of it (each keyword's longest literal run) spares the walk to the
+        records that cannot match, unless a keyword has no such run (a regular expression, a short one)."""
+        tests: list[str] = []
+        prefilters: list[str | None] = []
+        for keyword in keywords:
+            if isinstance(keyword, SigmaRegularExpression):
+                tests.append(f"regexp_matches(t, {regex_literal(keyword)})")
+                prefilters.append(None)
+                continue
+            cased = isinstance(keyword, SigmaCasedString)
+            tests.append(string_match("t", keyword, cased=cased))
+            run = longest_as_written(plain_text_runs(keyword))
+            prefilters.append(may_hold(RECORD, run, cased=cased) if len(run) >= _PREFILTER_MIN else None)
+        record = RECORD
+        if all(p is not None for p in prefilters):
+            # NULL in place of a record that cannot match, inside the argument: DuckDB may evaluate the walk
+            # for every event (beside an OR, it does), but then walks nothing for most of them.
+            record = f"(CASE WHEN {' OR '.join(p for p in prefilters if p)} THEN {RECORD} END)"
+        return (
+            f"coalesce(len(list_filter(sigma_strings({record}), lambda t: {' OR '.join(tests)})) > 0, false)"
+        )
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
-        value = cond.value
-        assert isinstance(value, SigmaString)
-        cased = isinstance(value, SigmaCasedString)
-        run = longest_as_written(plain_text_runs(value))
-        prefilter = may_hold(RECORD, run, cased=cased) if len(run) >= _PREFILTER_MIN else None
-        return self._keyword(string_match("t", value, cased=cased), prefilter)
+        assert isinstance(cond.value, SigmaString)
+        return self._keywords([cond.value])
 
     def convert_condition_val_num(self, cond: ConditionValueExpression, state: ConversionState) -> str:
         raise _unsupported("a keyword that is a number (keywords search the record's strings)", cond)
 
     def convert_condition_val_re(self, cond: ConditionValueExpression, state: ConversionState) -> str:
         assert isinstance(cond.value, SigmaRegularExpression)
-        return self._keyword(f"regexp_matches(t, {regex_literal(cond.value)})")
+        return self._keywords([cond.value])
 
     def convert_condition_query_expr(self, cond: ConditionValueExpression, state: ConversionState) -> str:
         raise _unsupported("query expressions (from a processing pipeline's placeholders)", cond)

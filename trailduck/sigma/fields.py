@@ -78,18 +78,20 @@ def may_hold(doc: str, text: str, *, cased: bool) -> str | None:
 
 
 def _from_json(name: str, doc: str, parts: list[str]) -> Field:
-    path = _json_path(parts)
-    texts = f"sigma_texts(json_extract({doc}, {path}))"
-    is_null = f"coalesce(json_type({doc}, {path}), 'NULL') = 'NULL'"
-    exists = f"coalesce(json_exists({doc}, {path}), false)"
     if doc == RECORD:
-        # The whole record is large: a record that does not hold the field's key as text is not parsed.
+        # The whole record is large: one that does not hold the field's key as text is not parsed (NULL in its
+        # place: no texts, absent). Inside the argument, so it holds wherever DuckDB evaluates the expression.
         key = may_hold(doc, f'"{parts[-1]}"', cased=True)
         if key is not None:
-            texts = f"CASE WHEN {key} THEN {texts} ELSE []::VARCHAR[] END"
-            is_null = f"(NOT {key} OR {is_null})"
-            exists = f"({key} AND {exists})"
-    return Field(name=name, scalar=None, texts=texts, is_null=is_null, exists=exists)
+            doc = f"(CASE WHEN {key} THEN {doc} END)"
+    path = _json_path(parts)
+    return Field(
+        name=name,
+        scalar=None,
+        texts=f"sigma_texts(json_extract({doc}, {path}))",
+        is_null=f"coalesce(json_type({doc}, {path}), 'NULL') = 'NULL'",
+        exists=f"coalesce(json_exists({doc}, {path}), false)",
+    )
 
 
 def _typed_leaf(name: str, column: str, kind: pa.DataType, parts: list[str]) -> Field:

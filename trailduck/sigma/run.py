@@ -4,7 +4,7 @@ and one view per rule (``views --sigma``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,11 @@ def run_sigma(
     *,
     sample_rows: int = SAMPLE_ROWS,
     con: duckdb.DuckDBPyConnection | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[SigmaFinding]:
     """Run every Sigma rule in ``rules`` (rule files and folders, or rules :func:`load_rules` made) over the
     days ``since`` to ``until`` (both included; None: unbounded), in rule-file order. A rule that cannot run is
-    listed with the reason and never stops the others."""
+    listed with the reason and never stops the others. ``progress(done, total)`` is called after each rule."""
     if since and until and since > until:
         raise ConfigError(f"--since {since} is after --until {until}; swap them")
     if sample_rows < 1:
@@ -82,7 +83,12 @@ def run_sigma(
     own = con is None
     con = con or lake.connect(read_only=True)
     try:
-        return [_run_one(con, rule, window) for rule in loaded]
+        found = []
+        for rule in loaded:
+            found.append(_run_one(con, rule, window))
+            if progress is not None:
+                progress(len(found), len(loaded))
+        return found
     finally:
         if own:
             con.close()

@@ -13,8 +13,11 @@ CREATE OR REPLACE MACRO sigma_texts(value) AS
 
 -- sigma_strings(record): every string value anywhere in a record (at any depth, in lists too; not its keys,
 -- numbers or booleans): what a keyword selection searches.
+-- A scalar expression (no subquery), so that a test in front of it spares the records it rules out.
 CREATE OR REPLACE MACRO sigma_strings(record) AS
-    (SELECT list(value ->> '$') FROM json_tree(record) WHERE type = 'VARCHAR');
+    list_transform(
+        list_filter(json_extract(record, '$..*'), lambda v: json_type(v) = 'VARCHAR'),
+        lambda v: v ->> '$');
 
 -- sigma_ipv4(text): an IPv4 address in dotted decimal (no leading zeros) as a number, NULL when text is not one.
 CREATE OR REPLACE MACRO sigma_ipv4(text) AS
