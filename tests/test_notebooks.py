@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from trailduck.lake.folder import Lake
-from trailduck.synthetic.demo import run_demo
+from trailduck.synthetic.demo import example_sigma_rules, run_demo
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -31,6 +31,10 @@ PROBES = {
     "detections-chart": (
         "{'legend': [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],"
         " 'severities': sorted({f.severity for f in hits}), 'xscale': ax.get_xscale()}"
+    ),
+    "sigma-chart": (
+        "{'rules': [t.get_text() for t in ax.get_yticklabels()], 'days': len(days), 'norm': type(image.norm).__name__,"
+        " 'cells': sum(1 for row in grid for v in row if v), 'events': sum(map(sum, grid))}"
     ),
 }
 
@@ -86,7 +90,7 @@ def _outputs(nb: nbformat.NotebookNode, kind: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "plots"), [("01_quickstart.ipynb", 2), ("02_security_review.ipynb", 3)])
+@pytest.mark.parametrize(("name", "plots"), [("01_quickstart.ipynb", 2), ("02_security_review.ipynb", 4)])
 def test_notebook_runs_and_plots(
     name: str, plots: int, lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +115,15 @@ def test_notebook_runs_and_plots(
         assert "cis-4.15" in text and "td-failed-login-burst" in text
         # The root findings joined to the proof that their files are genuine (box characters JSON-escaped).
         assert "\\u2502 valid" in text and "not verified" not in text
+        # The example Sigma rules all run, and each has a row in the chart of findings per rule and day.
+        rules = sorted(example_sigma_rules().glob("*.yml"))
+        assert (
+            f"{len(rules)} of {len(rules)} rules ran; {len(rules)} matched" in text
+            and "cannot run" not in text
+        )
+        chart = probes["sigma-chart"]
+        assert len(chart["rules"]) == len(rules) and chart["norm"] == "LogNorm" and chart["days"] >= 2
+        assert chart["cells"] >= len(rules) and chart["events"] >= chart["cells"]
 
 
 def test_committed_notebooks_hold_no_errors() -> None:

@@ -56,6 +56,8 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     "latin1.yml": (GOOD.replace("logging stopped", "logging stopp\xe9").encode("latin-1"), "not UTF-8"),
     "notyaml.yml": ("title: [unclosed\n  : : :\n", "not YAML"),
     "list.yml": ("- just\n- a list\n", "not a Sigma rule"),
+    "other_yaml.yml": ("title: a config file\nfoo: bar\n", "must have a detection"),
+    "empty.yml": ("", "no rule in it"),
     "deep.yml": ("[" * 5000 + "]" * 5000, "nested too deeply"),
     "bad_condition.yml": (_rule(**{"condition: selection": "condition: selection and ("}), "condition"),
     "unknown_modifier.yml": (_rule(**{"eventSource:": "eventSource|frobnicate:"}), "frobnicate"),
