@@ -140,7 +140,7 @@ def _run_one(con: duckdb.DuckDBPyConnection, rule: Rule, window: dict[str, Any])
     matched, per_day = rows[0][0], rows[0][1] or []
     sample = [dict(zip(columns[3:], row[3:], strict=True)) for row in rows if row[2] is not None]
     finding = _finding(rule, int(matched), sample, None)
-    finding.per_day = {d["date"]: int(d["events"]) for d in per_day}
+    finding.per_day = {d["date"]: int(d["matches"]) for d in per_day}
     return finding
 
 

@@ -20,8 +20,8 @@ WITH matches AS MATERIALIZED (
 counts AS (
     SELECT
         (SELECT count(*) FROM matches) AS matched,
-        (SELECT list({'date': date, 'events': events} ORDER BY date)
-            FROM (SELECT date, count(*) AS events FROM matches GROUP BY date)) AS per_day
+        (SELECT list({'date': date, 'matches': matches} ORDER BY date)
+            FROM (SELECT date, count(*) AS matches FROM matches GROUP BY date)) AS per_day
 ),
 sample AS (
     SELECT row_number() OVER (ORDER BY eventTime DESC NULLS LAST, eventID) AS rank, * EXCLUDE (date)
