@@ -246,3 +246,23 @@ def test_on_an_s3_lake_sigma_runs_and_views_says_to_use_sigma(
     assert counts["Root user activity"] == _expected_root(records)
     views = runner.invoke(app, ["views", *at, "--sigma", str(rules)])
     assert views.exit_code == ExitCode.USAGE and "trailduck sigma RULES" in views.output
+
+
+def test_rules_with_odd_metadata_are_listed_in_every_format(
+    planted: tuple[Path, Path, int], tmp_path: Path
+) -> None:
+    lake, _, _ = planted
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "title_list.yml").write_text(ROOT_RULE.replace("title: Root user activity", "title: [a, b]"))
+    (odd / "level_bogus.yml").write_text(ROOT_RULE.replace("level: high", "level: bogus"))
+    (odd / "condition_number.yml").write_text(
+        ROOT_RULE.replace("condition: selection and not filter_service", "condition: 5")
+    )
+    for fmt in ("table", "markdown", "json"):
+        result = runner.invoke(app, ["sigma", str(odd), "--lake", str(lake), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output and "3 of 3 rules cannot run" in result.stderr
+    out = json.loads(runner.invoke(app, ["sigma", str(odd), "--lake", str(lake), "--format", "json"]).stdout)
+    assert {r["title"] for r in out} == {"title_list.yml", "Root user activity"}
+    assert all(isinstance(r["unsupported"], str) and r["count"] is None for r in out)

@@ -78,6 +78,15 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
         "regular expression",
     ),
     "bad_field.yml": (_rule(**{"eventSource:": '"event\\"Source":'}), "field"),
+    "level_bogus.yml": (_rule(**{"level: high": "level: bogus"}), "level"),
+    "level_list.yml": (_rule(**{"level: high": "level: [high]"}), "level"),
+    "condition_number.yml": (_rule(**{"condition: selection": "condition: 5"}), "condition"),
+    "condition_null.yml": (_rule(**{"condition: selection": "condition: null"}), "condition"),
+    "title_list.yml": (_rule(**{"title: CloudTrail logging stopped": "title: [a, b]"}), "title"),
+    "too_large.yml": (
+        _rule(**{"condition: selection": "condition: " + " and ".join(["selection"] * 1500)}),
+        "too large",
+    ),
 }
 
 
@@ -97,6 +106,7 @@ def test_each_hostile_file_is_reported_with_its_reason_and_the_good_rules_still_
         assert by_file[good].condition and by_file[good].unsupported is None
     for name, (_, reason) in HOSTILE.items():
         rule = by_file[name]
+        assert isinstance(rule.title, str) and (rule.level is None or isinstance(rule.level, str)), name
         assert rule.condition is None, name
         assert rule.unsupported and reason.lower() in rule.unsupported.lower(), (name, rule.unsupported)
     assert "aggregation" in by_file["aggregation.yml"].unsupported  # type: ignore[operator]

@@ -158,6 +158,12 @@ def sigma_table(findings: list[SigmaFinding], first: dt.date | None, last: dt.da
 
 
 def say_unsupported(findings: list[SigmaFinding]) -> None:
+    """On stderr: how many rules could not run, and a rule's note (once for all the rules it concerns)."""
+    noted = [f for f in findings if f.note]
+    if noted:
+        console.err.print(
+            console.say(f"{len(noted)} rules {noted[0].note} (--format json: 'note')"), highlight=False
+        )
     cannot = [f for f in findings if f.unsupported is not None]
     if cannot:
         console.err.print(

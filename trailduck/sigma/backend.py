@@ -10,7 +10,10 @@ a comparison on an absent field is TRUE.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network
 from typing import Any, ClassVar
 
@@ -111,13 +114,28 @@ def string_match(text: str, s: SigmaString, *, cased: bool) -> str:
 _CHECK = duckdb.connect()
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the moment: what C++ libraries log there, the user need not read."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def regex_literal(r: SigmaRegularExpression) -> str:
     """The regular expression with its flags as RE2 inline flags, checked by DuckDB now (RE2 has no
     lookarounds or backreferences: such a rule is unsupported rather than failing at query time)."""
     flags = "".join(sorted(_REGEX_FLAGS[f] for f in r.flags))
     pattern = (f"(?{flags})" if flags else "") + r.regexp.to_plain()
     try:
-        _CHECK.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        with _quiet_stderr():  # RE2 logs its refusal to the process's stderr too
+            _CHECK.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
     except duckdb.Error as exc:
         raise _unsupported(f"regular expression {r.regexp.to_plain()!r}: {str(exc).splitlines()[0]}") from exc
     return sql_literal(pattern)
@@ -149,7 +167,7 @@ def value_predicate(value: Any, cond: Any = None) -> Callable[[str], str]:
         return lambda t: string_match(t, value, cased=cased)
     if isinstance(value, SigmaNumber):
         number = float(value.number)
-        return lambda t: f"TRY_CAST({t} AS DOUBLE) = {number!r}"
+        return lambda t: f"sigma_number({t}) = {number!r}"
     if isinstance(value, SigmaBool):
         word = "true" if value.boolean else "false"
         return lambda t: f"lower({t}) = '{word}'"
@@ -163,8 +181,32 @@ def value_predicate(value: Any, cond: Any = None) -> Callable[[str], str]:
         if op is None:
             raise _unsupported(f"the comparison {value.op.name}", cond)
         bound = float(value.number.number)
-        return lambda t: f"TRY_CAST({t} AS DOUBLE) {op} {bound!r}"
+        return lambda t: f"sigma_number({t}) {op} {bound!r}"
     raise _unsupported(f"a value of type {type(value).__name__}", cond)
+
+
+def values_predicates(values: list[Any], cond: Any = None) -> list[Callable[[str], str]]:
+    """The tests of a text against any of ``values``: whole strings without wildcards as one ``IN`` list (one
+    case-insensitive, one cased), which DuckDB plans as a set however long the list; the rest one by one."""
+    plain: dict[bool, list[str]] = {False: [], True: []}
+    rest: list[Callable[[str], str]] = []
+    for value in values:
+        if (
+            isinstance(value, SigmaString)
+            and not value.contains_placeholder()
+            and like_pattern(value) is None
+        ):
+            plain[isinstance(value, SigmaCasedString)].append(sql_literal(plain_text(value)))
+        else:
+            rest.append(value_predicate(value, cond))
+    out: list[Callable[[str], str]] = []
+    if plain[False]:
+        folded = ", ".join(f"lower({v})" for v in plain[False])
+        out.append(lambda t: f"lower({t}) IN ({folded})")
+    if plain[True]:
+        exact = ", ".join(plain[True])
+        out.append(lambda t: f"{t} IN ({exact})")
+    return out + rest
 
 
 class DuckDBSigmaBackend(TextQueryBackend):
@@ -219,7 +261,7 @@ class DuckDBSigmaBackend(TextQueryBackend):
             fields = {a.field for a in args if isinstance(a, ConditionFieldEqualsValueExpression)}
             values = [a.value for a in args if isinstance(a, ConditionFieldEqualsValueExpression)]
             if len(fields) == 1 and all(isinstance(v, _COMPARED) for v in values):
-                predicates = [value_predicate(v, cond) for v in values]
+                predicates = values_predicates(values, cond)
                 field = self._field(args[0])  # type: ignore[arg-type]
                 return self._any(field, lambda t: "(" + " OR ".join(p(t) for p in predicates) + ")")
         if len(args) > 1 and all(isinstance(a, ConditionValueExpression) for a in args):

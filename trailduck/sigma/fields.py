@@ -135,13 +135,17 @@ def resolve(name: str) -> Field:
             if item.get_field_index(rest[0]) >= 0 and pa.types.is_string(item.field(rest[0]).type):
                 # resources.ARN: a list of objects, any element's field.
                 each = sql_literal(f'$.{part}[*]."{rest[0]}"')
+                record = RECORD
+                key = may_hold(RECORD, f'"{rest[0]}"', cased=True)
+                if key is not None:
+                    record = f"(CASE WHEN {key} THEN {RECORD} END)"
                 texts = f"list_filter(list_transform({column}, lambda r: r.{_ident(rest[0])}), lambda x: x IS NOT NULL)"
                 return Field(
                     name=name,
                     scalar=None,
                     texts=texts,
-                    is_null=f"len({texts}) = 0",
-                    exists=f"coalesce(list_bool_or(json_exists({RECORD}, {each})), false)",
+                    is_null=f"coalesce(len({texts}), 0) = 0",
+                    exists=f"coalesce(list_bool_or(json_exists({record}, {each})), false)",
                 )
         break  # a timestamp, a whole object, a path the lake does not model: the record as delivered
     return _from_json(name, RECORD, parts)

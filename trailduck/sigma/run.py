@@ -16,6 +16,7 @@ from trailduck.analysis.report import md, sample_lines
 from trailduck.errors import ConfigError, LakeError
 from trailduck.lake.folder import Lake
 from trailduck.lake.views import refresh_views
+from trailduck.sigma.fields import RECORD
 from trailduck.sigma.rules import Rule, load_rules
 from trailduck.sql import load_sql
 
@@ -38,6 +39,8 @@ class SigmaFinding:
     unsupported: str | None = None
     #: Matching events per partition day (YYYY-MM-DD), the days with none left out.
     per_day: dict[str, int] = field(default_factory=dict)
+    #: What to know about the count: it reads the record as delivered, which this lake does not keep.
+    note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -54,6 +57,8 @@ class SigmaFinding:
         }
         if self.unsupported is not None:
             out["unsupported"] = self.unsupported
+        if self.note is not None:
+            out["note"] = self.note
         return out
 
 
@@ -84,14 +89,33 @@ def run_sigma(
     con = con or lake.connect(read_only=True)
     try:
         found = []
+        records = _keeps_records(con) if any(r.condition and RECORD in r.condition for r in loaded) else True
         for rule in loaded:
             found.append(_run_one(con, rule, window))
+            if not records and rule.condition and RECORD in rule.condition:
+                found[-1].note = NO_RECORDS
             if progress is not None:
                 progress(len(found), len(loaded))
         return found
     finally:
         if own:
             con.close()
+
+
+#: The note on a rule that reads event_json, in a lake without it.
+NO_RECORDS = (
+    "reads the record as delivered (a field the lake does not model, |exists or a keyword), which this lake does "
+    "not keep (ingested with --no-event-json): those parts of it match nothing"
+)
+
+
+def _keeps_records(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the lake keeps each record as delivered (event_json), judged on its first events; True for an
+    empty lake."""
+    row = con.execute(
+        "SELECT count(*), count(event_json) FROM (SELECT event_json FROM events LIMIT 1000)"
+    ).fetchone()
+    return row is None or row[0] == 0 or row[1] > 0
 
 
 def _loaded(rules: Iterable[str | Path] | list[Rule]) -> list[Rule]:
@@ -130,18 +154,30 @@ def _run_one(con: duckdb.DuckDBPyConnection, rule: Rule, window: dict[str, Any])
             f"{rule.file}: {exc}. The lake's database may come from another trailduck version; "
             "run `trailduck views --refresh` once"
         ) from exc
-    except (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException) as exc:
-        # The rule's SQL does not bind or run on this lake: the rule's problem, not the run's.
+    except (
+        duckdb.BinderException,
+        duckdb.ParserException,
+        duckdb.ConversionException,
+        duckdb.InvalidInputException,
+        duckdb.OutOfMemoryException,
+    ) as exc:
+        # The rule's SQL does not bind, run or fit in memory on this lake: the rule's problem, not the run's.
         return _finding(rule, None, [], f"its SQL does not run on this lake: {str(exc).splitlines()[0]}")
     except duckdb.Error as exc:
         # A file removed or damaged under a running query, a disk error: say which rule, never a traceback.
         raise LakeError(f"{rule.file}: {exc}") from exc
-    columns = [c[0] for c in cur.description or []]
-    matched, per_day = rows[0][0], rows[0][1] or []
-    sample = [dict(zip(columns[3:], row[3:], strict=True)) for row in rows if row[2] is not None]
-    finding = _finding(rule, int(matched), sample, None)
-    finding.per_day = {d["date"]: int(d["matches"]) for d in per_day}
+    sample = sorted((row for _, _, newest in rows for row in newest), key=_newest_first)[
+        : window["sample_rows"]
+    ]
+    finding = _finding(rule, sum(int(matches) for _, matches, _ in rows), sample, None)
+    finding.per_day = {day: int(matches) for day, matches, _ in rows}
     return finding
+
+
+def _newest_first(row: dict[str, Any]) -> tuple[bool, float, str]:
+    """Sample order: newest eventTime first (none last), then eventID."""
+    when = row.get("eventTime")
+    return (when is None, -when.timestamp() if when is not None else 0.0, str(row.get("eventID") or ""))
 
 
 def view_statement(rule: Rule) -> str:

@@ -11,6 +11,11 @@ CREATE OR REPLACE MACRO sigma_texts(value) AS
         ELSE list_filter([json_extract_string(value, '$')::VARCHAR], lambda x: x IS NOT NULL)
     END;
 
+-- sigma_number(text): text that is a JSON number (443, -1.5, 2e10) as a DOUBLE, NULL for anything else (" 443",
+-- "+443", "1_000", "inf" and "NaN" are not numbers here, whatever a cast would make of them).
+CREATE OR REPLACE MACRO sigma_number(text) AS
+    CASE WHEN regexp_full_match(text, '-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?') THEN TRY_CAST(text AS DOUBLE) END;
+
 -- sigma_strings(record): every string value anywhere in a record (at any depth, in lists too; not its keys,
 -- numbers or booleans): what a keyword selection searches.
 -- A scalar expression (no subquery), so that a test in front of it spares the records it rules out.
