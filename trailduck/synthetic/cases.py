@@ -11,7 +11,19 @@ from typing import Any
 from trailduck.synthetic.events import EventFactory, Record
 
 #: A field value meaning "leave this field out of the record" (None would write a JSON null).
-_ABSENT: Any = object()
+ABSENT: Any = object()
+
+
+def sign_in(result: str) -> dict[str, Any]:
+    """The fields of a console sign-in with ``result`` (Success or Failure)."""
+    return {"eventType": "AwsConsoleSignIn", "responseElements": {"ConsoleLogin": result}}
+
+
+def with_mfa(rec: Record, mfa: Any) -> Record:
+    """``rec`` with MFAUsed set to ``mfa`` in its additionalEventData (left without one for :data:`ABSENT`)."""
+    if mfa is not ABSENT:
+        rec["additionalEventData"] = {"LoginTo": "https://console.aws.amazon.com/", "MFAUsed": mfa}
+    return rec
 
 
 @dataclass
@@ -38,24 +50,14 @@ def detection_cases(rng: random.Random, account: str, region: str, start: dt.dat
         when = extra.pop("when", None) or at()
         rec = f.record(when, source, name, identity or f.iam_user("planted-admin"), **extra)
         for key, value in list(rec.items()):
-            if value is _ABSENT:
+            if value is ABSENT:
                 del rec[key]
         out.append(PlantedEvent(rec, frozenset(m for m in matches.split() if m)))
         return rec
 
-    def login(matches: str, identity: Record, result: str, mfa: Any = _ABSENT, **extra: Any) -> Record:
-        rec = plant(
-            matches,
-            "signin.amazonaws.com",
-            "ConsoleLogin",
-            identity,
-            eventType="AwsConsoleSignIn",
-            responseElements={"ConsoleLogin": result},
-            **extra,
-        )
-        if mfa is not _ABSENT:
-            rec["additionalEventData"] = {"LoginTo": "https://console.aws.amazon.com/", "MFAUsed": mfa}
-        return rec
+    def login(matches: str, identity: Record, result: str, mfa: Any = ABSENT, **extra: Any) -> Record:
+        rec = plant(matches, "signin.amazonaws.com", "ConsoleLogin", identity, **sign_in(result), **extra)
+        return with_mfa(rec, mfa)
 
     user = f.iam_user
     # 4.1 unauthorized API calls
@@ -73,7 +75,7 @@ def detection_cases(rng: random.Random, account: str, region: str, start: dt.dat
     plant("", "s3.amazonaws.com", "ListBuckets", errorCode="accessdenied")  # comparisons are case-sensitive
     plant("", "s3.amazonaws.com", "ListBuckets", errorCode=403)  # a number never matches
     plant(
-        "", "s3.amazonaws.com", "ListBuckets", errorCode="AccessDenied", sourceIPAddress=_ABSENT
+        "", "s3.amazonaws.com", "ListBuckets", errorCode="AccessDenied", sourceIPAddress=ABSENT
     )  # != on absent
     plant("", "s3.amazonaws.com", "ListBuckets", errorCode="AccessDenied", sourceIPAddress=None)  # != on null
     plant(
@@ -95,7 +97,7 @@ def detection_cases(rng: random.Random, account: str, region: str, start: dt.dat
     plant("cis-4.3", "iam.amazonaws.com", "ListUsers", root_null)
     plant("", "s3.amazonaws.com", "GetBucketAcl", f.root(invoked_by="cloudtrail.amazonaws.com"))
     plant("", "iam.amazonaws.com", "GetAccountSummary", f.root(), eventType="AwsServiceEvent")
-    plant("", "iam.amazonaws.com", "GetAccountSummary", f.root(), eventType=_ABSENT)  # != on absent
+    plant("", "iam.amazonaws.com", "GetAccountSummary", f.root(), eventType=ABSENT)  # != on absent
     lower = f.root()
     lower["type"] = "root"
     plant("", "iam.amazonaws.com", "GetAccountSummary", lower)

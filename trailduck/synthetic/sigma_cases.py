@@ -11,14 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trailduck.synthetic.cases import PlantedEvent
+from trailduck.synthetic.cases import ABSENT, PlantedEvent, sign_in, with_mfa
 from trailduck.synthetic.events import EventFactory, Record
 
 #: The Sigma rules the cases are planted for: one rule a file, named after its title in snake case.
 SIGMA_RULES = Path(__file__).parent / "sigma_rules"
 
-#: A field value meaning "leave this field out of the record" (None would write a JSON null).
-_ABSENT: Any = object()
 
 # The short names the plants below use, for the rule files' stems.
 _RULES = {
@@ -117,7 +115,7 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
     def plant(matches: str, source: str, name: str, identity: Record | None = None, **extra: Any) -> Record:
         rec = f.record(at(), source, name, identity or f.iam_user("planted-admin"), **extra)
         for key, value in list(rec.items()):
-            if value is _ABSENT:
+            if value is ABSENT:
                 del rec[key]
         out.append(PlantedEvent(rec, frozenset(ids[_RULES[m]] for m in matches.split())))
         return rec
@@ -132,18 +130,10 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ident["arn"] = f"arn:aws:sts::{account}:assumed-role/{name}/{session}"
         return ident
 
-    def login(matches: str, identity: Record, result: str, mfa: Any = _ABSENT) -> Record:
-        rec = plant(
-            matches,
-            "signin.amazonaws.com",
-            "ConsoleLogin",
-            identity,
-            eventType="AwsConsoleSignIn",
-            responseElements={"ConsoleLogin": result},
+    def login(matches: str, identity: Record, result: str, mfa: Any = ABSENT) -> Record:
+        return with_mfa(
+            plant(matches, "signin.amazonaws.com", "ConsoleLogin", identity, **sign_in(result)), mfa
         )
-        if mfa is not _ABSENT:
-            rec["additionalEventData"] = {"LoginTo": "https://console.aws.amazon.com/", "MFAUsed": mfa}
-        return rec
 
     user = f.iam_user
     trail = {"name": f"arn:aws:cloudtrail:{region}:{account}:trail/management-events"}
@@ -213,7 +203,7 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("", "secretsmanager.amazonaws.com"),
         ("secret", "amazonaws.com.attacker.example"),  # endswith: extra text after
         ("secret", "192.168.1.300"),  # not an address
-        ("secret", _ABSENT),
+        ("secret", ABSENT),
         ("secret", None),
     ):
         plant(matches, sm, "GetSecretValue", requestParameters=secret, sourceIPAddress=ip)
@@ -382,8 +372,8 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
     # KMS key scheduled for deletion within a week: lte at the boundary, resources listed
     key_arn = f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     resources = [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key_arn}]
-    for matches, days in (("kmsdelete", 7), ("", 8), ("", _ABSENT), ("kmsdelete", "3")):
-        params = {"keyId": key_arn} if days is _ABSENT else {"keyId": key_arn, "pendingWindowInDays": days}
+    for matches, days in (("kmsdelete", 7), ("", 8), ("", ABSENT), ("kmsdelete", "3")):
+        params = {"keyId": key_arn} if days is ABSENT else {"keyId": key_arn, "pendingWindowInDays": days}
         plant(matches, kms, "ScheduleKeyDeletion", requestParameters=params, resources=resources)
     # Organizations: 1 of them leaves out _preceding_read
     org = "organizations.amazonaws.com"
@@ -406,9 +396,9 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("", "CreateFunctionUrlConfig20211031", "AWS_IAM"),
         ("", "GetFunctionUrlConfig20211031", "NONE"),
         ("", "BatchCreateFunctionUrlConfig", "NONE"),  # startswith: extra text before
-        ("", "CreateFunctionUrlConfig20211031", _ABSENT),
+        ("", "CreateFunctionUrlConfig20211031", ABSENT),
     ):
-        params = {"functionName": "reporting"} | ({} if auth is _ABSENT else {"authType": auth})
+        params = {"functionName": "reporting"} | ({} if auth is ABSENT else {"authType": auth})
         plant(matches, lam, name, requestParameters=params)
     # IAM user with an AWS-like name: cased|startswith
     for matches, name in (
@@ -429,9 +419,9 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("", "t3.micro", 9),
         ("launch", "t3.micro", 10),
         ("launch", "t3.micro", "25"),
-        ("", "t3.micro", _ABSENT),
+        ("", "t3.micro", ABSENT),
     ):
-        params = {"instanceType": itype, "minCount": 1} | ({} if count is _ABSENT else {"maxCount": count})
+        params = {"instanceType": itype, "minCount": 1} | ({} if count is ABSENT else {"maxCount": count})
         plant(matches, ec2, "RunInstances", role("ci-deployer"), requestParameters=params)
     # Long STS session: gt at the boundary
     sts = "sts.amazonaws.com"
@@ -442,10 +432,10 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("longsession", "7200"),
         ("", "3600"),
         ("", None),
-        ("", _ABSENT),
+        ("", ABSENT),
     ):
         params = {"roleArn": f"arn:aws:iam::{account}:role/Admin", "roleSessionName": "s"}
-        if seconds is not _ABSENT:
+        if seconds is not ABSENT:
             params["durationSeconds"] = seconds
         plant(matches, sts, "AssumeRole", requestParameters=params)
     # Password policy weakened: lt at the boundary, a boolean against JSON false and the text "FALSE"
@@ -455,10 +445,10 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("password", 14, False),
         ("password", 16, "FALSE"),
         ("", 16, "true"),
-        ("", 20, _ABSENT),
+        ("", 20, ABSENT),
     ):
         params = {"minimumPasswordLength": length, "requireNumbers": True}
-        if symbols is not _ABSENT:
+        if symbols is not ABSENT:
             params["requireSymbols"] = symbols
         plant(matches, iam, "UpdateAccountPasswordPolicy", requestParameters=params)
     # S3 Block Public Access disabled: a list of maps, 'false' against JSON false and the text "false"
@@ -466,10 +456,10 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
         ("bpa", {"BlockPublicPolicy": False, "RestrictPublicBuckets": True}),
         ("bpa", {"BlockPublicPolicy": True, "RestrictPublicBuckets": "false"}),
         ("", {"BlockPublicPolicy": True, "RestrictPublicBuckets": True}),
-        ("", _ABSENT),
+        ("", ABSENT),
     ):
         params = {"bucketName": "prod-data"}
-        if config is not _ABSENT:
+        if config is not ABSENT:
             params["PublicAccessBlockConfiguration"] = {
                 "BlockPublicAcls": True,
                 "IgnorePublicAcls": True,
@@ -481,7 +471,7 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
     plant("readonly", ec2, "CreateSnapshot", role("ReadOnly"), requestParameters=snapshot)
     plant("", ec2, "DescribeSnapshots", role("ReadOnly"), readOnly=True)
     plant("", ec2, "CreateSnapshot", role("Admin"), requestParameters=snapshot)
-    plant("", ec2, "CreateSnapshot", role("ReadOnly"), requestParameters=snapshot, readOnly=_ABSENT)
+    plant("", ec2, "CreateSnapshot", role("ReadOnly"), requestParameters=snapshot, readOnly=ABSENT)
     # Objects deleted from the customer export bucket: resources.ARN looks into every resource
     for matches, name, bucket_name, listed in (
         ("exports", "DeleteObject", "customer-exports", True),
@@ -498,7 +488,7 @@ def sigma_cases(rng: random.Random, account: str, region: str, start: dt.datetim
             name,
             role("Admin"),
             requestParameters={"bucketName": bucket_name, "key": "2024/q1.csv"},
-            resources=([bkt, obj] if name == "DeleteObjects" else [obj, bkt]) if listed else _ABSENT,
+            resources=([bkt, obj] if name == "DeleteObjects" else [obj, bkt]) if listed else ABSENT,
             readOnly=name == "GetObject",
             managementEvent=False,
             eventCategory="Data",
