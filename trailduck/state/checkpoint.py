@@ -8,11 +8,20 @@ therefore follows the lookback window, not the trail's history. Sealed days are 
 ``source_key`` lineage column when a backfill asks for them again.
 
 Files that could not be converted are kept in ``failed`` with their reason and retried on every run.
+
+A day's keys are kept compact (:class:`DayKeys`), in memory and in the file: CloudTrail names every log file of
+one stream and day ``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHMM>Z_<16 characters>.json``, so past the part
+they share only the minute and the 16 characters differ: 18 characters a key (a minute of the day in two), where
+the name itself is about 80. An organization's day of 2.4 million files over a lookback of three days is then
+about 130 MB of checkpoint rather than 600 MB. A key of any other shape is kept whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +29,131 @@ from trailduck.errors import StateError
 from trailduck.scanner.keys import object_identity
 
 FORMAT = "trailduck-state"
-VERSION = 1
+#: 2: each day's keys packed (DayKeys); 1 (read, then written as 2): each day's keys as a list of names.
+VERSION = 2
+READ_VERSIONS = (1, 2)
 #: How many committed run ids are remembered, so that files left by an interrupted run can be told apart.
 KEEP_RUNS = 50
+
+
+#: A log file's name (without .gz): what one stream's files of one day share, then the minute and the random part.
+_NAME = re.compile(
+    r"(?P<head>.+_[0-9]{8}T)(?P<hour>[01][0-9]|2[0-3])(?P<minute>[0-5][0-9])Z_(?P<rand>[A-Za-z0-9]{16})\.json"
+)
+_DIGITS = string.digits + string.ascii_letters
+#: The minute of the day (0 to 1439) as two characters, and back.
+_MINUTE_CODE = [_DIGITS[m // 62] + _DIGITS[m % 62] for m in range(1440)]
+_CODE_MINUTE = {code: m for m, code in enumerate(_MINUTE_CODE)}
+_CODE = 18  # characters: 2 for the minute, 16 random
+_TAIL = "Z_"
+_SUFFIX = ".json"
+
+
+class DayKeys:
+    """The keys (object identities) done on one day of one stream, as a set: each name that has the shape
+    CloudTrail gives log files is kept as its minute and random part (18 characters) after the ``head`` the day's
+    names share; any other name is kept whole. Iterating gives the names back."""
+
+    __slots__ = ("codes", "head", "others")
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self.head: str | None = None
+        self.codes: set[str] = set()
+        self.others: set[str] = set()
+        for name in names:
+            self.add(name)
+
+    def _code(self, name: str) -> str | None:
+        head = self.head
+        if head is not None:  # the day's shape is known: string tests only, no regular expression
+            h = len(head)
+            if not (
+                len(name) == h + 4 + len(_TAIL) + 16 + len(_SUFFIX)
+                and name.startswith(head)
+                and name.endswith(_SUFFIX)
+                and name[h + 4 : h + 6] == _TAIL
+            ):
+                return None
+            hour, minute, rand = name[h : h + 2], name[h + 2 : h + 4], name[h + 6 : h + 22]
+            digits = hour + minute
+            if not (digits.isascii() and digits.isdigit() and rand.isascii() and rand.isalnum()):
+                return None
+            if int(hour) > 23 or int(minute) > 59:
+                return None
+            return _MINUTE_CODE[int(hour) * 60 + int(minute)] + rand
+        m = _NAME.fullmatch(name)
+        if m is None:
+            return None
+        self.head = m.group("head")
+        return _MINUTE_CODE[int(m.group("hour")) * 60 + int(m.group("minute"))] + m.group("rand")
+
+    def add(self, name: str) -> None:
+        code = self._code(name)
+        if code is None:
+            self.others.add(name)
+        else:
+            self.codes.add(code)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name in self.others:
+            return True
+        if self.head is None or not name.startswith(self.head):
+            return False
+        code = self._code(name)
+        return code is not None and code in self.codes
+
+    def __len__(self) -> int:
+        return len(self.codes) + len(self.others)
+
+    def _name(self, code: str) -> str:
+        assert self.head is not None
+        hour, minute = divmod(_CODE_MINUTE[code[:2]], 60)
+        return f"{self.head}{hour:02d}{minute:02d}{_TAIL}{code[2:]}{_SUFFIX}"
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (self._name(code) for code in self.codes)
+        yield from self.others
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DayKeys):
+            return set(self) == set(other)
+        if isinstance(other, set | frozenset):
+            return set(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a mutable set
+
+    def __repr__(self) -> str:
+        return f"DayKeys({sorted(self)!r})"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.codes:
+            out["head"] = self.head
+            out["packed"] = "".join(sorted(self.codes))
+        if self.others:
+            out["others"] = sorted(self.others)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> DayKeys:
+        """A day's keys as version 2 writes them, or as version 1 did (a list of names)."""
+        if isinstance(data, list):
+            return cls(str(name) for name in data)
+        keys = cls()
+        packed = data.get("packed", "")
+        if packed:
+            head = data["head"]
+            if not isinstance(head, str) or not isinstance(packed, str) or len(packed) % _CODE:
+                raise ValueError(f"packed keys of {len(packed)} characters under {head!r}")
+            keys.head = head
+            keys.codes = {packed[i : i + _CODE] for i in range(0, len(packed), _CODE)}
+            if any(code[:2] not in _CODE_MINUTE for code in keys.codes):
+                raise ValueError("a packed key's minute is not a minute")
+        keys.others = {str(name) for name in data.get("others", [])}
+        return keys
 
 
 @dataclass
@@ -36,8 +167,11 @@ class StreamState:
     """
 
     watermark: dt.date | None = None
-    days: dict[dt.date, set[str]] = field(default_factory=dict)
+    days: dict[dt.date, DayKeys] = field(default_factory=dict)
     sealed_before: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        self.days = {d: k if isinstance(k, DayKeys) else DayKeys(k) for d, k in self.days.items()}
 
     @property
     def lineage_before(self) -> dt.date | None:
@@ -51,7 +185,10 @@ class StreamState:
     def mark_done(self, day: dt.date, filename: str) -> None:
         sealed = self.lineage_before
         if sealed is None or day >= sealed:
-            self.days.setdefault(day, set()).add(object_identity(filename))
+            keys = self.days.get(day)
+            if keys is None:
+                keys = self.days[day] = DayKeys()
+            keys.add(object_identity(filename))
 
     def drop_keys_before(self, day: dt.date) -> None:
         """Forget the key lists of the days before ``day``; the lake's lineage answers for them from now on."""
@@ -116,7 +253,7 @@ class Checkpoint:
                 prefix: {
                     "watermark": st.watermark.isoformat() if st.watermark else None,
                     "sealed_before": st.sealed_before.isoformat() if st.sealed_before else None,
-                    "days": {d.isoformat(): sorted(keys) for d, keys in sorted(st.days.items())},
+                    "days": {d.isoformat(): keys.to_json() for d, keys in sorted(st.days.items())},
                 }
                 for prefix, st in sorted(self.streams.items())
             },
@@ -135,7 +272,7 @@ class Checkpoint:
     def from_json(cls, data: Any) -> Checkpoint:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise StateError("not a trailduck checkpoint")
-        if data.get("version") != VERSION:
+        if data.get("version") not in READ_VERSIONS:
             raise StateError(
                 f"checkpoint version {data.get('version')!r} is not {VERSION}; "
                 "use the trailduck release that wrote it, or upgrade trailduck"
@@ -144,7 +281,9 @@ class Checkpoint:
             streams = {
                 prefix: StreamState(
                     watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
-                    days={dt.date.fromisoformat(d): set(keys) for d, keys in st["days"].items()},
+                    days={
+                        dt.date.fromisoformat(d): DayKeys.from_json(keys) for d, keys in st["days"].items()
+                    },
                     sealed_before=dt.date.fromisoformat(st["sealed_before"])
                     if st.get("sealed_before")
                     else None,
