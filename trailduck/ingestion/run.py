@@ -45,7 +45,14 @@ from trailduck.scanner.keys import (
     object_identity,
     parse_key,
 )
-from trailduck.scanner.listing import Listed, Skipped, discover_streams, list_stream
+from trailduck.scanner.listing import (
+    LISTING_THREADS,
+    Listed,
+    Skipped,
+    discover_streams,
+    in_parallel,
+    list_stream,
+)
 from trailduck.scanner.locate import check_layout, nothing_found
 from trailduck.scanner.locations import open_source
 from trailduck.scanner.source import ObjectRef, Source
@@ -205,7 +212,13 @@ def ingest(
     # A wrong source or an --accounts/--regions typo is refused before the lake is created or locked.
     check_layout(source, "ingest")
     skipped: list[Skipped] = []
-    streams = discover_streams(source, accounts=options.accounts, regions=options.regions, skipped=skipped)
+    streams = discover_streams(
+        source,
+        accounts=options.accounts,
+        regions=options.regions,
+        skipped=skipped,
+        workers=options.concurrency,
+    )
     summary.streams = len(streams)
     if not streams:
         summary.note = nothing_found(source)
@@ -296,8 +309,21 @@ def _plan(
     seen: dict[str, str] = {}
     known_source = source.uri in checkpoint.sources
     for stream in streams:
+        starts[stream] = _start_day(options, checkpoint.stream(stream.prefix), known_source)
+
+    def listing(stream: Stream) -> tuple[list[Listed], list[Skipped]]:
+        notes: list[Skipped] = []
+        return list(
+            list_stream(source, stream, since=starts[stream], until=options.until, skipped=notes)
+        ), notes
+
+    # Streams listed on a few threads at once (a round trip each), taken in order.
+    for stream, (items, notes) in zip(
+        streams, in_parallel(listing, streams, min(options.concurrency, LISTING_THREADS)), strict=True
+    ):
+        skipped += notes
         st = checkpoint.stream(stream.prefix)
-        start = starts[stream] = _start_day(options, st, known_source)
+        start = starts[stream]
         sealed_keys: set[str] = set()
         sealed = st.lineage_before
         if sealed and (start is None or start < sealed):
@@ -306,7 +332,7 @@ def _plan(
             if options.until and options.until < last:
                 last = options.until
             sealed_keys = lake_source_keys(lake, stream, start, last)
-        for item in list_stream(source, stream, since=start, until=options.until, skipped=skipped):
+        for item in items:
             crashpoints.hit("listing")
             summary.files_listed += 1
             key = item.ref.key

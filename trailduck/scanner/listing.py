@@ -4,14 +4,23 @@ Discovery uses delimiter listings under ``AWSLogs/`` (accounts, organization ids
 regions), so it costs a handful of requests whatever the trail's size. A stream is then listed from its first
 wanted day with ``StartAfter``: one paginated listing covers every day from there on, late files included,
 without ever relying on "the last key seen" (files arrive out of key order).
+
+Listing is waiting on the network: an organization's trail has a thousand streams and more, and one listed after
+another costs a round trip each (35 to 64 s for 1,020 streams at 20 ms a request). Region folders and streams
+are listed on a few threads at once (:func:`in_parallel`), their results taken in order, so what a run does
+is the same whatever the order the answers come in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
 
 from trailduck.errors import ConfigError
 from trailduck.scanner.keys import (
@@ -28,6 +37,32 @@ from trailduck.scanner.locate import shown
 from trailduck.scanner.source import ObjectRef, Source
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn`` of each item, on up to ``workers`` threads, yielded in the items' order (an item's error raised
+    where its result would be). At most twice ``workers`` calls are ahead of the caller; when the caller stops
+    reading, the calls running are waited for and no other is started."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="trailduck-list")
+    try:
+        ahead: deque[Future[R]] = deque(pool.submit(fn, item) for item in items[: 2 * workers])
+        rest = iter(items[2 * workers :])
+        while ahead:
+            result = ahead.popleft().result()
+            for item in islice(rest, 1):
+                ahead.append(pool.submit(fn, item))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Listings at once, at most (the S3 client keeps as many connections).
+LISTING_THREADS = 16
 
 #: The kinds converted into the lake. Digests are not events: they are read by integrity validation.
 INGESTED_KINDS = (Kind.LOG, Kind.INSIGHT)
@@ -54,6 +89,7 @@ def discover_streams(
     regions: Iterable[str] | None = None,
     kinds: Iterable[Kind] = INGESTED_KINDS,
     skipped: list[Skipped] | None = None,
+    workers: int = 1,
 ) -> list[Stream]:
     """Every (org, account, kind, region) folder below ``AWSLogs/``, filtered by the given accounts/regions.
 
@@ -85,18 +121,26 @@ def discover_streams(
         )
     streams: list[Stream] = []
     regions_seen: set[str] = set()
-    for org, account in owners:
-        if want_accounts is not None and account not in want_accounts:
-            continue
-        base = f"AWSLogs/{org}/{account}/" if org else f"AWSLogs/{account}/"
-        for kind in kinds:
-            for region in source.list_dirs(f"{base}{kind.value}/"):
-                if not REGION_RE.fullmatch(region):
-                    notes.append(Skipped(f"{base}{kind.value}/{region}/", "not a region folder"))
-                    continue
-                regions_seen.add(region)
-                if want_regions is None or region in want_regions:
-                    streams.append(Stream(account, region, kind, org))
+    folders = [
+        (
+            org,
+            account,
+            kind,
+            (f"AWSLogs/{org}/{account}/" if org else f"AWSLogs/{account}/") + f"{kind.value}/",
+        )
+        for org, account in owners
+        if want_accounts is None or account in want_accounts
+        for kind in kinds
+    ]
+    listed = in_parallel(lambda folder: source.list_dirs(folder[3]), folders, min(workers, LISTING_THREADS))
+    for (org, account, kind, folder), names in zip(folders, listed, strict=True):
+        for region in names:
+            if not REGION_RE.fullmatch(region):
+                notes.append(Skipped(f"{folder}{region}/", "not a region folder"))
+                continue
+            regions_seen.add(region)
+            if want_regions is None or region in want_regions:
+                streams.append(Stream(account, region, kind, org))
     if want_regions is not None and regions_seen and not want_regions <= regions_seen:
         missing = sorted(want_regions - regions_seen)
         scope = " for the accounts asked for" if want_accounts is not None else ""
