@@ -8,6 +8,7 @@ times on a shared machine mean little. A script, not a test:
     python bench/run.py --json bench-result.json --skip-queries --skip-s3
     python bench/run.py --events 10000000 --ingest-only --trail /var/tmp/trail-10m   # memory at 10M events
     python bench/run.py --sigma rules/cloud/aws --trail /var/tmp/trail-1m   # Sigma rules (bench/sigma_bench.py)
+    python bench/run.py --org --trail /var/tmp/org-day      # an organization's day of small files (bench/org_bench.py)
 """
 
 from __future__ import annotations
@@ -342,10 +343,25 @@ def main() -> None:
         metavar="DIR",
         help="only the Sigma rules in these folders or files: conversion and run times against the detections",
     )
+    parser.add_argument(
+        "--org",
+        action="store_true",
+        help="only an organization's day of small files (bench/org_bench.py): files/s against the floor, the "
+        "naive script, a no-op run, the checkpoint",
+    )
+    parser.add_argument("--accounts", type=int, default=60, help="--org: accounts (default 60)")
+    parser.add_argument("--regions", type=int, default=17, help="--org: regions an account (default 17)")
+    parser.add_argument("--files-per-day", type=int, default=96, help="--org: files a stream (default 96)")
+    parser.add_argument("--events-per-file", type=int, default=12, help="--org: events a file (default 12)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
         root = args.trail or work / "trail"
+        if args.org:
+            from org_bench import org_bench  # here: org_bench imports this module
+
+            org_bench(root, work, args)
+            return
         gen_s, (events, files, gz_bytes) = reuse_or_generate(root, args.events)
         if args.ingest_only:
             ingest_only(root, work, events, files, gz_bytes, args.json)
