@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trailduck.state.checkpoint import Checkpoint, DayKeys, StreamState
+from trailduck.state.store import decode, encode
 from trailduck.synthetic.events import rand_suffix
 from trailduck.synthetic.generator import log_key
 
@@ -108,3 +109,36 @@ def test_mark_done_and_is_done_go_through_the_compact_keys() -> None:
     assert state.is_done(DAY, name) and state.is_done(DAY, name.removesuffix(".gz"))
     assert not state.is_done(DAY, name.replace("abcdefghijklmnop", "abcdefghijklmnoq"))
     assert state.days[DAY].codes and not state.days[DAY].others
+
+
+def test_an_organizations_checkpoint_is_under_20_bytes_a_key_and_reads_back() -> None:
+    """1,020 streams of 96 files on one day, the shape of an organization trail's day (issue #19's target)."""
+    rng = random.Random(2)
+    cp = Checkpoint()
+    for s in range(1020):
+        account, region = f"{300000000000 + s // 17:012d}", f"eu-west-{s % 17}"
+        stream = cp.stream(f"AWSLogs/o-aa00bb11cc/{account}/CloudTrail/{region}/")
+        stream.watermark = stream.sealed_before = DAY - dt.timedelta(days=1)
+        for i in range(96):
+            stream.mark_done(DAY, _name(account, region, 15 * i, rand_suffix(rng)) + ".gz")
+    data = encode(cp)
+    assert len(data) / cp.key_count() < 20
+    day = json.loads(data)["streams"]["AWSLogs/o-aa00bb11cc/300000000000/CloudTrail/eu-west-0/"]["days"]
+    assert (
+        "head" not in day[DAY.isoformat()]
+    )  # the usual head is not written; a day named otherwise keeps its own
+    assert decode(data, "test") == cp
+
+
+def test_a_head_other_than_the_usual_one_is_kept() -> None:
+    cp = Checkpoint()
+    stream = cp.stream("AWSLogs/111122223333/CloudTrail/us-east-1/")
+    other = _name("444455556666", "us-east-1", 5, "abcdefghijklmnop")  # another account's name in this folder
+    stream.mark_done(DAY, other + ".gz")
+    doc = json.loads(encode(cp))
+    assert doc["streams"]["AWSLogs/111122223333/CloudTrail/us-east-1/"]["days"]["2024-03-09"][
+        "head"
+    ].startswith("444455556666_")
+    assert (
+        decode(encode(cp), "test").streams["AWSLogs/111122223333/CloudTrail/us-east-1/"].is_done(DAY, other)
+    )

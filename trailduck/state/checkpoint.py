@@ -128,24 +128,27 @@ class DayKeys:
     def __repr__(self) -> str:
         return f"DayKeys({sorted(self)!r})"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, usual_head: str | None = None) -> dict[str, Any]:
+        """The day's keys for the file; the head left out when it is ``usual_head`` (what the stream and day make
+        of it: :func:`usual_head`)."""
         out: dict[str, Any] = {}
         if self.codes:
-            out["head"] = self.head
+            if self.head != usual_head:
+                out["head"] = self.head
             out["packed"] = "".join(sorted(self.codes))
         if self.others:
             out["others"] = sorted(self.others)
         return out
 
     @classmethod
-    def from_json(cls, data: Any) -> DayKeys:
+    def from_json(cls, data: Any, usual_head: str | None = None) -> DayKeys:
         """A day's keys as version 2 writes them, or as version 1 did (a list of names)."""
         if isinstance(data, list):
             return cls(str(name) for name in data)
         keys = cls()
         packed = data.get("packed", "")
         if packed:
-            head = data["head"]
+            head = data.get("head", usual_head)
             if not isinstance(head, str) or not isinstance(packed, str) or len(packed) % _CODE:
                 raise ValueError(f"packed keys of {len(packed)} characters under {head!r}")
             keys.head = head
@@ -154,6 +157,18 @@ class DayKeys:
                 raise ValueError("a packed key's minute is not a minute")
         keys.others = {str(name) for name in data.get("others", [])}
         return keys
+
+
+_PREFIX = re.compile(
+    r"AWSLogs/(?:[^/]+/)?(?P<account>[0-9]{12})/(?P<kind>[A-Za-z-]+)/(?P<region>[a-z0-9-]+)/"
+)
+
+
+def usual_head(prefix: str, day: dt.date) -> str | None:
+    """What the names of a stream's files of ``day`` begin with, as CloudTrail names them: written into the file
+    only when a day's names begin otherwise (two bytes a key of an organization's checkpoint)."""
+    m = _PREFIX.fullmatch(prefix)
+    return f"{m['account']}_{m['kind']}_{m['region']}_{day:%Y%m%d}T" if m else None
 
 
 @dataclass
@@ -253,7 +268,10 @@ class Checkpoint:
                 prefix: {
                     "watermark": st.watermark.isoformat() if st.watermark else None,
                     "sealed_before": st.sealed_before.isoformat() if st.sealed_before else None,
-                    "days": {d.isoformat(): keys.to_json() for d, keys in sorted(st.days.items())},
+                    "days": {
+                        d.isoformat(): keys.to_json(usual_head(prefix, d))
+                        for d, keys in sorted(st.days.items())
+                    },
                 }
                 for prefix, st in sorted(self.streams.items())
             },
@@ -282,7 +300,10 @@ class Checkpoint:
                 prefix: StreamState(
                     watermark=dt.date.fromisoformat(st["watermark"]) if st["watermark"] else None,
                     days={
-                        dt.date.fromisoformat(d): DayKeys.from_json(keys) for d, keys in st["days"].items()
+                        dt.date.fromisoformat(d): DayKeys.from_json(
+                            keys, usual_head(prefix, dt.date.fromisoformat(d))
+                        )
+                        for d, keys in st["days"].items()
                     },
                     sealed_before=dt.date.fromisoformat(st["sealed_before"])
                     if st.get("sealed_before")

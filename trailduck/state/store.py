@@ -32,7 +32,9 @@ class StateStore(Protocol):
 
 def encode(checkpoint: Checkpoint) -> bytes:
     """The bytes a store saves."""
-    return json.dumps(checkpoint.to_json(), indent=1, sort_keys=False).encode("utf-8")
+    # Compact: the keys are packed strings, so indentation would only add bytes (`trailduck state show` reads it
+    # for people).
+    return json.dumps(checkpoint.to_json(), separators=(",", ":")).encode("utf-8")
 
 
 def decode(data: str | bytes, location: str) -> Checkpoint:
