@@ -38,7 +38,15 @@ from sigma.types import (
     TimestampPart,
 )
 
-from trailduck.sigma.fields import RECORD, Field, FieldError, longest_as_written, may_hold, resolve
+from trailduck.sigma.fields import (
+    RECORD,
+    Field,
+    FieldError,
+    longest_as_written,
+    may_hold,
+    record_if,
+    resolve,
+)
 from trailduck.sql import sql_literal
 
 _COMPARE = {
@@ -343,11 +351,8 @@ class DuckDBSigmaBackend(TextQueryBackend):
             tests.append(string_match("t", keyword, cased=cased))
             run = longest_as_written(plain_text_runs(keyword))
             prefilters.append(may_hold(RECORD, run, cased=cased) if len(run) >= _PREFILTER_MIN else None)
-        record = RECORD
-        if all(p is not None for p in prefilters):
-            # NULL in place of a record that cannot match, inside the argument: DuckDB may evaluate the walk
-            # for every event (beside an OR, it does), but then walks nothing for most of them.
-            record = f"(CASE WHEN {' OR '.join(p for p in prefilters if p)} THEN {RECORD} END)"
+        # Any keyword without a test of its own leaves every record to be walked.
+        record = record_if(None if None in prefilters else " OR ".join(p for p in prefilters if p))
         return (
             f"coalesce(len(list_filter(sigma_strings({record}), lambda t: {' OR '.join(tests)})) > 0, false)"
         )

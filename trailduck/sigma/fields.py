@@ -77,13 +77,18 @@ def may_hold(doc: str, text: str, *, cased: bool) -> str | None:
     return f"({test} OR contains({raw}, '\\u'))"
 
 
+def record_if(test: str | None) -> str:
+    """The record as delivered where ``test`` (a :func:`may_hold` test of its raw text) holds, NULL elsewhere, so
+    the record is parsed only where it may match: inside the parse's argument, the test holds wherever DuckDB
+    evaluates the expression (it computes a shared or OR'ed expression for every event, before the filter)."""
+    return RECORD if test is None else f"(CASE WHEN {test} THEN {RECORD} END)"
+
+
 def _from_json(name: str, doc: str, parts: list[str]) -> Field:
     if doc == RECORD:
-        # The whole record is large: one that does not hold the field's key as text is not parsed (NULL in its
-        # place: no texts, absent). Inside the argument, so it holds wherever DuckDB evaluates the expression.
-        key = may_hold(doc, f'"{parts[-1]}"', cased=True)
-        if key is not None:
-            doc = f"(CASE WHEN {key} THEN {doc} END)"
+        # The whole record is large: one that does not hold the field's key as text is not parsed (no texts,
+        # absent).
+        doc = record_if(may_hold(doc, f'"{parts[-1]}"', cased=True))
     path = _json_path(parts)
     return Field(
         name=name,
@@ -135,10 +140,7 @@ def resolve(name: str) -> Field:
             if item.get_field_index(rest[0]) >= 0 and pa.types.is_string(item.field(rest[0]).type):
                 # resources.ARN: a list of objects, any element's field.
                 each = sql_literal(f'$.{part}[*]."{rest[0]}"')
-                record = RECORD
-                key = may_hold(RECORD, f'"{rest[0]}"', cased=True)
-                if key is not None:
-                    record = f"(CASE WHEN {key} THEN {RECORD} END)"
+                record = record_if(may_hold(RECORD, f'"{rest[0]}"', cased=True))
                 texts = f"list_filter(list_transform({column}, lambda r: r.{_ident(rest[0])}), lambda x: x IS NOT NULL)"
                 return Field(
                     name=name,
