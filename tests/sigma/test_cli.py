@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,16 @@ def test_rules_with_odd_metadata_are_listed_in_every_format(
     out = json.loads(runner.invoke(app, ["sigma", str(odd), "--lake", str(lake), "--format", "json"]).stdout)
     assert {r["title"] for r in out} == {"title_list.yml", "Root user activity"}
     assert all(isinstance(r["unsupported"], str) and r["count"] is None for r in out)
+
+
+def test_commands_without_sigma_rules_do_not_import_pysigma(planted: tuple[Path, Path, int]) -> None:
+    """pySigma takes a quarter of a second to import: `report` and `views` pay it only with --sigma."""
+    lake, _, _ = planted
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom trailduck.cli.app import app\n"
+        f"for args in (['report', '--lake', {str(lake)!r}], ['views', '--lake', {str(lake)!r}]):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m == 'sigma' or m.startswith('sigma.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -26,6 +26,7 @@ from trailduck.errors import ConfigError, ExitCode
 from trailduck.lake.folder import open_lake
 
 if TYPE_CHECKING:
+    from trailduck.sigma.rules import Rule
     from trailduck.sigma.run import SigmaFinding
 
 SigmaOpt = Annotated[
@@ -95,8 +96,6 @@ def report_cmd(
     trailduck sql "SELECT * FROM cis_4_03_root_account_usage".
     """
     from trailduck.analysis.report import run_report, to_markdown
-    from trailduck.sigma.rules import load_rules
-    from trailduck.sigma.run import sigma_markdown
 
     sigma_findings: list[SigmaFinding] = []
     with exit_on_error():
@@ -104,7 +103,11 @@ def report_cmd(
             raise ConfigError(f"--format {fmt!r}: choose table, json or markdown")
         first, last = parse_since(since), parse_day(until, "--until")
         the_lake = open_lake(lake, profile=profile, region=region, endpoint_url=endpoint_url)
-        rules = load_rules(sigma) if sigma else []  # a bad path is said before any detection runs
+        rules: list[Rule] = []
+        if sigma:  # pySigma is imported only then; a bad path is said before any detection runs
+            from trailduck.sigma.rules import load_rules
+
+            rules = load_rules(sigma)
         findings = run_report(the_lake, first, last)
         if rules:
             sigma_findings = run_with_progress(the_lake, rules, first, last, PROGRESS_ON_A_TERMINAL)
@@ -116,6 +119,8 @@ def report_cmd(
         elif fmt == "markdown":
             print(to_markdown(findings, first, last), end="")
             if sigma_findings:
+                from trailduck.sigma.run import sigma_markdown
+
                 print("\n" + sigma_markdown(sigma_findings, first, last), end="")
         else:
             window = f"{first or 'first day'} to {last or 'last day'} (partition date)"
