@@ -44,6 +44,8 @@ _DIGITS = string.digits + string.ascii_letters
 #: The minute of the day (0 to 1439) as two characters, and back.
 _MINUTE_CODE = [_DIGITS[m // 62] + _DIGITS[m % 62] for m in range(1440)]
 _CODE_MINUTE = {code: m for m, code in enumerate(_MINUTE_CODE)}
+#: A name's HHMM (the ASCII digits of a time of day, nothing else) to its minute's code.
+_HHMM_CODE = {f"{m // 60:02d}{m % 60:02d}": code for m, code in enumerate(_MINUTE_CODE)}
 _CODE = 18  # characters: 2 for the minute, 16 random
 _TAIL = "Z_"
 _SUFFIX = ".json"
@@ -74,18 +76,15 @@ class DayKeys:
                 and name[h + 4 : h + 6] == _TAIL
             ):
                 return None
-            hour, minute, rand = name[h : h + 2], name[h + 2 : h + 4], name[h + 6 : h + 22]
-            digits = hour + minute
-            if not (digits.isascii() and digits.isdigit() and rand.isascii() and rand.isalnum()):
+            minute, rand = _HHMM_CODE.get(name[h : h + 4]), name[h + 6 : h + 22]
+            if minute is None or not (rand.isascii() and rand.isalnum()):
                 return None
-            if int(hour) > 23 or int(minute) > 59:
-                return None
-            return _MINUTE_CODE[int(hour) * 60 + int(minute)] + rand
+            return minute + rand
         m = _NAME.fullmatch(name)
         if m is None:
             return None
         self.head = m.group("head")
-        return _MINUTE_CODE[int(m.group("hour")) * 60 + int(m.group("minute"))] + m.group("rand")
+        return _HHMM_CODE[m.group("hour") + m.group("minute")] + m.group("rand")
 
     def add(self, name: str) -> None:
         code = self._code(name)
