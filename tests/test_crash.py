@@ -43,6 +43,7 @@ def delta_rows(lake: Path) -> int:
         "listing",
         "fetch:5",
         "convert:9",
+        "share_written",
         "parquet_written",
         "commit_ahead",
         "table_commit",
@@ -66,7 +67,7 @@ def test_killed_at_a_point_then_rerun_gives_exactly_the_clean_lake(
     finished = point.startswith(("commit_ahead", "table_commit", "state_commit"))
     assert bool(json.loads(rerun.stdout)["finished_runs"]) == finished
     assert bool(json.loads(rerun.stdout)["rolled_back_runs"]) == point.startswith(
-        ("fetch", "convert", "parquet")
+        ("fetch", "convert", "share_written", "parquet")
     )
     assert stored(lake) == expected(manifest)
     assert delta_rows(lake) == sum(expected(manifest).values())

@@ -20,6 +20,7 @@ POINTS = (
     "fetch",
     "convert",
     "worker",
+    "share_written",
     "parquet_written",
     "commit_ahead",
     "table_commit",

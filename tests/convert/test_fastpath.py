@@ -75,7 +75,7 @@ def test_odd_shapes_take_the_python_path(record: dict[str, Any], monkeypatch: py
     raws = raws_of([record])
     assert not convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1)).decode_shapes()
     monkeypatch.setattr(convert.native, "typed_columns", lambda *a: None)
-    monkeypatch.setattr(convert._FAST, "typed_columns", lambda *a: pytest.fail("fast path used"))
+    monkeypatch.setattr(convert._fast(), "typed_columns", lambda *a: pytest.fail("fast path used"))
     decoded = convert.decode_file(raws, source_key="k", key_day=dt.date(2024, 1, 1))
     assert convert.build_table([decoded]).num_rows == 1
 

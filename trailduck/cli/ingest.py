@@ -39,6 +39,7 @@ from trailduck.cli.render import printable
 from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError
+from trailduck.ingestion.cluster import SCHEDULER_ENV
 from trailduck.ingestion.libc import tune_allocator
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.lake.folder import lake_root
@@ -76,7 +77,11 @@ def render_summary(summary: IngestSummary) -> None:
         ("bytes read", f"{summary.bytes_read:,}"),
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),
-        ("worker processes", f"{summary.workers}"),
+        *(
+            [("Dask scheduler", summary.scheduler), ("Dask worker threads", f"{summary.workers}")]
+            if summary.scheduler
+            else [("worker processes", f"{summary.workers}")]
+        ),
         ("converter", native.CONVERTERS[summary.converter]),
         ("duration", f"{summary.duration_s:.2f} s"),
         ("events/s", f"{summary.events_per_s:,.0f}"),
@@ -180,6 +185,15 @@ def ingest_cmd(
             show_default=False,
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar=SCHEDULER_ENV,
+            help="A Dask scheduler (tcp://host:8786): convert on its workers, for more than one machine. "
+            "This machine still lists, publishes and commits. Needs trailduck[dask]. Default: convert here.",
+            show_default=False,
+        ),
+    ] = None,
     event_json: Annotated[
         bool,
         typer.Option(
@@ -230,6 +244,7 @@ def ingest_cmd(
             region=region,
             endpoint_url=endpoint_url,
             converter=None,  # the library's default: $TRAILDUCK_CONVERTER, else C when compiled
+            scheduler=scheduler or None,
         )
         summary = run_ingest(options, as_json, progress and not as_json)
     raise typer.Exit(summary.exit_code)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +43,22 @@ _Record = msgspec.defstruct(
 _record_decoder = msgspec.json.Decoder(_Record)
 _shape_decoder = msgspec.json.Decoder(Shape)
 _well_shaped = msgspec.json.Decoder(WellShaped)
-_FAST = FastPath()
-set_threads = _FAST.set_threads
+#: One DuckDB connection per converting thread: a Dask worker runs several tasks at once in one process.
+_local = threading.local()
+
+
+def _fast() -> FastPath:
+    fast: FastPath | None = getattr(_local, "fast", None)
+    if fast is None:
+        fast = _local.fast = FastPath()
+    return fast
+
+
+def set_threads(threads: int | None) -> None:
+    """DuckDB's threads for the conversions of this thread; None for its default (one per core)."""
+    _fast().set_threads(threads)
+
+
 log = logging.getLogger(__name__)
 
 
@@ -245,7 +260,7 @@ def _reference_columns(
     columns: dict[str, pa.Array] | None = None
     if all([f.decode_shapes() for f in files]):
         try:
-            columns = _FAST.typed_columns(event_json)
+            columns = _fast().typed_columns(event_json)
         except (duckdb.Error, pa.ArrowException) as exc:
             log.info("DuckDB could not convert a batch (%s); converting it in Python", exc)
     if columns is None:

@@ -12,18 +12,27 @@ Why processes: the per-record work (msgspec decoding, building Arrow arrays) hol
 converts on one core whatever its threads do. Workers start only for runs large enough to repay their start-up
 (about half a second each), and since parts are contiguous in listing order, a partition gets a second file in
 the same run only where two parts meet.
+
+On a Dask cluster (``--scheduler``), the work goes to the cluster's workers instead, in contiguous parts, one task
+each (:mod:`trailduck.ingestion.cluster`); this process only publishes and commits.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trailduck.convert.decode import Limits
 from trailduck.fsutil import usable_cpus
+from trailduck.ingestion.cluster import convert_on_cluster
 from trailduck.ingestion.share import BUFFER_BYTES, Advance, Share, ShareResult, run_share
 from trailduck.ingestion.workers import run_with_workers
 from trailduck.lake.storage import Storage
 from trailduck.lake.writer import discard_tmp_files
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.source import Source
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def convert(
@@ -39,10 +48,11 @@ def convert(
     workers: int,
     advance: Advance,
     use_c: bool = True,
+    client: Client | None = None,
 ) -> ShareResult:
-    """Convert ``work`` in ``workers`` processes, this one included, with the C column builder if ``use_c``.
-    The files returned are not yet published."""
-    processes = max(1, min(workers, len(work)))
+    """Convert ``work`` in ``workers`` processes, this one included, or on the Dask cluster of ``client``, with
+    the C column builder if ``use_c``. The files returned are not yet published."""
+    processes = 1 if client is not None else max(1, min(workers, len(work)))
     share = Share(
         storage=storage,
         run_id=run_id,
@@ -56,6 +66,8 @@ def convert(
         buffer_bytes=BUFFER_BYTES // processes,
         use_c=use_c,
     )
+    if client is not None:
+        return convert_on_cluster(client, share, advance)
     if processes == 1:
         return run_share(share, advance)
     share.threads = max(1, usable_cpus() // processes)

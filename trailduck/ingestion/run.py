@@ -23,14 +23,14 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trailduck import crashpoints
 from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError, ExitCode, StateError
-from trailduck.ingestion import pipeline
-from trailduck.ingestion.workers import worker_count
+from trailduck.ingestion import cluster, pipeline
+from trailduck.ingestion.workers import portable, worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
@@ -58,6 +58,9 @@ from trailduck.scanner.locations import open_source
 from trailduck.scanner.source import ObjectRef, Source
 from trailduck.state.checkpoint import Checkpoint, Failure, StreamState
 from trailduck.state.store import StateStore
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ class IngestOptions:
     #: "c" or "python" (:data:`trailduck.convert.native.CONVERTERS`); None: $TRAILDUCK_CONVERTER when set, else
     #: C when compiled, else Python (:func:`trailduck.convert.native.choose`).
     converter: str | None = None
+    #: A Dask scheduler's address (``tcp://host:8786``): convert on its workers (see
+    #: :mod:`trailduck.ingestion.cluster`); None converts on this machine.
+    scheduler: str | None = None
 
     def validate(self) -> None:
         if not 0 <= self.lookback <= 3650:
@@ -100,6 +106,11 @@ class IngestOptions:
             raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
         if self.workers is not None and not 1 <= self.workers <= 64:
             raise ConfigError(f"--workers {self.workers}: give a number from 1 to 64, or leave it out (auto)")
+        if self.workers is not None and self.scheduler:
+            raise ConfigError(
+                f"--workers {self.workers} counts processes on this machine, and --scheduler sends the work to a Dask "
+                "cluster's workers: give one or the other"
+            )
         if self.since and self.until and self.since > self.until:
             raise ConfigError(f"--since {self.since} is after --until {self.until}; swap them")
         for account in self.accounts or []:
@@ -124,6 +135,8 @@ class IngestSummary:
     files_failed: int = 0
     files_skipped: int = 0
     workers: int = 1
+    #: The Dask scheduler whose workers converted (``workers`` is then their threads); None on this machine.
+    scheduler: str | None = None
     #: Which converter did the work: "c" or "python" (:data:`trailduck.convert.native.CONVERTERS`).
     converter: str = native.DEFAULT
     #: Rows added to ``events``; ``insight_events`` those added to ``insights`` (CloudTrail Insights files).
@@ -190,8 +203,23 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Run one ingest. ``source``, ``store`` and ``now`` default to what the options name and the clock."""
-    started = time.monotonic()
     options.validate()
+    if not options.scheduler:
+        return _ingest(options, source, store, now, progress, None)
+    # Connected first: a wrong address is said before anything is listed or locked.
+    with cluster.connect(options.scheduler) as client:
+        return _ingest(options, source, store, now, progress, client)
+
+
+def _ingest(
+    options: IngestOptions,
+    source: Source | None,
+    store: StateStore | None,
+    now: dt.datetime | None,
+    progress: Progress | None,
+    client: Client | None,
+) -> IngestSummary:
+    started = time.monotonic()
     converter = native.choose(options.converter)
     now = now or dt.datetime.now(dt.UTC)
     progress = progress or _NoProgress()
@@ -208,7 +236,9 @@ def ingest(
             concurrency=options.concurrency,
         )
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-    summary = IngestSummary(source=source.uri, lake=lake.location, run_id=run_id, converter=converter)
+    summary = IngestSummary(
+        source=source.uri, lake=lake.location, run_id=run_id, converter=converter, scheduler=options.scheduler
+    )
     # A wrong source or an --accounts/--regions typo is refused before the lake is created or locked.
     check_layout(source, "ingest")
     skipped: list[Skipped] = []
@@ -247,7 +277,17 @@ def ingest(
 
         with lake.until_committed():
             done, files = _convert_all(
-                lake, store.location, source, work, options, run_id, summary, progress, checkpoint, now
+                lake,
+                store.location,
+                source,
+                work,
+                options,
+                run_id,
+                summary,
+                progress,
+                checkpoint,
+                now,
+                client,
             )
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
@@ -379,11 +419,17 @@ def _convert_all(
     progress: Progress,
     checkpoint: Checkpoint,
     now: dt.datetime,
+    client: Client | None,
 ) -> tuple[list[Listed], list[str]]:
     """Convert, write and publish every planned object; returns those converted and the data files written.
     Failures go into ``checkpoint``."""
     lake.begin_run(run_id, state_location)
-    summary.workers = worker_count(options.workers, work, source)
+    if client is not None:
+        if not portable(source):
+            raise ConfigError(f"{source.uri}: this source cannot be read on a Dask cluster's workers")
+        summary.workers = cluster.worker_threads(client)
+    else:
+        summary.workers = worker_count(options.workers, work, source)
     started = time.monotonic()
     result = pipeline.convert(
         work,
@@ -397,6 +443,7 @@ def _convert_all(
         workers=summary.workers,
         advance=progress.advance,
         use_c=summary.converter == native.C,
+        client=client,
     )
     summary.phases["convert"] = time.monotonic() - started
     files = lake.storage.publish(result.tmp_files)

@@ -283,6 +283,7 @@ def run_share(
             advance(1, events, fetched.size)
         unconvert(batcher.flush())
         written = writer.finish()
+        crashpoints.hit("share_written")  # every file of the share written, none of it published or reported
     except BaseException:
         writer.abort()
         raise

@@ -38,13 +38,14 @@ def worker_count(requested: int | None, work: list[Listed], source: Source) -> i
         if sum(item.ref.size for item in work) < AUTO_WORKERS_MIN_BYTES:
             return 1
         requested = min(usable_cpus(), 8)
-    if requested > 1 and not _portable(source):
+    if requested > 1 and not portable(source):
         log.info("this source cannot be reopened in a worker process; converting in this process")
         return 1
     return requested
 
 
-def _portable(source: Source) -> bool:
+def portable(source: Source) -> bool:
+    """Whether ``source`` can be sent to another process (a worker process, a Dask worker) and read there."""
     try:
         pickle.dumps(source)
     except (TypeError, AttributeError, pickle.PicklingError):

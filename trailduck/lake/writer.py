@@ -253,3 +253,15 @@ def discard_tmp_files(storage: Storage, run_id: str) -> None:
     for dataset in DATASETS:
         for key in storage.keys(dataset, pattern):
             storage.delete(key)
+
+
+def discard_files_but(storage: Storage, run_id: str, sinks: list[str]) -> None:
+    """Delete the files a run wrote, unpublished, except ``sinks`` (as :meth:`Storage.part_sink` gave them): the
+    files of attempts whose work was done again elsewhere (a Dask task whose worker died)."""
+    base = storage.filesystem()[1]
+    kept = {sink[len(base) + 1 :] for sink in sinks}
+    pattern = run_tmp_parts(run_id) if storage.is_local else run_parts(run_id)
+    for dataset in DATASETS:
+        for key in storage.keys(dataset, pattern):
+            if key not in kept:
+                storage.delete(key)
