@@ -9,6 +9,7 @@ times on a shared machine mean little. A script, not a test:
     python bench/run.py --events 10000000 --ingest-only --trail /var/tmp/trail-10m   # memory at 10M events
     python bench/run.py --sigma rules/cloud/aws --trail /var/tmp/trail-1m   # Sigma rules (bench/sigma_bench.py)
     python bench/run.py --org --trail /var/tmp/org-day      # an organization's day of small files (bench/org_bench.py)
+    python bench/run.py --dask --trail /var/tmp/org-day     # the same, the local pool against Dask (bench/dask_bench.py)
 """
 
 from __future__ import annotations
@@ -349,6 +350,12 @@ def main() -> None:
         help="only an organization's day of small files (bench/org_bench.py): files/s against the floor, the "
         "naive script, a no-op run, the checkpoint",
     )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="only the organization's day through the local pool and through a Dask LocalCluster of 2 workers "
+        "(bench/dask_bench.py)",
+    )
     parser.add_argument("--accounts", type=int, default=60, help="--org: accounts (default 60)")
     parser.add_argument("--regions", type=int, default=17, help="--org: regions an account (default 17)")
     parser.add_argument("--files-per-day", type=int, default=96, help="--org: files a stream (default 96)")
@@ -357,6 +364,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
         root = args.trail or work / "trail"
+        if args.dask:
+            from dask_bench import dask_bench  # here: it imports this module
+
+            dask_bench(root, work, args)
+            return
         if args.org:
             from org_bench import org_bench  # here: org_bench imports this module
 

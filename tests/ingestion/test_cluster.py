@@ -254,3 +254,25 @@ def test_a_scheduler_that_does_not_answer_is_a_usage_error(
     finally:
         monkeypatch.undo()
         dask.config.refresh()
+
+
+class _Answers:
+    """What a cluster's workers answer about themselves (the one call of :func:`_check_workers`)."""
+
+    def __init__(self, answers: dict[str, tuple[str, bool]]) -> None:
+        self.answers = answers
+
+    def run(self, fn: Any, *args: Any) -> dict[str, tuple[str, bool]]:
+        return self.answers
+
+
+def test_workers_without_the_lake_or_with_another_version_are_refused(tmp_path: Path) -> None:
+    storage = Lake(tmp_path).storage
+    here = dask_cluster._version()
+    assert dask_cluster._worker_facts(str(tmp_path)) == (here, True)
+    assert dask_cluster._worker_facts(str(tmp_path / "elsewhere")) == (here, False)
+    dask_cluster._check_workers(_Answers({"tcp://a:1": (here, True)}), storage)
+    with pytest.raises(ConfigError, match=r"cannot see the lake folder .* put the lake on S3"):
+        dask_cluster._check_workers(_Answers({"tcp://a:1": (here, False)}), storage)
+    with pytest.raises(ConfigError, match=r"runs trailduck 0\.0\.1, this machine"):
+        dask_cluster._check_workers(_Answers({"tcp://a:1": ("0.0.1", True)}), storage)
