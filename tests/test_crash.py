@@ -206,3 +206,14 @@ def test_stopped_by_a_signal_while_converting_says_so_and_the_next_run_is_exact(
     again = run_cli(root, lake)
     assert again.returncode == 0 and json.loads(again.stdout)["files_new"] == 0
     assert stored(lake) == expected(manifest)
+
+
+def test_a_point_is_armed_only_when_the_environment_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trailduck.crashpoints import armed
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert not armed("listing")
+    monkeypatch.setenv(ENV, "listing:3")
+    assert armed("listing") and not armed("fetch")
+    monkeypatch.setenv(ENV, "listings")
+    assert not armed("listing")

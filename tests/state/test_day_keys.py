@@ -142,3 +142,34 @@ def test_a_head_other_than_the_usual_one_is_kept() -> None:
     assert (
         decode(encode(cp), "test").streams["AWSLogs/111122223333/CloudTrail/us-east-1/"].is_done(DAY, other)
     )
+
+
+@given(
+    done=st.lists(st.one_of(cloudtrail_names, odd_names), max_size=12),
+    listed=st.lists(st.one_of(cloudtrail_names, odd_names), max_size=12),
+    gzipped=st.lists(st.booleans(), max_size=12),
+)
+def test_covers_answers_what_a_membership_test_of_each_name_answers(
+    done: list[str], listed: list[str], gzipped: list[bool]
+) -> None:
+    """A folder is covered when each name's identity is done and no two of its names are one file."""
+    keys = DayKeys.from_json(DayKeys(done).to_json())  # packed, as read from the file
+    names = {
+        name + ".gz" if gz else name
+        for name, gz in zip(listed + done, gzipped + [True] * len(done), strict=False)
+    }
+    identities = [name.removesuffix(".gz") for name in names]
+    one_by_one = all(i in keys for i in identities) and len(set(identities)) == len(identities)
+    assert keys.covers(names) == one_by_one
+    assert keys.covers(names) == DayKeys(done).covers(names)  # the same from the packed string and the set
+
+
+def test_packed_codes_are_checked_against_the_minutes_of_a_day() -> None:
+    from trailduck.state.checkpoint import _DIGITS, _MINUTE_CODE, _PACKED
+
+    pairs = {a + b for a in _DIGITS for b in _DIGITS}
+    assert {p for p in pairs if _PACKED.fullmatch(p + "x" * 16)} == set(_MINUTE_CODE)
+    head = "111122223333_CloudTrail_us-east-1_20240309T"
+    keys = DayKeys.from_json({"head": head, "packed": "00" + "a" * 16 + "nd" + "b" * 16})
+    assert sorted(keys) == [f"{head}0000Z_{'a' * 16}.json", f"{head}2359Z_{'b' * 16}.json"]
+    assert DayKeys.from_json(keys.to_json()).to_json() == keys.to_json()

@@ -406,7 +406,8 @@ class Lake(LakeLayout):
                 store.save(ahead)
             finished.add(run_id)
             log.warning("finished the commit of interrupted run %s", run_id)
-        checkpoint = store.load() if not discard else None
+        # (Read only when there are runs to tell apart.)
+        checkpoint = store.load() if markers and not discard else None
         committed = finished | set(checkpoint.runs if checkpoint else [])
         if self.is_local:
             # Unpublished files of any run: with the lock held, no run is writing, so every one is debris (of a

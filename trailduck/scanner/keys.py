@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -153,6 +154,35 @@ def parse_date_parts(year: str, month: str, day: str) -> dt.date:
         return dt.date(int(year), int(month), int(day))
     except ValueError as exc:
         raise InvalidKeyError(f"date folders {year}/{month}/{day} are not a calendar date") from exc
+
+
+#: What follows ``<account>_<kind>_<region>_`` in a log or insight file's name.
+_LOG_TAIL = re.compile(rf"{_TS_LOG}_{_RAND}\.json(?:\.gz)?")
+
+
+def folder_day(stream: Stream, path: str) -> dt.date | None:
+    """The day of ``path`` when it is one of the stream's day folders (``<prefix>YYYY/MM/DD/``), else None."""
+    if not path.startswith(stream.prefix):
+        return None
+    parts = path[len(stream.prefix) :].split("/")
+    if len(parts) != 4 or parts[3]:
+        return None
+    try:
+        return parse_date_parts(*parts[:3])
+    except InvalidKeyError:
+        return None
+
+
+def are_file_names(stream: Stream, names: Iterable[str]) -> bool:
+    """Whether :func:`parse_key` takes every one of ``names`` in a day folder of ``stream`` (a log or insight
+    stream): one test of the part the stream fixes and one pattern for the rest, where a key's parse takes a
+    dozen steps."""
+    if stream.kind is Kind.DIGEST:
+        return False
+    head = f"{stream.account}_{stream.kind.value}_{stream.region}_"
+    at = len(head)
+    tail = _LOG_TAIL.fullmatch
+    return all(name.startswith(head) and tail(name, at) for name in names)
 
 
 def parse_key(key: str) -> TrailKey:

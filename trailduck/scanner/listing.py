@@ -31,10 +31,12 @@ from trailduck.scanner.keys import (
     Kind,
     Stream,
     TrailKey,
+    are_file_names,
+    folder_day,
     parse_key,
 )
 from trailduck.scanner.locate import shown
-from trailduck.scanner.source import ObjectRef, Source
+from trailduck.scanner.source import FolderSource, ObjectRef, Source
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -151,6 +153,18 @@ def discover_streams(
     return streams
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A day folder of a stream whose objects the caller's test found all done: listed, counted, and no more."""
+
+    day: dt.date
+    files: int
+
+
+#: Whether all of a day's objects (by name) are done; told by the caller of :func:`list_stream_counting`.
+DoneTest = Callable[[Stream, dt.date, str, Sequence[str]], bool]
+
+
 def list_stream(
     source: Source,
     stream: Stream,
@@ -161,7 +175,51 @@ def list_stream(
 ) -> Iterator[Listed]:
     """The stream's objects on days ``since``..``until`` (inclusive; open-ended when None), validated."""
     start_after = f"{stream.prefix}{since:%Y/%m/%d}" if since else None
-    for ref in source.list_objects(stream.prefix, start_after):
+    yield from _validated(source.list_objects(stream.prefix, start_after), stream, since, until, skipped)
+
+
+def list_stream_counting(
+    source: Source,
+    stream: Stream,
+    done: DoneTest,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    skipped: list[Skipped] | None = None,
+) -> Iterator[Listed | Counted]:
+    """What :func:`list_stream` lists, but a whole day folder for which ``done(stream, day, path, names)`` says
+    yes comes as one :class:`Counted`, its objects never made into refs, parsed or tested one by one: that test
+    and :func:`~trailduck.scanner.keys.are_file_names` stand for theirs. Only a source that lists by folder (a
+    local one) has such folders; the rest is listed key by key."""
+    start_after = f"{stream.prefix}{since:%Y/%m/%d}" if since else None
+    if not isinstance(source, FolderSource):
+        yield from list_stream(source, stream, since=since, until=until, skipped=skipped)
+        return
+    for entry in source.list_folders(stream.prefix, start_after):
+        if isinstance(entry, ObjectRef):
+            yield from _validated((entry,), stream, since, until, skipped)
+            continue
+        day = folder_day(stream, entry.path)
+        if (
+            day is not None
+            and (since is None or day >= since)
+            and (until is None or day <= until)
+            and done(stream, day, entry.path, entry.names)
+            and are_file_names(stream, entry.names)
+        ):
+            yield Counted(day, len(entry.names))
+        else:
+            yield from _validated(source.folder_refs(entry), stream, since, until, skipped)
+
+
+def _validated(
+    refs: Iterable[ObjectRef],
+    stream: Stream,
+    since: dt.date | None,
+    until: dt.date | None,
+    skipped: list[Skipped] | None,
+) -> Iterator[Listed]:
+    for ref in refs:
         if ref.skip_reason:
             if skipped is not None:
                 skipped.append(Skipped(ref.key, ref.skip_reason))

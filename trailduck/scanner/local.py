@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trailduck.errors import ConfigError, ObjectGoneError, SourceError
-from trailduck.scanner.source import ObjectRef
+from trailduck.scanner.source import Folder, ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +50,65 @@ class LocalSource:
             raise SourceError(f"{self.display(prefix)}: cannot list ({exc.strerror})") from exc
 
     def list_objects(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef]:
+        for entry in self.list_folders(prefix, start_after):
+            if isinstance(entry, Folder):
+                yield from self.folder_refs(entry)
+            else:
+                yield entry
+
+    def list_folders(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef | Folder]:
         base = self._dir(prefix)
-        refs: list[ObjectRef] = []
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))] + filenames:
-                key = f"{rel_dir}/{name}"
-                if start_after is not None and key <= start_after:
-                    continue
-                st = os.lstat(os.path.join(dirpath, name))
-                if stat.S_ISLNK(st.st_mode):
-                    refs.append(ObjectRef(key, 0, skip_reason="a symbolic link; never followed"))
-                elif not stat.S_ISREG(st.st_mode):
-                    refs.append(ObjectRef(key, 0, skip_reason="not a regular file"))
+        found: list[ObjectRef | Folder] = []
+        self._walk(str(base), base.relative_to(self.root).as_posix(), start_after, found)
+        # S3 lists in UTF-8 binary order; sort the same way so both sources behave alike. A folder sorts where its
+        # objects would: it has no sub-folder, so no other key falls among its own.
+        found.sort(key=_utf8_order)
+        yield from found
+
+    def folder_refs(self, folder: Folder) -> list[ObjectRef]:
+        where = os.path.join(self.root, folder.path)
+        names = sorted(folder.names, key=lambda name: name.encode("utf-8", "surrogateescape"))
+        return [_ref(folder.path + name, os.path.join(where, name)) for name in names]
+
+    def _walk(self, dirpath: str, rel: str, start_after: str | None, out: list[ObjectRef | Folder]) -> None:
+        """The entries below ``dirpath`` (``rel`` from the root) into ``out``. Like ``os.walk``, a folder that
+        cannot be listed is passed over, and a link is listed, never followed."""
+        try:
+            with os.scandir(dirpath) as it:
+                entries = list(it)
+        except OSError:
+            return
+        subdirs: list[str] = []
+        plain: list[str] = []
+        others: list[str] = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    plain.append(entry.name)
                 else:
-                    refs.append(ObjectRef(key, st.st_size))
-        # S3 lists in UTF-8 binary order; sort the same way so both sources behave alike.
-        refs.sort(key=lambda r: r.key.encode("utf-8", "surrogateescape"))
-        yield from refs
+                    others.append(entry.name)  # a link, a FIFO, a socket: its lstat says which
+            except OSError:
+                others.append(entry.name)
+        here = f"{rel}/"
+        if plain and not subdirs and not others:
+            if start_after is not None and here <= start_after:
+                plain = [name for name in plain if here + name > start_after]
+            if plain:
+                out.append(Folder(here, tuple(plain)))
+            return
+        for name in plain + others:
+            key = here + name
+            if start_after is None or key > start_after:
+                out.append(_ref(key, os.path.join(dirpath, name)))
+        for name in subdirs:
+            below = f"{here}{name}/" if rel != "." else f"{name}/"
+            # Every key below sorts before ``start_after`` (which does not go down into it): not listed at all,
+            # so a stream's earlier years are not walked on every run.
+            if start_after is not None and below < start_after and not start_after.startswith(below):
+                continue
+            self._walk(os.path.join(dirpath, name), below[:-1], start_after, out)
 
     @property
     def bucket_name(self) -> str | None:
@@ -111,3 +151,16 @@ class LocalSource:
             raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc
         finally:
             os.close(fd)
+
+
+def _ref(key: str, path: str) -> ObjectRef:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return ObjectRef(key, 0, skip_reason="a symbolic link; never followed")
+    if not stat.S_ISREG(st.st_mode):
+        return ObjectRef(key, 0, skip_reason="not a regular file")
+    return ObjectRef(key, st.st_size)
+
+
+def _utf8_order(entry: ObjectRef | Folder) -> bytes:
+    return (entry.key if isinstance(entry, ObjectRef) else entry.path).encode("utf-8", "surrogateescape")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,20 @@ class ObjectRef:
     etag: str | None = None
     #: Set when the entry is listed but must not be read (a symbolic link, a FIFO): the reason it is skipped.
     skip_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """The objects of one folder that holds nothing but regular files, by name: listed, not yet made into refs.
+
+    Most of an organization's day is done already and only counted, so a listing that can hand a folder over
+    whole saves making (and, for a local folder, ``lstat``-ing) a ref of each of its objects.
+    """
+
+    #: Relative to the source root, like a key, and ending in a slash.
+    path: str
+    #: The names of its objects (no slash in any), in no particular order.
+    names: tuple[str, ...]
 
 
 class Source(Protocol):
@@ -59,4 +73,19 @@ class Source(Protocol):
 
     def object_key(self, key: str) -> str:
         """The key as CloudTrail wrote it (with the bucket prefix, if any): what digests name."""
+        ...
+
+
+@runtime_checkable
+class FolderSource(Source, Protocol):
+    """A source that can list by folder (a local folder: a directory listing gives the names, and a ref needs an
+    ``lstat``)."""
+
+    def list_folders(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectRef | Folder]:
+        """What :meth:`Source.list_objects` lists, in the same order, but with each folder that holds only regular
+        files (no sub-folder, no link) given whole, where its objects' refs would come."""
+        ...
+
+    def folder_refs(self, folder: Folder) -> list[ObjectRef]:
+        """The refs :meth:`Source.list_objects` gives for the objects of ``folder``, in key order."""
         ...

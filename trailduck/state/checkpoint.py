@@ -19,6 +19,7 @@ about 130 MB of checkpoint rather than 600 MB. A key of any other shape is kept 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -44,9 +45,23 @@ _DIGITS = string.digits + string.ascii_letters
 #: The minute of the day (0 to 1439) as two characters, and back.
 _MINUTE_CODE = [_DIGITS[m // 62] + _DIGITS[m % 62] for m in range(1440)]
 _CODE_MINUTE = {code: m for m, code in enumerate(_MINUTE_CODE)}
+#: A minute's code to the HHMM of a name.
+_CODE_HHMM = {code: f"{m // 60:02d}{m % 60:02d}" for m, code in enumerate(_MINUTE_CODE)}
 #: A name's HHMM (the ASCII digits of a time of day, nothing else) to its minute's code.
 _HHMM_CODE = {f"{m // 60:02d}{m % 60:02d}": code for m, code in enumerate(_MINUTE_CODE)}
 _CODE = 18  # characters: 2 for the minute, 16 random
+
+
+def _minutes_pattern() -> str:
+    """A pattern of the 1,440 minute codes: one alternative per first character."""
+    seconds: dict[str, str] = {}
+    for code in _MINUTE_CODE:
+        seconds[code[0]] = seconds.get(code[0], "") + code[1]
+    return "|".join(f"{first}[{rest}]" for first, rest in seconds.items())
+
+
+#: Packed codes (a minute's code, then 16 characters, over and over): checked in one match, not code by code.
+_PACKED = re.compile(rf"(?:(?:{_minutes_pattern()}).{{{_CODE - 2}}})*", re.DOTALL)
 _TAIL = "Z_"
 _SUFFIX = ".json"
 
@@ -54,16 +69,38 @@ _SUFFIX = ".json"
 class DayKeys:
     """The keys (object identities) done on one day of one stream, as a set: each name that has the shape
     CloudTrail gives log files is kept as its minute and random part (18 characters) after the ``head`` the day's
-    names share; any other name is kept whole. Iterating gives the names back."""
+    names share; any other name is kept whole. Iterating gives the names back.
 
-    __slots__ = ("codes", "head", "others")
+    Read from the file, the codes stay the packed string they were written as until something needs them one by
+    one: a run that only asks whether whole folders are done (:meth:`covers`) and writes the checkpoint back never
+    splits them into a set, nor sorts and joins them again."""
+
+    __slots__ = ("_codes", "_packed", "head", "others")
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         self.head: str | None = None
-        self.codes: set[str] = set()
+        self._codes: set[str] | None = set()
+        #: The codes as read (sorted and joined), while ``_codes`` is None.
+        self._packed = ""
         self.others: set[str] = set()
         for name in names:
             self.add(name)
+
+    @property
+    def codes(self) -> set[str]:
+        """The codes of the names kept packed, as a set (made from the packed string on first use)."""
+        if self._codes is None:
+            packed = self._packed
+            self._codes = {packed[i : i + _CODE] for i in range(0, len(packed), _CODE)}
+            self._packed = ""
+        return self._codes
+
+    def _packed_codes(self) -> Iterator[str]:
+        if self._codes is not None:
+            yield from self._codes
+        else:
+            packed = self._packed
+            yield from (packed[i : i + _CODE] for i in range(0, len(packed), _CODE))
 
     def _code(self, name: str) -> str | None:
         head = self.head
@@ -106,6 +143,21 @@ class DayKeys:
     def __len__(self) -> int:
         return len(self.codes) + len(self.others)
 
+    def covers(self, names: Iterable[str]) -> bool:
+        """Whether every one of ``names`` (a folder's, so no two alike) is done: each name's identity (the name
+        without ``.gz``) is in here, and no two of them are one log file (``x.json`` beside ``x.json.gz``). The
+        same answer as a membership test of each, from a few set operations over the day's names."""
+        head = self.head
+        gzipped = {
+            f"{head}{_CODE_HHMM[code[:2]]}{_TAIL}{code[2:]}{_SUFFIX}.gz" for code in self._packed_codes()
+        }
+        gzipped.update(name + ".gz" for name in self.others)
+        given = set(names)
+        rest = given.difference(gzipped)
+        # Left: names not ending in .gz (a gzipped name's identity is done only if it is in ``gzipped``) and
+        # gzipped names not done.
+        return all(not name.endswith(".gz") and name in self and name + ".gz" not in given for name in rest)
+
     def _name(self, code: str) -> str:
         assert self.head is not None
         hour, minute = divmod(_CODE_MINUTE[code[:2]], 60)
@@ -131,10 +183,11 @@ class DayKeys:
         """The day's keys for the file; the head left out when it is ``usual_head`` (what the stream and day make
         of it: :func:`usual_head`)."""
         out: dict[str, Any] = {}
-        if self.codes:
+        packed = self._packed if self._codes is None else "".join(sorted(self._codes))
+        if packed:
             if self.head != usual_head:
                 out["head"] = self.head
-            out["packed"] = "".join(sorted(self.codes))
+            out["packed"] = packed
         if self.others:
             out["others"] = sorted(self.others)
         return out
@@ -150,10 +203,10 @@ class DayKeys:
             head = data.get("head", usual_head)
             if not isinstance(head, str) or not isinstance(packed, str) or len(packed) % _CODE:
                 raise ValueError(f"packed keys of {len(packed)} characters under {head!r}")
-            keys.head = head
-            keys.codes = {packed[i : i + _CODE] for i in range(0, len(packed), _CODE)}
-            if any(code[:2] not in _CODE_MINUTE for code in keys.codes):
+            if not _PACKED.fullmatch(packed):
                 raise ValueError("a packed key's minute is not a minute")
+            keys.head = head
+            keys._codes, keys._packed = None, packed
         keys.others = {str(name) for name in data.get("others", [])}
         return keys
 
@@ -166,8 +219,14 @@ _PREFIX = re.compile(
 def usual_head(prefix: str, day: dt.date) -> str | None:
     """What the names of a stream's files of ``day`` begin with, as CloudTrail names them: written into the file
     only when a day's names begin otherwise (two bytes a key of an organization's checkpoint)."""
+    start = _usual_start(prefix)
+    return f"{start}{day:%Y%m%d}T" if start is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _usual_start(prefix: str) -> str | None:
     m = _PREFIX.fullmatch(prefix)
-    return f"{m['account']}_{m['kind']}_{m['region']}_{day:%Y%m%d}T" if m else None
+    return f"{m['account']}_{m['kind']}_{m['region']}_" if m else None
 
 
 @dataclass
