@@ -356,6 +356,12 @@ def main() -> None:
         help="only the organization's day through the local pool and through a Dask LocalCluster of 2 workers "
         "(bench/dask_bench.py)",
     )
+    parser.add_argument(
+        "--layouts",
+        action="store_true",
+        help="only the two lake partitionings after --days days of an organization trail (bench/layout_bench.py)",
+    )
+    parser.add_argument("--days", type=int, default=30, help="--layouts: days of the trail (default 30)")
     parser.add_argument("--accounts", type=int, default=60, help="--org: accounts (default 60)")
     parser.add_argument("--regions", type=int, default=17, help="--org: regions an account (default 17)")
     parser.add_argument("--files-per-day", type=int, default=96, help="--org: files a stream (default 96)")
@@ -364,6 +370,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
         root = args.trail or work / "trail"
+        if args.layouts:
+            from layout_bench import layout_bench  # here: it imports this module
+
+            layout_bench(root, work, args, parser)
+            return
         if args.dask:
             from dask_bench import dask_bench  # here: it imports this module
 

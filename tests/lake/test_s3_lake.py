@@ -3,6 +3,7 @@ recovery and readers as a local lake, with the checkpoint and the single-writer 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from typer.testing import CliRunner
 
-from tests.helpers import NOW, expected
+from tests.helpers import NOW, expected, small_spec
 from trailduck.analysis.query import run_query
 from trailduck.cli.app import app
 from trailduck.crashpoints import ENV
@@ -29,7 +30,8 @@ from trailduck.ingestion.run import IngestOptions, ingest
 from trailduck.lake.compact import compact
 from trailduck.lake.folder import Lake
 from trailduck.lake.lease import S3Lease
-from trailduck.synthetic.generator import Manifest
+from trailduck.lake.table import current_files
+from trailduck.synthetic.generator import Manifest, s3_sink, write_trail
 
 runner = CliRunner()
 _lakes = itertools.count()
@@ -67,16 +69,22 @@ def delta_rows(lake: Lake) -> int:
     return table.to_pyarrow_table(columns=["eventID"]).num_rows
 
 
+@pytest.mark.parametrize("partition_by", [None, "date"])
 def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
-    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str, tmp_path: Path
+    s3_trail: tuple[str, Manifest],
+    lake_uri: str,
+    s3_endpoint: str,
+    s3_client: Any,
+    tmp_path: Path,
+    partition_by: str | None,
 ) -> None:
     bucket, manifest = s3_trail
     source = f"s3://{bucket}"
-    summary = ingest(options(source, lake_uri, s3_endpoint), now=NOW)
+    summary = ingest(options(source, lake_uri, s3_endpoint, partition_by=partition_by), now=NOW)
     assert summary.lake == lake_uri and summary.events == manifest.events
     lake = open_s3(lake_uri, s3_endpoint)
     assert stored_rows(lake) == expected(manifest)
-    # Every column as a local lake of the same trail has it.
+    # Every column as a local lake of the same trail has it (a lake of the default partitioning).
     local = tmp_path / "local"
     ingest(IngestOptions(source=source, lake=local, endpoint_url=s3_endpoint), now=NOW)
     query = "SELECT * EXCLUDE (account, region, date), account, region, date FROM events ORDER BY eventID, source_key"
@@ -91,6 +99,18 @@ def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
     again = ingest(options(source, lake_uri, s3_endpoint), now=NOW)
     assert again.files_new == 0 and again.parquet_files_written == 0
     assert delta(lake).version() == version
+    assert delta(lake).metadata().partition_columns == (
+        ["date"] if partition_by else ["account", "region", "date"]
+    )
+    if partition_by:
+        # More deliveries, a second file a day, then compaction: each day sorted into one file on S3.
+        more = write_trail(small_spec(seed=99, insights=False, digests=False), s3_sink(s3_client, bucket))
+        ingest(options(source, lake_uri, s3_endpoint), now=NOW + dt.timedelta(minutes=1))
+        rows = stored_rows(lake)
+        assert rows == expected(manifest) + expected(more)
+        assert compact(lake, now=NOW + dt.timedelta(hours=1)).partitions_compacted == 3
+        files = current_files(lake, "events")
+        assert stored_rows(lake) == rows and len(files) == len({f.partition["date"] for f in files})
 
 
 def test_independent_readers_of_an_s3_lake_see_what_trailduck_sees(

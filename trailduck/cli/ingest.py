@@ -75,6 +75,7 @@ def render_summary(summary: IngestSummary) -> None:
         ("events", f"{summary.events:,}"),
         ("insight events", f"{summary.insight_events:,}"),
         ("bytes read", f"{summary.bytes_read:,}"),
+        ("partitioned by", summary.partition_by),
         ("partitions written", f"{summary.partitions_written:,}"),
         ("parquet files written", f"{summary.parquet_files_written:,}"),
         *(
@@ -194,6 +195,16 @@ def ingest_cmd(
             show_default=False,
         ),
     ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            help="A new lake's partition columns: account,region,date (a folder per account, region and day) "
+            "or date (a folder per day, its rows sorted by account and region: far fewer files for an "
+            "organization's trail). A lake keeps the one it was created with. Default: the lake's own; "
+            "account,region,date for a new lake.",
+            show_default=False,
+        ),
+    ] = None,
     event_json: Annotated[
         bool,
         typer.Option(
@@ -245,6 +256,7 @@ def ingest_cmd(
             endpoint_url=endpoint_url,
             converter=None,  # the library's default: $TRAILDUCK_CONVERTER, else C when compiled
             scheduler=scheduler or None,
+            partition_by=partition_by,
         )
         summary = run_ingest(options, as_json, progress and not as_json)
     raise typer.Exit(summary.exit_code)

@@ -26,6 +26,7 @@ from trailduck.fsutil import usable_cpus
 from trailduck.ingestion.cluster import convert_on_cluster
 from trailduck.ingestion.share import BUFFER_BYTES, Advance, Share, ShareResult, run_share
 from trailduck.ingestion.workers import run_with_workers
+from trailduck.lake.layout import DEFAULT_PARTITIONING, Partitioning
 from trailduck.lake.storage import Storage
 from trailduck.lake.writer import discard_tmp_files
 from trailduck.scanner.listing import Listed
@@ -49,6 +50,7 @@ def convert(
     advance: Advance,
     use_c: bool = True,
     client: Client | None = None,
+    partitioning: Partitioning = DEFAULT_PARTITIONING,
 ) -> ShareResult:
     """Convert ``work`` in ``workers`` processes, this one included, or on the Dask cluster of ``client``, with
     the C column builder if ``use_c``. The files returned are not yet published."""
@@ -65,6 +67,7 @@ def convert(
         concurrency=max(1, concurrency // processes),
         buffer_bytes=BUFFER_BYTES // processes,
         use_c=use_c,
+        partitioning=partitioning,
     )
     if client is not None:
         return convert_on_cluster(client, share, advance)

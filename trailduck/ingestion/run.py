@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,9 +33,9 @@ from trailduck.errors import ConfigError, ExitCode, StateError
 from trailduck.ingestion import cluster, pipeline
 from trailduck.ingestion.workers import portable, worker_count
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS
+from trailduck.lake.layout import DATASETS, Partitioning, parse_partitioning
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
-from trailduck.lake.table import add_record, adopt_files, lake_sequence
+from trailduck.lake.table import add_record, adopt_files, choose_partitioning, lake_sequence
 from trailduck.lake.views import refresh_or_say
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
@@ -97,8 +97,13 @@ class IngestOptions:
     #: A Dask scheduler's address (``tcp://host:8786``): convert on its workers (see
     #: :mod:`trailduck.ingestion.cluster`); None converts on this machine.
     scheduler: str | None = None
+    #: ``--partition-by`` of a new lake: "account,region,date" or "date" (:func:`parse_partitioning`); None: the
+    #: lake's own, or the default for a new one. An existing lake refuses another (see choose_partitioning).
+    partition_by: str | None = None
 
     def validate(self) -> None:
+        if self.partition_by is not None:
+            parse_partitioning(self.partition_by)
         if not 0 <= self.lookback <= 3650:
             raise ConfigError(f"--lookback {self.lookback}: give a number of days from 0 to 3650 (default 2)")
         for name, day in (("--since", self.since), ("--until", self.until)):
@@ -152,6 +157,8 @@ class IngestSummary:
     finished_runs: list[str] = field(default_factory=list)
     #: Datasets of a lake in an earlier trailduck's layout that this run made Delta tables of, in place.
     upgraded: list[str] = field(default_factory=list)
+    #: The lake's partition columns (:class:`trailduck.lake.layout.Partitioning`).
+    partition_by: str = ""
     views_error: str | None = None
     #: Said plainly when there is nothing to do because the source holds no CloudTrail folder yet.
     note: str | None = None
@@ -272,6 +279,8 @@ def _ingest(
         for dataset in DATASETS:
             if adopt_files(lake, dataset):
                 summary.upgraded.append(dataset)
+        partitioning = choose_partitioning(lake, options.partition_by)
+        summary.partition_by = partitioning.name
         work, starts = _plan(lake, source, checkpoint, streams, options, summary, skipped)
         summary.files_new = len(work)
         summary.files_skipped = len(skipped)
@@ -293,6 +302,7 @@ def _ingest(
                 checkpoint,
                 now,
                 client,
+                partitioning,
             )
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
@@ -302,10 +312,10 @@ def _ingest(
             # The commit, written ahead: from here on the run is finished by whoever finds it interrupted. Only
             # by the lake's writer: on S3, a run whose lease was taken over stops here.
             lake.check_lease()
-            lake.prepare_commit(run_id, store.location, checkpoint, records)
+            lake.prepare_commit(run_id, store.location, checkpoint, records, partitioning)
         with lake.after_commit_ahead():
             crashpoints.hit("commit_ahead")
-            lake.commit(run_id, checkpoint.sequence, records)
+            lake.commit(run_id, checkpoint.sequence, records, partitioning)
             store.save(checkpoint)
         try:
             lake.end_run(run_id)
@@ -448,6 +458,7 @@ def _convert_all(
     checkpoint: Checkpoint,
     now: dt.datetime,
     client: Client | None,
+    partitioning: Partitioning,
 ) -> tuple[list[Listed], list[str]]:
     """Convert, write and publish every planned object; returns those converted and the data files written.
     Failures go into ``checkpoint``."""
@@ -472,6 +483,7 @@ def _convert_all(
         advance=progress.advance,
         use_c=summary.converter == native.C,
         client=client,
+        partitioning=partitioning,
     )
     summary.phases["convert"] = time.monotonic() - started
     files = lake.storage.publish(result.tmp_files)
@@ -491,7 +503,7 @@ def _convert_all(
     summary.insight_events = sum(n for key, n in result.converted.items() if key in insight_keys)
     summary.events = sum(result.converted.values()) - summary.insight_events
     summary.bytes_read = result.bytes_read
-    summary.partitions_written = len(result.partitions)
+    summary.partitions_written = len({partitioning.folder(*astuple(p)) for p in result.partitions})
     summary.parquet_files_written = len(files)
     converted = {object_identity(key) for key in result.converted}
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:

@@ -21,6 +21,7 @@ from trailduck import crashpoints
 from trailduck.convert.converter import DecodedFile, build_table, decode_file
 from trailduck.convert.decode import Limits, decompress, split_records
 from trailduck.errors import AccessDeniedError, BadObjectError, ObjectGoneError, SourceError
+from trailduck.lake.layout import DEFAULT_PARTITIONING, Partitioning
 from trailduck.lake.lineage import dataset_of
 from trailduck.lake.storage import Storage
 from trailduck.lake.writer import LakeWriter, Partition, StorageLakeWriter
@@ -63,6 +64,9 @@ class Share:
     buffer_bytes: int
     threads: int | None = None  # DuckDB's, when the share runs in a worker process
     use_c: bool = True  # the C column builder (trailduck.convert.native), else the Python paths
+    partitioning: Partitioning = (
+        DEFAULT_PARTITIONING  # the lake's (see trailduck.lake.table.lake_partitioning)
+    )
 
 
 @dataclass
@@ -228,7 +232,13 @@ def run_share(
     """Fetch, convert and write one share (``share.items``, or ``items`` as they come); failures are collected,
     not raised, except a fatal one. ``stop``, once set, ends it with :class:`Stopped`."""
     source = share.source
-    writer = StorageLakeWriter(share.storage, share.run_id, tag=share.tag, buffer_bytes=share.buffer_bytes)
+    writer = StorageLakeWriter(
+        share.storage,
+        share.run_id,
+        partitioning=share.partitioning,
+        tag=share.tag,
+        buffer_bytes=share.buffer_bytes,
+    )
     batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)
     result = ShareResult()
     read_any = False

@@ -1,6 +1,10 @@
 """``trailduck compact``: Delta's optimize (merge each partition's small files into large ones, in one commit),
 then vacuum (delete the files that commits removed, once older than a retention).
 
+In a lake partitioned by date, whose files keep their rows sorted by account and region, optimize would merge
+them unsorted: there each day of several files is read in order (DuckDB sorts, spilling to disk when it must),
+written again by trailduck's own writer and committed in place of the files it replaces, in one commit a table.
+
 Frequent ingests leave one file per partition per run. The optimize commit replaces them: a reader of the table
 (trailduck's views, Athena, Spark, ...) sees the old set of files or the new one, never both and never neither.
 The files it replaced stay on disk for ``retain`` (default :data:`DEFAULT_RETAIN`), so that a query that started
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +27,21 @@ from trailduck import crashpoints
 from trailduck.convert.schema import JSON_META
 from trailduck.errors import ConfigError, LakeError
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS, META
-from trailduck.lake.table import TABLE_SCHEMA, adopt_files, current_files, open_table
+from trailduck.lake.layout import DATASETS, META, Partitioning
+from trailduck.lake.table import (
+    TABLE_SCHEMA,
+    DataFile,
+    add_record,
+    adopt_files,
+    commit_replacement,
+    current_files,
+    file_schema,
+    open_table,
+    table_partitioning,
+)
 from trailduck.lake.views import refresh_or_say
+from trailduck.lake.writer import StorageLakeWriter
+from trailduck.sql import load_sql
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +130,29 @@ def compact(
             table = open_table(lake, dataset)
             if table is None:
                 continue
-            before = {f.path: f.size for f in current_files(lake, dataset)}
-            metrics = table.optimize.compact(
-                partition_filters=_filters(since, until),
-                target_size=max_file_bytes,
-                writer_properties=_writer_properties(),
-                commit_properties=deltalake.CommitProperties(
-                    custom_metadata={"trailduck.compact": f"{now:%Y%m%dT%H%M%SZ}"}
-                ),
-            )
+            files = current_files(lake, dataset)
+            before = {f.path: f.size for f in files}
+            partitioning = table_partitioning(table)
+            if partitioning.sort_keys:
+                compacted = _compact_sorted(
+                    lake, dataset, partitioning, files, since, until, max_file_bytes, now
+                )
+            else:
+                metrics = table.optimize.compact(
+                    partition_filters=_filters(since, until),
+                    target_size=max_file_bytes,
+                    writer_properties=_writer_properties(),
+                    commit_properties=deltalake.CommitProperties(
+                        custom_metadata={"trailduck.compact": f"{now:%Y%m%dT%H%M%SZ}"}
+                    ),
+                )
+                compacted = int(metrics.get("partitionsOptimized", 0))
             crashpoints.hit("compact_committed")
             after = {f.path: f.size for f in current_files(lake, dataset)}
             table = open_table(lake, dataset) or table
             removed = set(before) - set(after)
             added = set(after) - set(before)
-            summary.partitions_compacted += int(metrics.get("partitionsOptimized", 0))
+            summary.partitions_compacted += compacted
             summary.files_before += len(removed)
             summary.files_after += len(added)
             summary.bytes_before += sum(before[p] for p in removed)
@@ -142,3 +167,63 @@ def compact(
         summary.views_error = refresh_or_say(lake)
     summary.duration_s = time.monotonic() - started
     return summary
+
+
+#: Rows DuckDB hands over at a time while a day is rewritten.
+_SORTED_BATCH_ROWS = 50_000
+
+
+def _compact_sorted(
+    lake: Lake,
+    dataset: str,
+    partitioning: Partitioning,
+    files: list[DataFile],
+    since: dt.date | None,
+    until: dt.date | None,
+    max_file_bytes: int,
+    now: dt.datetime,
+) -> int:
+    """Rewrite each day (from ``since`` to ``until``) of more than one file into one sorted file (more past
+    ``max_file_bytes``) and commit them in place of those it replaces. Returns the days rewritten."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    days: dict[str, list[DataFile]] = {}
+    for f in files:
+        day = f.partition["date"]
+        if (since is None or day >= since.isoformat()) and (until is None or day <= until.isoformat()):
+            days.setdefault(day, []).append(f)
+    days = {day: group for day, group in sorted(days.items()) if len(group) > 1}
+    if not days:
+        return 0  # already one file a day: nothing to do
+    schema = file_schema(partitioning)
+    order = ", ".join(f'"{key}"' for key in partitioning.sort_keys)
+    fs, base = lake.storage.filesystem()
+    writer = StorageLakeWriter(
+        lake.storage,
+        f"compact{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}",  # never the name of a file of an earlier one
+        partitioning=partitioning,
+        max_file_bytes=max_file_bytes,
+    )
+    con = lake.scratch_connection()
+    try:
+        con.execute("SET TimeZone = 'UTC'")  # timestamps come back as the files hold them
+        for day, group in days.items():
+            con.register(
+                "day_files", ds.dataset([f"{base}/{f.path}" for f in group], schema=schema, filesystem=fs)
+            )
+            query = load_sql("sorted_day.sql").format(relation="day_files", order=order)
+            for batch in con.sql(query).to_arrow_reader(_SORTED_BATCH_ROWS):
+                writer.write_day(dataset, day, pa.Table.from_batches([batch]).cast(schema))
+            con.unregister("day_files")
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        con.close()
+    records = [add_record(lake, key) for key in written.files]
+    commit_replacement(
+        lake, dataset, records, [f for group in days.values() for f in group], f"{now:%Y%m%dT%H%M%SZ}"
+    )
+    return len(days)

@@ -25,6 +25,7 @@ from trailduck.lake.layout import (
     CONTENT,
     DATABASE,
     DATASETS,
+    DEFAULT_PARTITIONING,
     LEASE,
     META,
     PARQUET_FILES,
@@ -32,8 +33,10 @@ from trailduck.lake.layout import (
     RUNS,
     STATE,
     LakeLayout,
+    Partitioning,
     content_key,
     is_part_of,
+    partitioning_named,
     run_marker_key,
     run_parts,
     run_tmp_parts,
@@ -282,15 +285,25 @@ class Lake(LakeLayout):
         self._marker_tag = self.storage.write(run_marker_key(run_id), json.dumps(record).encode())
 
     def prepare_commit(
-        self, run_id: str, state_location: str, checkpoint: Checkpoint, records: list[dict[str, Any]]
+        self,
+        run_id: str,
+        state_location: str,
+        checkpoint: Checkpoint,
+        records: list[dict[str, Any]],
+        partitioning: Partitioning = DEFAULT_PARTITIONING,
     ) -> None:
         """Write the run's commit ahead into its marker, durably, before any table is committed: the
-        checkpoint it will save (with its sequence number) and the files each table's commit adds. A run that
-        dies after this is finished by :meth:`recover` from that record, whichever of its commits were made."""
+        checkpoint it will save (with its sequence number), the files each table's commit adds and the
+        partitioning of the tables it makes if there are none. A run that dies after this is finished by
+        :meth:`recover` from that record, whichever of its commits were made."""
         record = {
             "run": run_id,
             "state": self._as_marked(state_location),
-            "commit": {"checkpoint": checkpoint.to_json(), "files": records},
+            "commit": {
+                "checkpoint": checkpoint.to_json(),
+                "files": records,
+                "partition_by": list(partitioning.keys),
+            },
         }
         # Only over this run's own marker, as begin_run left it: a writer that lost the lake (its lease taken
         # over, its marker rolled back by the new writer's recovery) must not bring it back with a commit.
@@ -300,16 +313,25 @@ class Lake(LakeLayout):
                 "one was presumed dead); this run stops without committing. Run again once the other is done"
             )
 
-    def commit(self, run_id: str, sequence: int, records: list[dict[str, Any]]) -> list[str]:
+    def commit(
+        self,
+        run_id: str,
+        sequence: int,
+        records: list[dict[str, Any]],
+        partitioning: Partitioning = DEFAULT_PARTITIONING,
+    ) -> list[str]:
         """Commit a run's files: one commit per table that gets files, each carrying the run's sequence
-        number, skipped where the table already holds it. Returns the datasets committed now."""
+        number, skipped where the table already holds it; a table there is not yet is made, partitioned by
+        ``partitioning``. Returns the datasets committed now."""
         committed: list[str] = []
         for dataset in DATASETS:
             self.check_lease()  # before each commit: never one by a writer that lost the lake
             mine = [r for r in records if r["dataset"] == dataset]
-            if records and not mine:
-                create_table(self, dataset)  # both tables exist from the first commit on, for other engines
-            if mine and commit_run(self, dataset, mine, sequence, run_id):
+            if (records or partitioning != DEFAULT_PARTITIONING) and not mine:
+                # Both tables exist from the first commit on, for other engines; a lake not partitioned by
+                # default gets them even from a run that found nothing, so that they keep its partitioning.
+                create_table(self, dataset, partitioning)
+            if mine and commit_run(self, dataset, mine, sequence, run_id, partitioning):
                 committed.append(dataset)
                 crashpoints.hit("table_commit")
         return committed
@@ -401,7 +423,14 @@ class Lake(LakeLayout):
                 # over while it was stalled) and wrote its commit ahead too late. It is rolled back below.
                 log.warning("interrupted run %s was superseded by a later run; rolled back", run_id)
                 continue
-            self.commit(run_id, ahead.sequence, record["files"])
+            partitioning = partitioning_named(record.get("partition_by", DEFAULT_PARTITIONING.keys))
+            if partitioning is None:
+                raise StateError(
+                    f"{self.storage.uri_of(run_marker_key(run_id))}: the interrupted run {run_id} wrote its "
+                    f"commit ahead for a partitioning this trailduck does not know ({record['partition_by']}); "
+                    "finish it with the trailduck that started it"
+                )
+            self.commit(run_id, ahead.sequence, record["files"], partitioning)
             if not discard and (saved is None or saved.sequence < ahead.sequence):
                 store.save(ahead)
             finished.add(run_id)

@@ -3,6 +3,8 @@
 ::
 
     <lake>/events/account=<12 digits>/region=<region>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet
+    <lake>/events/date=<YYYY-MM-DD>/part-<run>-<n>.parquet      the same, in a lake partitioned by date only
+                                           (see :class:`Partitioning`)
     <lake>/events/_delta_log/              the Delta Lake log: which files the table holds (a file becomes
                                            visible to readers only when a commit there names it)
     <lake>/events/.../.part-<run>-<n>.parquet.tmp   being written to a local folder; renamed into place before
@@ -29,20 +31,98 @@ they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from trailduck.errors import ConfigError
 from trailduck.fsutil import temporary_name
 
 EVENTS = "events"
 INSIGHTS = "insights"
 DATASETS = (EVENTS, INSIGHTS)
-#: The Hive partition columns, outermost first.
+#: The columns a table holds after an event's, all strings; and the Hive partition columns of the default
+#: partitioning, outermost first.
 PARTITION_KEYS = ("account", "region", "date")
 _PART = "part-"
 _PARQUET = ".parquet"
-_PARTITIONS = "/".join(f"{key}=*" for key in PARTITION_KEYS)
-#: Below a dataset's folder: every data file of every partition.
+
+
+def _folders_glob(keys: Iterable[str]) -> str:
+    return "/".join(f"{key}=*" for key in keys)
+
+
+_PARTITIONS = _folders_glob(PARTITION_KEYS)
+#: Below a dataset's folder: every data file of every partition (of the default partitioning, which is the only
+#: one a lake of an earlier trailduck, without Delta tables, has).
 PARTITION_FILES = f"{_PARTITIONS}/*{_PARQUET}"
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How a lake's two tables are partitioned, chosen when the lake is created and kept as the Delta tables'
+    partition columns (so nothing beside the tables can disagree with them; see
+    :func:`trailduck.lake.table.lake_partitioning`).
+
+    ``account,region,date`` (the default) gives each account's region its own folder per day: queries of one
+    account prune by folder, but an organization gets accounts x regions files a day. ``date`` keeps one folder
+    per day; ``account`` and ``region`` are then columns in the files, whose rows are sorted by
+    :attr:`sort_keys` so that row groups' statistics prune one account's rows instead.
+    """
+
+    #: The Hive partition columns, outermost first: a suffix of :data:`PARTITION_KEYS`.
+    keys: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """As ``--partition-by`` spells it."""
+        return ",".join(self.keys)
+
+    @property
+    def in_files(self) -> tuple[str, ...]:
+        """The columns of :data:`PARTITION_KEYS` that the data files hold, since no folder does."""
+        return tuple(key for key in PARTITION_KEYS if key not in self.keys)
+
+    @property
+    def sort_keys(self) -> tuple[str, ...]:
+        """The order of the rows in a file (within each row group as ingested, the whole file once compacted);
+        empty: as delivered. (``eventTime`` is the event's column of that name.)"""
+        return (*self.in_files, "eventTime") if self.in_files else ()
+
+    @property
+    def files(self) -> str:
+        """Below a dataset's folder: every data file of every partition."""
+        return f"{_folders_glob(self.keys)}/*{_PARQUET}"
+
+    def folder(self, dataset: str, account: str, region: str, date: str) -> str:
+        """The folder, relative to the lake, of the file that holds an account's region's rows of a day."""
+        values = dict(zip(PARTITION_KEYS, (account, region, date), strict=True))
+        return "/".join([dataset, *(f"{key}={values[key]}" for key in self.keys)])
+
+
+#: Each account's region in its own folder per day: the default.
+BY_STREAM = Partitioning(PARTITION_KEYS)
+#: One folder per day; account and region are sorted columns in the files.
+BY_DATE = Partitioning(("date",))
+PARTITIONINGS = (BY_STREAM, BY_DATE)
+DEFAULT_PARTITIONING = BY_STREAM
+
+
+def partitioning_named(keys: Iterable[str]) -> Partitioning | None:
+    """The partitioning whose partition columns are ``keys``; None when trailduck has no such partitioning."""
+    wanted = tuple(keys)
+    return next((p for p in PARTITIONINGS if p.keys == wanted), None)
+
+
+def parse_partitioning(text: str) -> Partitioning:
+    """``--partition-by``: ``account,region,date`` or ``date`` (blanks and case ignored)."""
+    found = partitioning_named(part.strip().lower() for part in text.split(","))
+    if found is None:
+        choices = " or ".join(p.name for p in PARTITIONINGS)
+        raise ConfigError(f"--partition-by {text!r}: choose {choices}")
+    return found
+
+
 #: Below a stream's folder (:meth:`LakeLayout.stream_dir`): every data file of every day.
 DAY_FILES = f"{PARTITION_KEYS[-1]}=*/*{_PARQUET}"
 #: The Delta log of a dataset's table, in the dataset's folder (see :mod:`trailduck.lake.table`).
@@ -177,7 +257,8 @@ class LakeLayout:
         return self.root / stream_folder(dataset, account, region)
 
     def data_files(self, dataset: str = EVENTS, names: str = f"*{_PARQUET}") -> list[Path]:
-        """The files of ``dataset``'s partitions whose name matches ``names`` (every data file by default)."""
+        """The files of ``dataset``'s partitions whose name matches ``names`` (every data file by default), in
+        the default partitioning: the files of a lake of an earlier trailduck, which has no tables yet."""
         base = self.dataset_dir(dataset)
         return sorted(base.glob(f"{_PARTITIONS}/{names}")) if base.is_dir() else []
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import CONTENT, CONTENT_FILES, DAY_FILES, EVENTS, INSIGHTS, content_key
-from trailduck.lake.table import current_files, is_table
+from trailduck.lake.table import current_files, is_table, open_table, table_partitioning
 from trailduck.scanner.keys import Kind, Stream, object_identity
 
 
@@ -25,14 +25,18 @@ def dataset_of(stream: Stream) -> str:
 
 
 def lake_files(lake: Lake, dataset: str, account: str | None = None, region: str | None = None) -> list[str]:
-    """The keys of the data files of ``dataset`` (of one stream, when ``account`` and ``region`` are given)
-    that readers read: its table's current files, or, in a lake of an earlier trailduck that has no table yet,
-    every file in its partition folders."""
-    if is_table(lake, dataset):
+    """The keys of the data files of ``dataset`` (that may hold one stream's rows, when ``account`` and
+    ``region`` are given: in a lake partitioned by date, every file) that readers read: its table's current
+    files, or, in a lake of an earlier trailduck that has no table yet, every file in its partition folders."""
+    table = open_table(lake, dataset) if is_table(lake, dataset) else None
+    if table is not None:
+        by_stream = "account" in table_partitioning(table).keys
         return [
             f.path
             for f in current_files(lake, dataset)
-            if account is None or (f.partition["account"], f.partition["region"]) == (account, region)
+            if account is None
+            or not by_stream
+            or (f.partition["account"], f.partition["region"]) == (account, region)
         ]
     if account is None or region is None:
         return [lake.relative(p) for p in lake.data_files(dataset)]
@@ -47,6 +51,7 @@ def distinct_source_keys(
     if not keys:
         return set()
     fs, base = lake.storage.filesystem()
+    # (Only the event's columns: a lake partitioned by date has account and region in its files too.)
     dataset = ds.dataset(
         [f"{base}/{key}" for key in keys], filesystem=fs, format="parquet", schema=EVENT_SCHEMA
     )

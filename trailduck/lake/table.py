@@ -22,9 +22,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailduck.convert.schema import EVENT_SCHEMA
-from trailduck.errors import LakeError
+from trailduck.errors import ConfigError, LakeError
 from trailduck.fsutil import fsync_dir, fsync_file
-from trailduck.lake.layout import DATASETS, DELTA_LOG, PARTITION_KEYS
+from trailduck.lake.layout import (
+    DATASETS,
+    DEFAULT_PARTITIONING,
+    DELTA_LOG,
+    PARTITION_KEYS,
+    Partitioning,
+    parse_partitioning,
+    partitioning_named,
+)
 
 if TYPE_CHECKING:
     from trailduck.lake.folder import Lake
@@ -33,9 +41,15 @@ log = logging.getLogger(__name__)
 
 #: The application id of trailduck's commits (Delta's ``txn`` action): its version is the run's sequence number.
 APP_ID = "trailduck"
-#: What a table holds: the columns of a data file, then the Hive partition columns, all strings.
+#: What a table holds: the columns of an event, then account, region and date, all strings (whatever the
+#: partitioning: the same columns in the same order for every query, view and engine).
 TABLE_SCHEMA = pa.schema([*EVENT_SCHEMA, *(pa.field(key, pa.string()) for key in PARTITION_KEYS)])
 _TIME_COLUMN = "eventTime"
+
+
+def file_schema(partitioning: Partitioning) -> pa.Schema:
+    """What a data file holds: the table's columns but its partition columns (which its folders hold)."""
+    return pa.schema([f for f in TABLE_SCHEMA if f.name not in partitioning.keys])
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,7 @@ def open_table(lake: Lake, dataset: str) -> Any | None:
 def _check_schema(lake: Lake, dataset: str, table: Any) -> None:
     partitions = list(table.metadata().partition_columns)
     found = pa.schema(table.schema().to_arrow())
-    if partitions != list(PARTITION_KEYS) or found.names != TABLE_SCHEMA.names:
+    if partitioning_named(partitions) is None or found.names != TABLE_SCHEMA.names:
         raise LakeError(
             f"{table_uri(lake, dataset)}: a Delta table that trailduck did not make (columns "
             f"{', '.join(found.names[:6])}{', ...' if len(found.names) > 6 else ''}; partitioned by "
@@ -102,8 +116,45 @@ def _check_schema(lake: Lake, dataset: str, table: Any) -> None:
         )
 
 
-def create_table(lake: Lake, dataset: str) -> Any:
-    """Create the dataset's empty table (version 0), or open it when it exists."""
+def table_partitioning(table: Any) -> Partitioning:
+    """The partitioning of a table :func:`open_table` opened (and so checked)."""
+    found = partitioning_named(table.metadata().partition_columns)
+    assert found is not None, "open_table refuses other partitionings"
+    return found
+
+
+def lake_partitioning(lake: Lake) -> Partitioning | None:
+    """The lake's partitioning, as its tables' partition columns say; the default for a lake of an earlier
+    trailduck (Parquet files in Hive folders, no tables yet); None for a lake with neither (a new one)."""
+    found = {d: table_partitioning(t) for d in DATASETS if (t := open_table(lake, d)) is not None}
+    if len(set(found.values())) > 1:
+        said = "; ".join(f"{table_uri(lake, d)} by {p.name}" for d, p in found.items())
+        raise LakeError(
+            f"{lake.location}: its tables are partitioned differently ({said}); trailduck writes only lakes "
+            "whose tables agree: restore them from a backup"
+        )
+    if found:
+        return next(iter(found.values()))
+    return DEFAULT_PARTITIONING if lake.is_local and any(lake.has_data(d) for d in DATASETS) else None
+
+
+def choose_partitioning(lake: Lake, requested: str | None) -> Partitioning:
+    """The partitioning a run writes: the lake's own; ``requested`` (``--partition-by``) for a new lake, or the
+    default. Asking an existing lake for another one is a :class:`ConfigError`: a lake is never mixed."""
+    wanted = parse_partitioning(requested) if requested is not None else None
+    existing = lake_partitioning(lake)
+    if existing is not None and wanted is not None and wanted != existing:
+        raise ConfigError(
+            f"--partition-by {requested}: {lake.location} is partitioned by {existing.name}, chosen when it was "
+            f"created, and a lake keeps its partitioning; leave the option out, or ingest into a new --lake "
+            f"(then point the readers there)"
+        )
+    return existing or wanted or DEFAULT_PARTITIONING
+
+
+def create_table(lake: Lake, dataset: str, partitioning: Partitioning = DEFAULT_PARTITIONING) -> Any:
+    """Create the dataset's empty table (version 0), partitioned by ``partitioning``, or open it when it
+    exists."""
     existing = open_table(lake, dataset)
     if existing is not None:
         return existing
@@ -113,7 +164,7 @@ def create_table(lake: Lake, dataset: str) -> Any:
         TABLE_SCHEMA,
         storage_options=_options(lake),
         mode="ignore",
-        partition_by=list(PARTITION_KEYS),
+        partition_by=list(partitioning.keys),
         name=dataset,
         description=f"CloudTrail {dataset}, written by trailduck",
     )
@@ -137,10 +188,10 @@ def add_record(lake: Lake, key: str) -> dict[str, Any]:
     its path in the table, its partition values, size, time and statistics (rows, and the range of
     ``eventTime`` so that engines can skip files by time)."""
     dataset, *folders = key.split("/")
-    if dataset not in DATASETS or len(folders) != len(PARTITION_KEYS) + 1:
+    if dataset not in DATASETS or not folders[:-1] or not all("=" in folder for folder in folders[:-1]):
         raise LakeError(f"{lake.storage.uri_of(key)}: not a data file of the lake")
     partition = dict(folder.split("=", 1) for folder in folders[:-1])
-    if list(partition) != list(PARTITION_KEYS):
+    if partitioning_named(partition) is None:
         raise LakeError(f"{lake.storage.uri_of(key)}: not in a partition folder of the lake")
     fs, base = lake.storage.filesystem()
     info = fs.get_file_info(f"{base}/{key}")
@@ -159,22 +210,36 @@ def add_record(lake: Lake, key: str) -> dict[str, Any]:
 
 def _stats(meta: pq.FileMetaData) -> str:
     """Delta's per-file statistics: rows, and eventTime's range widened to whole milliseconds (Delta keeps
-    milliseconds; a narrower range would let an engine skip a file that holds a matching row)."""
-    stats: dict[str, Any] = {"numRecords": meta.num_rows}
-    column = meta.schema.names.index(_TIME_COLUMN) if _TIME_COLUMN in meta.schema.names else -1
+    milliseconds; a narrower range would let an engine skip a file that holds a matching row); and the range of
+    account and region where the file holds them (a lake partitioned by date)."""
+    stats: dict[str, Any] = {"numRecords": meta.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    for name in (_TIME_COLUMN, *(k for k in PARTITION_KEYS if k in meta.schema.names)):
+        found = _column_range(meta, name)
+        if found is None:
+            continue  # no complete range: none said
+        low, high, nulls = found
+        if name == _TIME_COLUMN:
+            low, high = _millis(low, math.floor), _millis(high, math.ceil)
+        stats["minValues"][name], stats["maxValues"][name], stats["nullCount"][name] = low, high, nulls
+    return json.dumps({key: value for key, value in stats.items() if value or key == "numRecords"})
+
+
+def _column_range(meta: pq.FileMetaData, name: str) -> tuple[Any, Any, int] | None:
+    """A column's smallest and largest value and its nulls, from every row group's statistics; None when a row
+    group has none (or the file has no rows, or no such column)."""
+    names = meta.schema.names
+    if name not in names or meta.num_row_groups == 0:
+        return None
+    column = names.index(name)
     lows, highs, nulls = [], [], 0
-    for i in range(meta.num_row_groups if column >= 0 else 0):
+    for i in range(meta.num_row_groups):
         st = meta.row_group(i).column(column).statistics
         if st is None or not st.has_min_max or st.null_count is None:
-            return json.dumps(stats)  # no complete range: rows only
+            return None
         lows.append(st.min)
         highs.append(st.max)
         nulls += st.null_count
-    if lows:
-        stats["minValues"] = {_TIME_COLUMN: _millis(min(lows), math.floor)}
-        stats["maxValues"] = {_TIME_COLUMN: _millis(max(highs), math.ceil)}
-        stats["nullCount"] = {_TIME_COLUMN: nulls}
-    return json.dumps(stats)
+    return min(lows), max(highs), nulls
 
 
 def _millis(value: dt.datetime, rounding: Any) -> str:
@@ -185,14 +250,20 @@ def _millis(value: dt.datetime, rounding: Any) -> str:
 
 
 def commit_run(
-    lake: Lake, dataset: str, records: Iterable[dict[str, Any]], sequence: int, run_id: str
+    lake: Lake,
+    dataset: str,
+    records: Iterable[dict[str, Any]],
+    sequence: int,
+    run_id: str,
+    partitioning: Partitioning = DEFAULT_PARTITIONING,
 ) -> bool:
-    """Commit a run's files to the dataset's table as one commit, unless the table already holds this run's
-    commit (its application transaction is at ``sequence`` or later). Returns whether it committed."""
+    """Commit a run's files to the dataset's table (made, partitioned by ``partitioning``, if there is none) as
+    one commit, unless the table already holds this run's commit (its application transaction is at ``sequence``
+    or later). Returns whether it committed."""
     deltalake = _deltalake()
     from deltalake.transaction import AddAction
 
-    table = create_table(lake, dataset)
+    table = create_table(lake, dataset, partitioning)
     if int(table.transaction_version(APP_ID) or 0) >= sequence:
         return False
     actions = [
@@ -204,7 +275,7 @@ def commit_run(
         actions,
         mode="append",
         schema=TABLE_SCHEMA,
-        partition_by=list(PARTITION_KEYS),
+        partition_by=list(table_partitioning(table).keys),
         commit_properties=deltalake.CommitProperties(
             app_transactions=[deltalake.Transaction(app_id=APP_ID, version=sequence)],
             custom_metadata={"trailduck.run": run_id},
@@ -233,9 +304,10 @@ def current_files(lake: Lake, dataset: str) -> list[DataFile]:
     actions = pa.table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
-    values = {key: actions.column(f"partition.{key}").to_pylist() for key in PARTITION_KEYS}
+    keys = table_partitioning(table).keys
+    values = {key: actions.column(f"partition.{key}").to_pylist() for key in keys}
     files = [
-        DataFile(f"{dataset}/{path}", {key: values[key][i] for key in PARTITION_KEYS}, size)
+        DataFile(f"{dataset}/{path}", {key: values[key][i] for key in keys}, size)
         for i, (path, size) in enumerate(zip(paths, sizes, strict=True))
     ]
     return sorted(files, key=lambda f: f.path)
@@ -260,7 +332,7 @@ def adopt_files(lake: Lake, dataset: str) -> int:
             for r in records
         ],
         mode="error",
-        partition_by=list(PARTITION_KEYS),
+        partition_by=list(DEFAULT_PARTITIONING.keys),
         storage_options=_options(lake),
         name=dataset,
         description=f"CloudTrail {dataset}, written by trailduck",
@@ -297,3 +369,35 @@ def _first_damaged_commit(lake: Lake, dataset: str) -> str | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def commit_replacement(
+    lake: Lake, dataset: str, records: list[dict[str, Any]], removed: list[DataFile], note: str
+) -> None:
+    """One commit that replaces the table's files ``removed`` with ``records`` (as :func:`add_record` gives
+    them): the same rows in other files (a compaction), so neither is a change of data; readers see the old set
+    or the new one. ``note`` goes into the commit's metadata (``trailduck.compact``)."""
+    deltalake = _deltalake()
+    from deltalake.transaction import AddAction, RemoveAction
+
+    table = open_table(lake, dataset)
+    if table is None:
+        raise LakeError(f"{table_uri(lake, dataset)}: no table to compact")
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    prefix = f"{dataset}/"
+    actions: list[Any] = [
+        AddAction(r["path"], r["size"], r["partition"], r["modification_time"], False, r["stats"])
+        for r in records
+    ]
+    actions += [
+        RemoveAction(f.path.removeprefix(prefix), False, now_ms, f.size, dict(f.partition)) for f in removed
+    ]
+    before = int(table.version())
+    table.create_write_transaction(
+        actions,
+        mode="append",
+        schema=TABLE_SCHEMA,
+        partition_by=list(table_partitioning(table).keys),
+        commit_properties=deltalake.CommitProperties(custom_metadata={"trailduck.compact": note}),
+    )
+    _durable(lake, dataset, before + 1)

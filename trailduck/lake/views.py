@@ -27,8 +27,14 @@ import pyarrow.parquet as pq
 from trailduck import crashpoints
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError
-from trailduck.lake.layout import EVENTS, INSIGHTS, META, PARTITION_FILES, PARTITION_KEYS
-from trailduck.lake.table import TABLE_SCHEMA, current_files, is_table, table_versions
+from trailduck.lake.layout import DEFAULT_PARTITIONING, EVENTS, INSIGHTS, META, PARTITION_FILES
+from trailduck.lake.table import (
+    TABLE_SCHEMA,
+    current_files,
+    open_table,
+    table_partitioning,
+    table_versions,
+)
 from trailduck.lake.verdicts import (
     ACCEPTABLE,
     DIGEST_STATUSES,
@@ -98,14 +104,20 @@ def _relation(lake: Lake, dataset: str, registered: dict[str, Any] | None = None
         name = f"s3_{dataset}_files"
         registered[name] = _s3_dataset(lake, dataset)
         return name
-    if is_table(lake, dataset):
+    table = open_table(lake, dataset)
+    if table is not None:
         files = current_files(lake, dataset)
         if files:
             paths = ", ".join(sql_literal(f.path) for f in files)
-            return load_sql("delta_relation.sql").format(paths=f"[{paths}]").strip()
+            keys = table_partitioning(table).keys
+            relation = load_sql("delta_relation.sql").format(paths=f"[{paths}]", hive_types=_hive_types(keys))
+            if keys != DEFAULT_PARTITIONING.keys:
+                relation = load_sql("by_date_relation.sql").format(relation=relation.strip())
+            return relation.strip()
     elif lake.has_data(dataset):
         glob = f"{lake.relative(lake.dataset_dir(dataset))}/{PARTITION_FILES}"
-        return load_sql("parquet_relation.sql").format(glob=sql_literal(glob)).strip()
+        hive_types = _hive_types(DEFAULT_PARTITIONING.keys)
+        return load_sql("parquet_relation.sql").format(glob=sql_literal(glob), hive_types=hive_types).strip()
     schema_file = lake.empty_schema_file
     if not schema_file.exists():
         lake.meta_dir.mkdir(parents=True, exist_ok=True)
@@ -113,20 +125,26 @@ def _relation(lake: Lake, dataset: str, registered: dict[str, Any] | None = None
     return load_sql("empty_relation.sql").format(schema_file=sql_literal(lake.relative(schema_file))).strip()
 
 
+def _hive_types(keys: tuple[str, ...]) -> str:
+    """DuckDB's ``hive_types`` of the partition columns ``keys``: strings, as written (an account id keeps its
+    leading zeros). The other columns of :data:`~trailduck.lake.layout.PARTITION_KEYS` are in the files."""
+    return "{" + ", ".join(f"{sql_literal(key)}: VARCHAR" for key in keys) + "}"
+
+
 def _s3_dataset(lake: Lake, dataset: str) -> Any:
     """The table's current files on S3 as one pyarrow dataset, with the partition columns (strings)."""
     fs, base = lake.storage.filesystem()
+    table = open_table(lake, dataset)
     files = [f"{base}/{f.path}" for f in current_files(lake, dataset)]
-    if not files:
+    if table is None or not files:
         return ds.dataset(TABLE_SCHEMA.empty_table())
+    keys = table_partitioning(table).keys
     return ds.dataset(
         files,
         filesystem=fs,
         format="parquet",
         schema=TABLE_SCHEMA,
-        partitioning=ds.partitioning(
-            pa.schema([TABLE_SCHEMA.field(k) for k in PARTITION_KEYS]), flavor="hive"
-        ),
+        partitioning=ds.partitioning(pa.schema([TABLE_SCHEMA.field(k) for k in keys]), flavor="hive"),
         partition_base_dir=f"{base}/{dataset}",
     )
 

@@ -1,4 +1,5 @@
-"""Writes converted events into the Hive-partitioned Parquet lake.
+"""Writes converted events into the Hive-partitioned Parquet lake, in the lake's partitioning (see
+:class:`trailduck.lake.layout.Partitioning`).
 
 At most one file per partition per writer: rows are buffered per partition and appended as row groups to one
 open file per partition, which rolls over only at a size cap (or, rarely, when more partitions are open at once
@@ -7,6 +8,12 @@ folder under a temporary name that no reader's glob matches, fsynced by :meth:`S
 renamed into place by :meth:`Storage.publish`; on S3 under their final key. Either way no reader of the table
 sees them before the run's commit names them. A run with worker processes has one writer per worker (see
 :mod:`trailduck.ingestion.workers`).
+
+In a lake partitioned by date, a day's file holds every account and region, as columns, and each row group is
+sorted by account, region and eventTime (and small, :data:`SORTED_ROW_GROUP_ROWS`), so that its statistics let a
+reader skip the other accounts' rows. The objects of a run come in listing order, which is account and region
+order, so a file is sorted throughout but where two streams' rows meet a row group's edge; compaction
+(:mod:`trailduck.lake.compact`) sorts each day whole.
 """
 
 from __future__ import annotations
@@ -23,11 +30,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trailduck.convert.schema import EVENT_SCHEMA, JSON_META
+from trailduck.convert.schema import JSON_META
 from trailduck.errors import LakeError
 from trailduck.fsutil import fsync_file
-from trailduck.lake.layout import DATASETS, part_name, partition_path, run_parts, run_tmp_parts
+from trailduck.lake.layout import (
+    DATASETS,
+    DEFAULT_PARTITIONING,
+    Partitioning,
+    part_name,
+    partition_path,
+    run_parts,
+    run_tmp_parts,
+)
 from trailduck.lake.storage import Storage
+from trailduck.lake.table import file_schema
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 
 log = logging.getLogger(__name__)
@@ -36,11 +52,22 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: Columns worth a dictionary. Not the unique IDs nor the JSON text (requestParameters and friends, event_json),
 #: where the dictionary is built and then dropped at the size cap: 7.6 -> 5.2 µs per event to write, 1.5%
 #: larger files (200,000 synthetic events).
-_DICTIONARY_COLUMNS = [
-    f.name
-    for f in EVENT_SCHEMA
-    if f.metadata != JSON_META and f.name not in ("eventID", "requestID", "sharedEventID")
-]
+_NO_DICTIONARY = ("eventID", "requestID", "sharedEventID")
+#: Rows a row group holds at most in a sorted file (a lake partitioned by date): small enough that one account's
+#: rows of a day are a few row groups whose statistics skip the rest, large enough to compress well.
+SORTED_ROW_GROUP_ROWS = 10_000
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, object]:
+    """How every data file is written (``pq.ParquetWriter``'s options), ingested or compacted."""
+    return {
+        "compression": "zstd",
+        "use_dictionary": [
+            f.name for f in schema if f.metadata != JSON_META and f.name not in _NO_DICTIONARY
+        ],
+        # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
+        "write_statistics": [f.name for f in schema if f.metadata != JSON_META],
+    }
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -109,6 +136,7 @@ class StorageLakeWriter:
         storage: Storage,
         run_id: str,
         *,
+        partitioning: Partitioning = DEFAULT_PARTITIONING,
         tag: str = "",
         row_group_bytes: int = 16 << 20,
         buffer_bytes: int = 128 << 20,
@@ -118,14 +146,18 @@ class StorageLakeWriter:
         self.storage = storage
         self.run_id = run_id
         self.tag = tag  # keeps the file names of a run's worker processes apart
-        self.schema = EVENT_SCHEMA
+        self.partitioning = partitioning
+        self.schema = file_schema(partitioning)
+        self._options = parquet_options(self.schema)
+        self._sort = [(key, "ascending") for key in partitioning.sort_keys]
         self.row_group_bytes = row_group_bytes
         self.buffer_bytes = buffer_bytes
         self.max_file_bytes = max_file_bytes
         self.max_open_files = max_open_files
-        self._buffers: dict[Partition, list[pa.Table]] = {}
-        self._buffered: dict[Partition, int] = {}
-        self._open: OrderedDict[Partition, _OpenFile] = OrderedDict()
+        # Keyed by the folder a file goes to (relative to the lake): a partition of the lake's partitioning.
+        self._buffers: dict[str, list[pa.Table]] = {}
+        self._buffered: dict[str, int] = {}
+        self._open: OrderedDict[str, _OpenFile] = OrderedDict()
         self._closed: list[str] = []
         self._seq = 0
         self._result = WriteResult()
@@ -134,62 +166,82 @@ class StorageLakeWriter:
     def write(self, dataset: str, account: str, region: str, table: pa.Table) -> None:
         dates = table.column("date")
         body = table.drop_columns(["date"])
+        for name in self.partitioning.in_files:  # a column where no folder says it
+            value = account if name == "account" else region
+            body = body.append_column(name, pa.repeat(pa.scalar(value, pa.string()), body.num_rows))
         unique = pc.unique(dates).to_pylist()
         for date in unique:
             part = Partition(dataset, account, region, date)
             # A filtered copy per date, not slices of one sorted copy: a slice would pin the whole batch for as
             # long as any partition buffers it (tried: the same speed, 300 MiB more at peak).
             rows = body if len(unique) == 1 else body.filter(pc.equal(dates, date))
-            self._buffers.setdefault(part, []).append(rows)
-            self._buffered[part] = self._buffered.get(part, 0) + rows.nbytes
             self._result.partitions.add(part)
-            self._result.rows += rows.num_rows
-            if self._buffered[part] >= self.row_group_bytes:
-                self._flush(part)
+            self._add(self.partitioning.folder(dataset, account, region, date), rows)
+        self._limit_buffers()
+
+    def write_day(self, dataset: str, date: str, rows: pa.Table) -> None:
+        """Append rows of every account and region of a day, with their ``account`` and ``region`` columns, to
+        the day's file of a lake partitioned by date (compaction's way in)."""
+        if set(self.partitioning.in_files) != {"account", "region"}:
+            raise LakeError(f"write_day writes a lake partitioned by date, not by {self.partitioning.name}")
+        if dataset not in DATASETS or not _DATE_RE.fullmatch(date):
+            raise LakeError(f"refusing to build a partition path from {dataset!r}, {date!r}")
+        self._add(self.partitioning.folder(dataset, "", "", date), rows.select(self.schema.names))
+        self._limit_buffers()
+
+    def _add(self, folder: str, rows: pa.Table) -> None:
+        self._buffers.setdefault(folder, []).append(rows)
+        self._buffered[folder] = self._buffered.get(folder, 0) + rows.nbytes
+        self._result.rows += rows.num_rows
+        if self._buffered[folder] >= self.row_group_bytes:
+            self._flush(folder)
+
+    def _limit_buffers(self) -> None:
         while sum(self._buffered.values()) > self.buffer_bytes:
             self._flush(max(self._buffered, key=self._buffered.__getitem__))
 
-    def _flush(self, part: Partition) -> None:
-        tables = self._buffers.pop(part, [])
-        self._buffered.pop(part, None)
+    def _flush(self, folder: str) -> None:
+        tables = self._buffers.pop(folder, [])
+        self._buffered.pop(folder, None)
         if not tables:
             return
-        # Not sorted: rows arrive in key order, which is delivery time, so each row group already covers a
-        # narrow span of eventTime and time filters skip row groups by their min/max. Sorting inside a row
-        # group cannot change those; it saved 3% of lake size and cost 10-25% of ingest time (2M events).
         table = pa.concat_tables(tables)
-        out = self._file_for(part)
-        out.writer.write_table(table)
+        out = self._file_for(folder)
+        if self._sort:
+            # A file of many accounts: sorted, and in small row groups, so that their statistics prune.
+            out.writer.write_table(table.sort_by(self._sort), row_group_size=SORTED_ROW_GROUP_ROWS)
+        else:
+            # Not sorted: rows arrive in key order, which is delivery time, so each row group already covers a
+            # narrow span of eventTime and time filters skip row groups by their min/max. Sorting inside a row
+            # group cannot change those; it saved 3% of lake size and cost 10-25% of ingest time (2M events).
+            out.writer.write_table(table)
         out.bytes_written += table.nbytes
         if out.bytes_written >= self.max_file_bytes:
-            self._close(part)
+            self._close(folder)
 
-    def _file_for(self, part: Partition) -> _OpenFile:
-        if part in self._open:
-            self._open.move_to_end(part)
-            return self._open[part]
+    def _file_for(self, folder: str) -> _OpenFile:
+        if folder in self._open:
+            self._open.move_to_end(folder)
+            return self._open[folder]
         while len(self._open) >= self.max_open_files:
             self._close(next(iter(self._open)))
         self._seq += 1
-        tmp = self.storage.part_sink(f"{part.relpath}/{part_name(self.run_id, f'{self.tag}{self._seq:05d}')}")
+        tmp = self.storage.part_sink(f"{folder}/{part_name(self.run_id, f'{self.tag}{self._seq:05d}')}")
         try:
             writer = pq.ParquetWriter(
                 tmp,
                 self.schema,
                 filesystem=self.storage.filesystem()[0],  # asked at each file: fresh credentials on S3
-                compression="zstd",
-                use_dictionary=_DICTIONARY_COLUMNS,
-                # Min/max of JSON text prunes nothing; computing them for event_json cost ~0.2-0.9 µs an event.
-                write_statistics=[f.name for f in self.schema if f.metadata != JSON_META],
+                **self._options,
             )
         except BaseException:
             self._delete(tmp)  # created, but not yet ours to delete in abort()
             raise
-        self._open[part] = _OpenFile(tmp, writer)
-        return self._open[part]
+        self._open[folder] = _OpenFile(tmp, writer)
+        return self._open[folder]
 
-    def _close(self, part: Partition) -> None:
-        out = self._open.pop(part)
+    def _close(self, folder: str) -> None:
+        out = self._open.pop(folder)
         self._closed.append(out.tmp)  # first: if closing fails (a full disk), abort() still deletes it
         try:
             out.writer.close()
@@ -200,10 +252,10 @@ class StorageLakeWriter:
     # -- finishing -----------------------------------------------------------------------------------------
     def finish(self) -> WriteResult:
         """Write out every buffer, close and fsync every file; they keep their temporary names."""
-        for part in list(self._buffers):
-            self._flush(part)
-        for part in list(self._open):
-            self._close(part)
+        for folder in list(self._buffers):
+            self._flush(folder)
+        for folder in list(self._open):
+            self._close(folder)
         if self.storage.is_local:
             for tmp in self._closed:
                 fsync_file(Path(tmp))
