@@ -30,6 +30,7 @@ from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError, ExitCode, StateError
 from trailduck.ingestion import pipeline
+from trailduck.ingestion.pacing import MAX_CONCURRENCY
 from trailduck.ingestion.workers import worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS
@@ -79,7 +80,7 @@ class IngestOptions:
     accounts: list[str] | None = None
     regions: list[str] | None = None
     lookback: int = 2
-    concurrency: int = 16
+    concurrency: int = MAX_CONCURRENCY  # at most; each share widens up to its part while that pays
     workers: int | None = None
     keep_event_json: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -97,7 +98,9 @@ class IngestOptions:
             if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
                 raise ConfigError(f"{name} {day}: give a day between {EARLIEST_DAY} and {LATEST_DAY}")
         if not 1 <= self.concurrency <= 256:
-            raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
+            raise ConfigError(
+                f"--concurrency {self.concurrency}: give a number from 1 to 256 (default {MAX_CONCURRENCY})"
+            )
         if self.workers is not None and not 1 <= self.workers <= 64:
             raise ConfigError(f"--workers {self.workers}: give a number from 1 to 64, or leave it out (auto)")
         if self.since and self.until and self.since > self.until:
