@@ -56,10 +56,23 @@ def get_loop(endpoint: str, bucket: str, keys: list[str], concurrency: int) -> f
     return time.perf_counter() - started
 
 
-def get_loop_child(endpoint: str, keys_file: Path, concurrency: int) -> float:
-    """:func:`get_loop` in a child process: its seconds."""
+def list_loop(endpoint: str, bucket: str, keys: list[str], concurrency: int) -> float:
+    """The plain way to list every stream's folder once (one LIST each: a stream holds under 1,000 keys here),
+    ``concurrency`` at once: the server's ceiling for the LISTs a no-op run cannot do without."""
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, config=Config(max_pool_connections=concurrency, region_name="us-east-1")
+    )
+    folders = sorted({key.rsplit("/", 4)[0] + "/" for key in keys})
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda prefix: client.list_objects_v2(Bucket=bucket, Prefix=prefix), folders))
+    return time.perf_counter() - started
+
+
+def get_loop_child(endpoint: str, keys_file: Path, concurrency: int, what: str = "get-loop") -> float:
+    """:func:`get_loop` (or :func:`list_loop`) in a child process: its seconds."""
     _, out, _ = run_measured(
-        [sys.executable, __file__, "get-loop", endpoint, BUCKET, str(keys_file), str(concurrency)]
+        [sys.executable, __file__, what, endpoint, BUCKET, str(keys_file), str(concurrency)]
     )
     return float(json.loads(out)["seconds"])
 
@@ -114,7 +127,9 @@ def s3_org_bench(root: Path, work: Path, args: Any) -> None:
             elapsed, summary, _ = run_cli(ingest)
             firsts.append((elapsed, summary, dict(proxy.counts), proxy.peak_active))
         noops: list[tuple[float, dict[str, Any], dict[str, int]]] = []
+        lists: list[float] = []
         for _ in range(args.repeat):
+            lists.append(get_loop_child(url, keys_file, 16, "list-loop"))
             proxy.reset_counts()
             elapsed, summary, _ = run_cli(ingest)
             noops.append((elapsed, summary, dict(proxy.counts)))
@@ -154,6 +169,7 @@ def s3_org_bench(root: Path, work: Path, args: Any) -> None:
         "noop_s": noop_s,
         "noop_past_startup_s": noop_s - startup_s,
         "noop_requests": noop_counts,
+        "list_loop_s": min(lists),
         "moto_0ms_files_per_s": files / direct_s,
         "proxy_0ms_files_per_s": files / proxied_s,
     }
@@ -170,6 +186,8 @@ def s3_org_bench(root: Path, work: Path, args: Any) -> None:
         f"  where the time goes         {_phases(first)}\n"
         f"trailduck no-op run           {noop_s:6.1f} s ({result['noop_past_startup_s']:.2f} s past start-up; "
         f"target 3 s), requests {_counts(noop_counts)}\n"
+        f"plain boto3 LIST loop         {min(lists):6.1f} s for the {result['streams']:,} streams' folders, one "
+        f"LIST each, 16 threads\n"
         f"moto's ceiling, 0 ms          {files / direct_s:,.0f} files/s straight, {files / proxied_s:,.0f} "
         f"through the proxy ({best_c} threads)"
     )
@@ -185,7 +203,8 @@ def _phases(summary: dict[str, Any]) -> str:
     return ", ".join(f"{name} {s:.2f} s" for name, s in (summary.get("phases") or {}).items())
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["get-loop"]:
+if __name__ == "__main__" and sys.argv[1:2] in (["get-loop"], ["list-loop"]):
     endpoint, bucket, keys_path, concurrency = sys.argv[2:6]
-    seconds = get_loop(endpoint, bucket, json.loads(Path(keys_path).read_text()), int(concurrency))
+    loop = get_loop if sys.argv[1] == "get-loop" else list_loop
+    seconds = loop(endpoint, bucket, json.loads(Path(keys_path).read_text()), int(concurrency))
     print(json.dumps({"seconds": seconds}))
