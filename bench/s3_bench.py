@@ -16,6 +16,11 @@ proxy with 0 ms.
 The GET loop runs in a child process, like trailduck, so that neither shares a GIL with the server and proxy
 (which run in this process). Run on its own (``python bench/s3_bench.py get-loop URL BUCKET KEYS N``), it
 prints the seconds its GETs took.
+
+Measured on 2 shared cores (2,040 files, 1,020 streams): at 20 ms, GET loop 235 files/s (16 threads; 200 at 32,
+174 at 64), trailduck 75 files/s past start-up (0.32), 2,040 GET + 1,143 LIST; no-op 11.6 s past start-up,
+where a plain LIST loop over the 1,020 folders takes 7.8 s. At 100 ms: GET loop 173 (64 threads), trailduck 54
+files/s paced to 32 at once, 52 with --concurrency 16: moto and the machine's CPU bound the run, not latency.
 """
 
 from __future__ import annotations
