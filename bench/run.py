@@ -10,6 +10,7 @@ times on a shared machine mean little. A script, not a test:
     python bench/run.py --sigma rules/cloud/aws --trail /var/tmp/trail-1m   # Sigma rules (bench/sigma_bench.py)
     python bench/run.py --org --trail /var/tmp/org-day      # an organization's day of small files (bench/org_bench.py)
     python bench/run.py --dask --trail /var/tmp/org-day     # the same, the local pool against Dask (bench/dask_bench.py)
+    python bench/run.py --org --s3 --latency-ms 20          # the same from an S3 server, 20 ms a request (bench/s3_bench.py)
 """
 
 from __future__ import annotations
@@ -364,9 +365,25 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="--layouts: days of the trail (default 30)")
     parser.add_argument("--accounts", type=int, default=60, help="--org: accounts (default 60)")
     parser.add_argument("--regions", type=int, default=17, help="--org: regions an account (default 17)")
-    parser.add_argument("--files-per-day", type=int, default=96, help="--org: files a stream (default 96)")
+    parser.add_argument("--files-per-day", type=int, help="--org: files a stream (default 96; with --s3, 2)")
     parser.add_argument("--events-per-file", type=int, default=12, help="--org: events a file (default 12)")
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="--org: from moto's S3 server through a proxy adding --latency-ms a request (bench/s3_bench.py)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=20.0,
+        help="--org --s3: ms injected into every request (default 20)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, help="--org --s3: trailduck's --concurrency (default: trailduck's own)"
+    )
     args = parser.parse_args()
+    if args.files_per_day is None:
+        args.files_per_day = 2 if args.s3 else 96
     work = Path(tempfile.mkdtemp(prefix="trailduck-bench-"))
     try:
         root = args.trail or work / "trail"
@@ -379,6 +396,11 @@ def main() -> None:
             from dask_bench import dask_bench  # here: it imports this module
 
             dask_bench(root, work, args)
+            return
+        if args.org and args.s3:
+            from s3_bench import s3_org_bench  # here: s3_bench imports this module
+
+            s3_org_bench(root, work, args)
             return
         if args.org:
             from org_bench import org_bench  # here: org_bench imports this module

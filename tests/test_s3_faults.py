@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +145,31 @@ def test_a_reader_allowed_to_list_only_awslogs_is_not_stopped_by_the_layout_chec
     summary = run_through(url, bucket, tmp_path / "lake")
     assert summary.exit_code == 0 and summary.note is None
     assert count(tmp_path / "lake") == manifest.events
+
+
+def test_the_proxy_delays_every_request_and_serves_them_at_once(
+    proxy: tuple[faultproxy.FaultProxy, str], trail: tuple[str, Manifest]
+) -> None:
+    """The latency the S3 benchmark injects (bench/s3_bench.py): every request waits, each on its own thread."""
+    state, url = proxy
+    bucket, manifest = trail
+    keys = manifest.keys[:8]
+    client = make_client(endpoint_url=url, region="us-east-1", max_pool_connections=8)
+    state.delay = 0.5
+    state.reset_counts()
+    barrier = threading.Barrier(len(keys))
+
+    def get(key: str) -> float:
+        barrier.wait()  # sent together
+        started = time.perf_counter()
+        client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        took = list(pool.map(get, keys))
+    list(S3Source(client, bucket).list_objects("AWSLogs/"))
+    assert min(took) >= 0.5  # the delay is applied to each
+    assert state.peak_active == len(
+        keys
+    )  # and all were waiting at once: one connection does not hold up another
+    assert state.counts == {"GET": len(keys), "LIST": 1}

@@ -24,8 +24,8 @@ from trailduck.cli.console import exit_on_error, say, show
 from trailduck.cli.options import (
     DEFAULT_STATE,
     PROGRESS_ON_A_TERMINAL,
-    ConcurrencyOpt,
     EndpointOpt,
+    FetchConcurrencyOpt,
     JsonOpt,
     LakeOpt,
     ProfileOpt,
@@ -41,6 +41,7 @@ from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError
 from trailduck.ingestion.cluster import SCHEDULER_ENV
 from trailduck.ingestion.libc import tune_allocator
+from trailduck.ingestion.pacing import MAX_CONCURRENCY
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.lake.folder import lake_root
 
@@ -177,7 +178,7 @@ def ingest_cmd(
         Path | None,
         typer.Option(help=f"Checkpoint file. Default: {DEFAULT_STATE}.", show_default=False),
     ] = None,
-    concurrency: ConcurrencyOpt = 16,
+    concurrency: FetchConcurrencyOpt = MAX_CONCURRENCY,
     workers: Annotated[
         int | None,
         typer.Option(

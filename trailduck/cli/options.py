@@ -24,6 +24,13 @@ LakeOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", help="Objects fetched at once.")]
+FetchConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        help="Objects fetched at once, at most: fetching starts with a few and widens while that raises the rate.",
+    ),
+]
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (standard credential chain if unset).")
 ]

@@ -31,6 +31,7 @@ from trailduck.convert import native
 from trailduck.convert.decode import Limits
 from trailduck.errors import ConfigError, ExitCode, StateError
 from trailduck.ingestion import cluster, pipeline
+from trailduck.ingestion.pacing import MAX_CONCURRENCY
 from trailduck.ingestion.workers import portable, worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS, Partitioning, parse_partitioning
@@ -84,7 +85,7 @@ class IngestOptions:
     accounts: list[str] | None = None
     regions: list[str] | None = None
     lookback: int = 2
-    concurrency: int = 16
+    concurrency: int = MAX_CONCURRENCY  # at most; each share widens up to its part while that pays
     workers: int | None = None
     keep_event_json: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -110,7 +111,9 @@ class IngestOptions:
             if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
                 raise ConfigError(f"{name} {day}: give a day between {EARLIEST_DAY} and {LATEST_DAY}")
         if not 1 <= self.concurrency <= 256:
-            raise ConfigError(f"--concurrency {self.concurrency}: give a number from 1 to 256 (default 16)")
+            raise ConfigError(
+                f"--concurrency {self.concurrency}: give a number from 1 to 256 (default {MAX_CONCURRENCY})"
+            )
         if self.workers is not None and not 1 <= self.workers <= 64:
             raise ConfigError(f"--workers {self.workers}: give a number from 1 to 64, or leave it out (auto)")
         if self.workers is not None and self.scheduler:

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -21,6 +21,7 @@ from trailduck import crashpoints
 from trailduck.convert.converter import DecodedFile, build_table, decode_file
 from trailduck.convert.decode import Limits, decompress, split_records
 from trailduck.errors import AccessDeniedError, BadObjectError, ObjectGoneError, SourceError
+from trailduck.ingestion.pacing import Pacer
 from trailduck.lake.layout import DEFAULT_PARTITIONING, Partitioning
 from trailduck.lake.lineage import dataset_of
 from trailduck.lake.storage import Storage
@@ -125,34 +126,61 @@ def _fetch(source: Source, item: Listed, limits: Limits) -> _Fetched:
 
 
 def _fetch_all(
-    source: Source, work: Iterable[Listed], concurrency: int, limits: Limits, max_bytes: int = INFLIGHT_BYTES
+    source: Source,
+    work: Iterable[Listed],
+    concurrency: int | Pacer,
+    limits: Limits,
+    max_bytes: int = INFLIGHT_BYTES,
 ) -> Iterator[tuple[Listed, _Fetched]]:
     """Fetch, decompress and split in threads, yielding in listing order.
 
-    In flight at once: at most ``2 * concurrency`` objects and, beyond the first, at most ``max_bytes`` of
-    them as stored (a large gzipped file inflates about tenfold), so memory is bounded whatever the trail's
-    size. Many small objects (the usual CloudTrail file) keep every fetch thread busy; a run of large ones
-    keeps fewer in memory.
+    At once: at most ``concurrency`` fetches running (a number, or a :class:`Pacer` that widens it while that
+    pays), at most twice that many objects taken ahead of the consumer and, beyond the first, at most
+    ``max_bytes`` of them as stored (a large gzipped file inflates about tenfold), so memory is bounded whatever
+    the trail's size. Many small objects (the usual CloudTrail file) keep every fetch thread busy; a run of
+    large ones keeps fewer in memory.
     """
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="trailduck-fetch")
-    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()
+    pacer = concurrency if isinstance(concurrency, Pacer) else Pacer(concurrency, start=concurrency)
+    pool = ThreadPoolExecutor(max_workers=pacer.cap, thread_name_prefix="trailduck-fetch")
+    pending: deque[tuple[Listed, Future[_Fetched]]] = deque()  # submitted, in order: running or fetched
+    queued: deque[Listed] = deque()  # taken ahead after those, waiting for a fetch slot
     items = iter(work)
-    waiting: Listed | None = None
-    in_flight = 0
+    held: Listed | None = None  # next in line, not taken ahead: over the byte cap
+    in_flight = 0  # bytes, as stored, of the objects taken ahead
+
+    def running() -> list[Future[_Fetched]]:
+        return [f for _, f in pending if not f.done()]
+
+    def refill() -> None:
+        nonlocal held, in_flight
+        while len(pending) + len(queued) < 2 * pacer.limit:
+            if held is None:
+                held = next(items, None)
+            if held is None or ((pending or queued) and in_flight + held.ref.size > max_bytes):
+                break
+            queued.append(held)
+            in_flight += held.ref.size
+            held = None
+        slots = pacer.limit - len(running())
+        while queued and slots > 0:
+            item = queued.popleft()
+            pending.append((item, pool.submit(_fetch, source, item, limits)))
+            slots -= 1
+
     try:
         while True:
-            if waiting is None:
-                waiting = next(items, None)
-            while waiting is not None and (
-                not pending or (len(pending) < 2 * concurrency and in_flight + waiting.ref.size <= max_bytes)
-            ):
-                pending.append((waiting, pool.submit(_fetch, source, waiting, limits)))
-                in_flight += waiting.ref.size
-                waiting = next(items, None)
+            refill()
             if not pending:
                 return
-            item, future = pending.popleft()
+            item, future = pending[0]
+            waited = not future.done()
+            while not future.done():
+                # Any fetch ending frees a slot for the next object, not only the one waited for.
+                wait(running(), return_when=FIRST_COMPLETED)
+                refill()
+            pending.popleft()
             in_flight -= item.ref.size
+            pacer.taken(waited)
             yield item, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -255,7 +283,8 @@ def run_share(
 
     try:
         work = share.items if items is None else items
-        for item, fetched in _fetch_all(source, work, share.concurrency, share.limits):
+        pacer = Pacer(share.concurrency)  # widens up to share.concurrency while that pays
+        for item, fetched in _fetch_all(source, work, pacer, share.limits):
             if stop is not None and stop.is_set():
                 raise Stopped
             error = fetched.error
