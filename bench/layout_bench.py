@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -25,12 +24,10 @@ from typing import Any
 
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
-from org_bench import ORG, REGIONS
+from org_bench import write_org_days
 from run import run_cli, timed
 
 from trailduck.lake.folder import Lake
-from trailduck.synthetic.events import EventFactory, rand_suffix
-from trailduck.synthetic.generator import encode_log, folder_sink, log_key
 
 #: This benchmark's shape where the command line gives none (run.py's defaults are --org's, a day's worth).
 DEFAULTS = {"accounts": 20, "regions": 17, "files_per_day": 24, "events_per_file": 12}
@@ -65,28 +62,8 @@ def generate_org_days(
         if {k: made[k] for k in wanted} == wanted:
             return dict(made)
         raise SystemExit(f"{root} holds another organization trail ({made}): pick another --trail")
-    rng = random.Random(seed)
-    sink = folder_sink(root)
-    made_files = made_events = size = 0
-    for d in range(days):
-        day = LAST_DAY - dt.timedelta(days=days - 1 - d)
-        for a in range(accounts):
-            account = f"{300000000000 + a:012d}"
-            for region in REGIONS[:regions]:
-                factory = EventFactory(rng, account, region)
-                for i in range(files):
-                    delivered = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(
-                        minutes=i * 1440 // files + rng.randrange(max(1, 1440 // files))
-                    )
-                    records = [
-                        factory.event(delivered - dt.timedelta(seconds=rng.randint(30, 300)))
-                        for _ in range(events)
-                    ]
-                    body = encode_log(records)
-                    sink(log_key(account, region, delivered, rand_suffix(rng), ORG), body)
-                    made_files += 1
-                    made_events += events
-                    size += len(body)
+    days_made = [LAST_DAY - dt.timedelta(days=days - 1 - d) for d in range(days)]
+    made_files, made_events, size = write_org_days(root, days_made, accounts, regions, files, events, seed)
     made = {**wanted, "files": made_files, "events": made_events, "gzip_bytes": size}
     marker.write_text(json.dumps(made))
     return made

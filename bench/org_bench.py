@@ -53,29 +53,38 @@ def generate_org_day(
         if {k: made[k] for k in wanted} == wanted:
             return made
         raise SystemExit(f"{root} holds another organization day ({made}): pick another --trail")
-    rng = random.Random(seed)
-    sink = folder_sink(root)
-    made_files = made_events = size = 0
-    for a in range(accounts):
-        account = f"{300000000000 + a:012d}"
-        for region in REGIONS[:regions]:
-            factory = EventFactory(rng, account, region)
-            for i in range(files):
-                delivered = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC) + dt.timedelta(
-                    minutes=i * 1440 // files + rng.randrange(max(1, 1440 // files))
-                )
-                records = [
-                    factory.event(delivered - dt.timedelta(seconds=rng.randint(30, 300)))
-                    for _ in range(events)
-                ]
-                body = encode_log(records)
-                sink(log_key(account, region, delivered, rand_suffix(rng), ORG), body)
-                made_files += 1
-                made_events += events
-                size += len(body)
+    made_files, made_events, size = write_org_days(root, [DAY], accounts, regions, files, events, seed)
     made = {**wanted, "files": made_files, "events": made_events, "gzip_bytes": size}
     marker.write_text(json.dumps(made))
     return made
+
+
+def write_org_days(
+    root: Path, days: list[dt.date], accounts: int, regions: int, files: int, events: int, seed: int
+) -> tuple[int, int, int]:
+    """Organization-trail files for ``days`` into ``root``: files, events and gzip bytes written."""
+    rng = random.Random(seed)
+    sink = folder_sink(root)
+    made_files = made_events = size = 0
+    for day in days:
+        for a in range(accounts):
+            account = f"{300000000000 + a:012d}"
+            for region in REGIONS[:regions]:
+                factory = EventFactory(rng, account, region)
+                for i in range(files):
+                    delivered = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(
+                        minutes=i * 1440 // files + rng.randrange(max(1, 1440 // files))
+                    )
+                    records = [
+                        factory.event(delivered - dt.timedelta(seconds=rng.randint(30, 300)))
+                        for _ in range(events)
+                    ]
+                    body = encode_log(records)
+                    sink(log_key(account, region, delivered, rand_suffix(rng), ORG), body)
+                    made_files += 1
+                    made_events += events
+                    size += len(body)
+    return made_files, made_events, size
 
 
 def org_bench(root: Path, work: Path, args: Any) -> None:

@@ -261,28 +261,38 @@ def commit_run(
     one commit, unless the table already holds this run's commit (its application transaction is at ``sequence``
     or later). Returns whether it committed."""
     deltalake = _deltalake()
-    from deltalake.transaction import AddAction
-
     table = create_table(lake, dataset, partitioning)
     if int(table.transaction_version(APP_ID) or 0) >= sequence:
         return False
-    actions = [
-        AddAction(r["path"], r["size"], r["partition"], r["modification_time"], True, r["stats"])
+    properties = deltalake.CommitProperties(
+        app_transactions=[deltalake.Transaction(app_id=APP_ID, version=sequence)],
+        custom_metadata={"trailduck.run": run_id},
+    )
+    _commit(lake, dataset, table, _adds(records, data_change=True), properties)
+    return True
+
+
+def _adds(records: Iterable[dict[str, Any]], data_change: bool) -> list[Any]:
+    """Delta ``add`` actions for files as :func:`add_record` describes them."""
+    from deltalake.transaction import AddAction
+
+    return [
+        AddAction(r["path"], r["size"], r["partition"], r["modification_time"], data_change, r["stats"])
         for r in records
     ]
+
+
+def _commit(lake: Lake, dataset: str, table: Any, actions: list[Any], properties: Any) -> None:
+    """One commit of ``actions`` to the dataset's table, made durable (see :func:`_durable`)."""
     before = int(table.version())
     table.create_write_transaction(
         actions,
         mode="append",
         schema=TABLE_SCHEMA,
         partition_by=list(table_partitioning(table).keys),
-        commit_properties=deltalake.CommitProperties(
-            app_transactions=[deltalake.Transaction(app_id=APP_ID, version=sequence)],
-            custom_metadata={"trailduck.run": run_id},
-        ),
+        commit_properties=properties,
     )
     _durable(lake, dataset, before + 1)
-    return True
 
 
 def _durable(lake: Lake, dataset: str, version: int) -> None:
@@ -378,26 +388,16 @@ def commit_replacement(
     them): the same rows in other files (a compaction), so neither is a change of data; readers see the old set
     or the new one. ``note`` goes into the commit's metadata (``trailduck.compact``)."""
     deltalake = _deltalake()
-    from deltalake.transaction import AddAction, RemoveAction
+    from deltalake.transaction import RemoveAction
 
     table = open_table(lake, dataset)
     if table is None:
         raise LakeError(f"{table_uri(lake, dataset)}: no table to compact")
     now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     prefix = f"{dataset}/"
-    actions: list[Any] = [
-        AddAction(r["path"], r["size"], r["partition"], r["modification_time"], False, r["stats"])
-        for r in records
-    ]
+    actions = _adds(records, data_change=False)
     actions += [
         RemoveAction(f.path.removeprefix(prefix), False, now_ms, f.size, dict(f.partition)) for f in removed
     ]
-    before = int(table.version())
-    table.create_write_transaction(
-        actions,
-        mode="append",
-        schema=TABLE_SCHEMA,
-        partition_by=list(table_partitioning(table).keys),
-        commit_properties=deltalake.CommitProperties(custom_metadata={"trailduck.compact": note}),
-    )
-    _durable(lake, dataset, before + 1)
+    properties = deltalake.CommitProperties(custom_metadata={"trailduck.compact": note})
+    _commit(lake, dataset, table, actions, properties)
