@@ -7,10 +7,12 @@ import datetime as dt
 import logging
 import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask.config
 import duckdb
 import pytest
 from deltalake import DeltaTable
@@ -19,15 +21,18 @@ from typer.testing import CliRunner
 
 from tests.helpers import NOW, small_spec
 from trailduck.cli.app import app
+from trailduck.convert.decode import Limits
 from trailduck.crashpoints import ENV as CRASH_ENV
-from trailduck.errors import ConfigError
+from trailduck.errors import ConfigError, LakeError
 from trailduck.ingestion import cluster as dask_cluster
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
+from trailduck.ingestion.share import Share
 from trailduck.lake.folder import Lake
-from trailduck.lake.layout import DATASETS
+from trailduck.lake.layout import DATASETS, run_marker_key
 from trailduck.lake.lineage import content_hashes
 from trailduck.scanner.keys import parse_key
 from trailduck.scanner.listing import Listed
+from trailduck.scanner.locations import open_source
 from trailduck.scanner.source import ObjectRef
 from trailduck.synthetic.generator import Manifest, encode_log, folder_sink, log_key, write_trail
 
@@ -232,6 +237,9 @@ def test_a_scheduler_that_does_not_answer_is_a_usage_error(
     tmp_path: Path, trail: tuple[Path, Manifest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, _ = trail
+    with socket.socket() as sock:  # a port nothing listens on: taken, then let go
+        sock.bind(("127.0.0.1", 0))
+        nobody = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
     import dask.config
 
@@ -239,13 +247,13 @@ def test_a_scheduler_that_does_not_answer_is_a_usage_error(
     try:
         with pytest.raises(ConfigError, match="no Dask scheduler answers there"):
             ingest(
-                IngestOptions(source=str(root), lake=tmp_path / "lake", scheduler="tcp://127.0.0.1:9"),
+                IngestOptions(source=str(root), lake=tmp_path / "lake", scheduler=nobody),
                 now=NOW,
             )
         assert not (tmp_path / "lake").exists()  # said before anything was listed or created
         runner = CliRunner()
         # From Dask's own variable, as a scheduler's address is usually given to its clients.
-        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", nobody)
         result = runner.invoke(app, ["ingest", str(root), "--lake", str(tmp_path / "lake")])
         assert result.exit_code == 2, result.output
         assert "no Dask scheduler answers there" in result.output and "Traceback" not in result.output
@@ -259,20 +267,73 @@ def test_a_scheduler_that_does_not_answer_is_a_usage_error(
 class _Answers:
     """What a cluster's workers answer about themselves (the one call of :func:`_check_workers`)."""
 
-    def __init__(self, answers: dict[str, tuple[str, bool]]) -> None:
+    def __init__(self, answers: dict[str, tuple[str, bool, str | None]]) -> None:
         self.answers = answers
 
-    def run(self, fn: Any, *args: Any) -> dict[str, tuple[str, bool]]:
+    def run(self, fn: Any, *args: Any) -> dict[str, tuple[str, bool, str | None]]:
         return self.answers
 
 
-def test_workers_without_the_lake_or_with_another_version_are_refused(tmp_path: Path) -> None:
-    storage = Lake(tmp_path).storage
+def test_what_a_worker_says_of_itself(trail: tuple[Path, Manifest], tmp_path: Path) -> None:
+    """A worker proves it sees the lake by reading this run's marker, and the trail by reading an object."""
+    root, manifest = trail
+    lake = Lake(tmp_path / "lake")
+    lake.begin_run("r1", "state.json")
+    source = open_source(str(root))
+    key = next(iter(manifest.records_by_key))
     here = dask_cluster._version()
-    assert dask_cluster._worker_facts(str(tmp_path)) == (here, True)
-    assert dask_cluster._worker_facts(str(tmp_path / "elsewhere")) == (here, False)
-    dask_cluster._check_workers(_Answers({"tcp://a:1": (here, True)}), storage)
-    with pytest.raises(ConfigError, match=r"cannot see the lake folder .* put the lake on S3"):
-        dask_cluster._check_workers(_Answers({"tcp://a:1": (here, False)}), storage)
+    assert dask_cluster._worker_facts(lake.storage, run_marker_key("r1"), source, key) == (here, True, None)
+    _, sees, error = dask_cluster._worker_facts(lake.storage, run_marker_key("r2"), source, key + ".nope")
+    assert not sees and error and "nope" in error
+
+
+def test_workers_without_the_lake_the_trail_or_with_another_version_are_refused(
+    trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    root, manifest = trail
+    key = next(iter(manifest.records_by_key))
+    template = Share(
+        storage=Lake(tmp_path).storage,
+        run_id="r1",
+        tag="",
+        source=open_source(str(root)),
+        items=[Listed(ObjectRef(key, 10), parse_key(key))],
+        quarantined=frozenset(),
+        keep_event_json=True,
+        limits=Limits(),
+        concurrency=1,
+        buffer_bytes=1 << 20,
+    )
+    here = dask_cluster._version()
+    dask_cluster._check_workers(_Answers({"tcp://a:1": (here, True, None)}), template)
+    with pytest.raises(ConfigError, match=r"cannot see this run's files in the lake .* put the lake on S3"):
+        dask_cluster._check_workers(_Answers({"tcp://a:1": (here, False, None)}), template)
+    with pytest.raises(ConfigError, match=r"cannot read the trail \(gone\)"):
+        dask_cluster._check_workers(_Answers({"tcp://a:1": (here, True, "gone")}), template)
     with pytest.raises(ConfigError, match=r"runs trailduck 0\.0\.1, this machine"):
-        dask_cluster._check_workers(_Answers({"tcp://a:1": ("0.0.1", True)}), storage)
+        dask_cluster._check_workers(_Answers({"tcp://a:1": ("0.0.1", True, None)}), template)
+
+
+@pytest.mark.slow
+def test_a_task_that_fails_past_dasks_allowed_failures_commits_nothing(
+    trail: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    """With no failure allowed, a worker that dies fails the run: nothing committed, no file left; the next run
+    gives the clean lake. One worker of one thread: the small trail is one task, so nothing else runs on."""
+    root, _ = trail
+    clean = tmp_path / "clean"
+    ingest(IngestOptions(source=str(root), lake=clean, workers=1), now=NOW)
+    lake = tmp_path / "lake"
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        _cluster(1, 1) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        _kill_once(client, "share_written")
+        options = IngestOptions(source=str(root), lake=lake, scheduler=cluster.scheduler_address)
+        with pytest.raises(LakeError, match=r"the Dask cluster failed the run .*nothing was committed"):
+            ingest(options, now=NOW)
+        assert not list(lake.rglob("*.parquet")) and not list(lake.rglob("*.tmp"))
+        summary = ingest(options, now=NOW)  # the clean lake's time: the checkpoints compare whole
+    assert summary.exit_code == 0 and summary.rolled_back_runs
+    _same_lake(summary, lake, clean)

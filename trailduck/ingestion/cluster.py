@@ -21,11 +21,11 @@ names (S3, or one shared file system), and credentials of their own for S3 (an i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import logging
 import math
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 from trailduck.convert.converter import set_threads
 from trailduck.errors import ConfigError, LakeError, TrailduckError
 from trailduck.ingestion.share import Advance, Share, ShareResult, run_share
+from trailduck.lake.layout import run_marker_key
 from trailduck.lake.storage import Storage
-from trailduck.lake.writer import discard_files_but, discard_tmp_files
+from trailduck.lake.writer import delete_sinks, discard_files_but, discard_tmp_files
 from trailduck.scanner.listing import Listed
+from trailduck.scanner.source import Source
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -80,16 +82,20 @@ def connect(address: str) -> Iterator[Client]:
 
 
 def worker_threads(client: Client) -> int:
-    """The threads of the cluster's workers, in all; ConfigError when it has none."""
-    info = client.scheduler_info()
-    threads = sum(int(worker.get("nthreads", 1)) for worker in info.get("workers", {}).values())
-    if not threads:
-        address = info.get("address", "")
+    """The threads of the cluster's workers, in all, once at least one worker is there (waiting as long as Dask
+    waits to connect: a cluster that scales from zero starts one); ConfigError when none comes."""
+    import dask.config
+
+    timeout = dask.config.get("distributed.comm.timeouts.connect")
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, OSError) as exc:
+        address = client.scheduler_info().get("address", "")
         raise ConfigError(
-            f"the Dask scheduler {address} has no workers; start some (`dask worker {address}`), or leave "
-            "--scheduler out to convert on this machine"
-        )
-    return threads
+            f"the Dask scheduler {address} has no workers (none came within {timeout}); start some (`dask worker "
+            f"{address} --nthreads 1`), or leave --scheduler out to convert on this machine"
+        ) from exc
+    return sum(client.nthreads().values())
 
 
 def parts(work: list[Listed], threads: int) -> list[list[Listed]]:
@@ -121,8 +127,10 @@ def convert_on_cluster(client: Client, template: Share, advance: Advance) -> Sha
     after deleting every other file of the run. A failed task fails the run, with every file of it deleted."""
     from distributed import as_completed
 
-    storage = template.storage
-    _check_workers(client, storage)
+    storage, run_id = template.storage, template.run_id
+    if not template.items:
+        return ShareResult()
+    _check_workers(client, template)
     threads = worker_threads(client)
     tasks = parts(template.items, threads)
     log.info(
@@ -131,59 +139,74 @@ def convert_on_cluster(client: Client, template: Share, advance: Advance) -> Sha
         len(tasks),
         threads,
     )
-    futures = [
-        client.submit(
+    pending = {
+        f"trailduck-{run_id}-{n:04d}": client.submit(
             convert_part,
             dataclasses.replace(template, items=items, tag=f"t{n:04d}"),
-            key=f"trailduck-{template.run_id}-{n:04d}",
+            key=f"trailduck-{run_id}-{n:04d}",
             pure=False,
             retries=0,
         )
         for n, items in enumerate(tasks)
-    ]
+    }
+    sizes = {key: sum(item.ref.size for item in items) for key, items in zip(pending, tasks, strict=True)}
     result = ShareResult()
     try:
-        for future in as_completed(futures, loop=client.loop):
+        for future in as_completed(list(pending.values()), loop=client.loop):
             part: ShareResult = future.result()
+            # Released at once: a finished task whose answer Dask no longer holds is never run again (by a
+            # worker dying with it), so no attempt writes after the run's files are sorted out below.
+            pending.pop(future.key)
+            future.release()
             result.merge(part)
             files = len(part.converted) + len(part.failed) + len(part.gone)
-            advance(files, sum(part.converted.values()), part.bytes_read)
+            advance(files, sum(part.converted.values()), sizes[future.key])
     except BaseException as exc:
-        client.cancel(futures, force=True)
-        discard_tmp_files(storage, template.run_id)
+        discard_tmp_files(storage, run_id)
+        with contextlib.suppress(Exception):  # a lost scheduler must not hide what failed
+            client.cancel(list(pending.values()), force=True)
         if isinstance(exc, TrailduckError | KeyboardInterrupt | SystemExit):
             raise
         raise LakeError(
             f"the Dask cluster failed the run ({type(exc).__name__}: {exc}); nothing was committed"
         ) from exc
-    discard_files_but(storage, template.run_id, result.tmp_files)
+    discard_files_but(storage, run_id, result.tmp_files)
     return result
 
 
 def convert_part(share: Share) -> ShareResult:
-    """One task, on a worker: ``share`` converted under names no other attempt of it uses."""
+    """One task, on a worker: ``share`` converted under names no other attempt of it uses. An attempt that
+    finishes after its run ended (failed, or its driver gone) deletes its files instead of answering."""
     share = dataclasses.replace(share, tag=f"{share.tag}-{secrets.token_hex(4)}-")
     set_threads(1)  # one DuckDB thread per task: the worker runs a task per thread
     try:
-        return run_share(share, _no_progress)
+        result = run_share(share, _no_progress)
     finally:
         set_threads(None)
+    if share.storage.read(run_marker_key(share.run_id)) is None:
+        delete_sinks(share.storage, result.tmp_files)
+        raise LakeError(f"run {share.run_id} ended before this task finished; its files were deleted")
+    return result
 
 
 def _no_progress(files: int, events: int, size: int) -> None:
     pass  # a task reports when it ends; per-file progress across the network would cost more than it tells
 
 
-def _check_workers(client: Client, storage: Storage) -> None:
-    """Refuse a cluster whose workers lack trailduck, run another version of it, or cannot see a lake folder."""
+def _check_workers(client: Client, template: Share) -> None:
+    """Refuse a cluster whose workers lack trailduck, run another version of it, cannot see this run's marker in
+    the lake (a folder of their own at the same path, say) or cannot read the trail's first planned object."""
     here = _version()
+    probe = next((item.ref.key for item in template.items if item.ref.size), template.items[0].ref.key)
     try:
-        answers: dict[str, Any] = client.run(_worker_facts, storage.uri if storage.is_local else None)
+        answers: dict[str, Any] = client.run(
+            _worker_facts, template.storage, run_marker_key(template.run_id), template.source, probe
+        )
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"trailduck is not installed on the Dask cluster's workers ({exc}): {INSTALL_HINT}"
         ) from exc
-    for worker, (version, sees_lake) in sorted(answers.items()):
+    for worker, (version, sees_lake, trail_error) in sorted(answers.items()):
         if version != here:
             raise ConfigError(
                 f"Dask worker {worker} runs trailduck {version}, this machine {here}: install the same version "
@@ -191,13 +214,29 @@ def _check_workers(client: Client, storage: Storage) -> None:
             )
         if not sees_lake:
             raise ConfigError(
-                f"Dask worker {worker} cannot see the lake folder {storage.uri}: on a cluster, put the lake on S3 "
-                "(--lake s3://bucket/prefix) or on a file system every worker mounts at the same path"
+                f"Dask worker {worker} cannot see this run's files in the lake {template.storage.uri}: on a "
+                "cluster, put the lake on S3 (--lake s3://bucket/prefix) or on a file system every worker mounts at "
+                "the same path"
+            )
+        if trail_error:
+            raise ConfigError(
+                f"Dask worker {worker} cannot read the trail ({trail_error}): on a cluster, read it from S3 or from a "
+                "folder every worker mounts at the same path, with credentials of the workers' own"
             )
 
 
-def _worker_facts(lake_folder: str | None) -> tuple[str, bool]:
-    return _version(), lake_folder is None or os.path.isdir(lake_folder)
+def _worker_facts(storage: Storage, marker: str, source: Source, probe: str) -> tuple[str, bool, str | None]:
+    """On a worker: its trailduck version, whether it sees the run's marker, and why it cannot read ``probe``."""
+    try:
+        sees_lake = storage.read(marker) is not None
+    except TrailduckError:
+        sees_lake = False
+    try:
+        source.read(probe)
+        trail_error = None
+    except TrailduckError as exc:
+        trail_error = str(exc)
+    return _version(), sees_lake, trail_error
 
 
 def _version() -> str:

@@ -116,6 +116,12 @@ class IngestOptions:
             )
         if self.workers is not None and not 1 <= self.workers <= 64:
             raise ConfigError(f"--workers {self.workers}: give a number from 1 to 64, or leave it out (auto)")
+        if self.profile and self.scheduler:
+            raise ConfigError(
+                f"--profile {self.profile} names credentials of this machine, and the Dask workers of --scheduler "
+                "use their own (an instance or pod role): leave --profile out and give this machine a role or "
+                "AWS_PROFILE"
+            )
         if self.workers is not None and self.scheduler:
             raise ConfigError(
                 f"--workers {self.workers} counts processes on this machine, and --scheduler sends the work to a Dask "
@@ -220,6 +226,7 @@ def ingest(
         return _ingest(options, source, store, now, progress, None)
     # Connected first: a wrong address is said before anything is listed or locked.
     with cluster.connect(options.scheduler) as client:
+        cluster.worker_threads(client)  # a cluster without workers, too
         return _ingest(options, source, store, now, progress, client)
 
 

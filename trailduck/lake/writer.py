@@ -268,8 +268,7 @@ class StorageLakeWriter:
         return result
 
     def _delete(self, sink: str) -> None:
-        with contextlib.suppress(FileNotFoundError, OSError):
-            self.storage.filesystem()[0].delete_file(sink)
+        delete_sinks(self.storage, [sink])
 
     def abort(self) -> None:
         """Close and delete every file; never raises for a file it cannot close, as it is being deleted anyway
@@ -317,3 +316,11 @@ def discard_files_but(storage: Storage, run_id: str, sinks: list[str]) -> None:
         for key in storage.keys(dataset, pattern):
             if key not in kept:
                 storage.delete(key)
+
+
+def delete_sinks(storage: Storage, sinks: list[str]) -> None:
+    """Delete data files by the names :meth:`Storage.part_sink` gave them; those already gone are no error."""
+    fs = storage.filesystem()[0]
+    for sink in sinks:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            fs.delete_file(sink)
