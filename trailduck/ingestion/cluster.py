@@ -36,7 +36,7 @@ from trailduck.errors import ConfigError, LakeError, TrailduckError
 from trailduck.ingestion.share import Advance, Share, ShareResult, run_share
 from trailduck.lake.layout import run_marker_key
 from trailduck.lake.storage import Storage
-from trailduck.lake.writer import delete_sinks, discard_files_but, discard_tmp_files
+from trailduck.lake.writer import delete_sinks, discard_tmp_files
 from trailduck.scanner.listing import Listed
 from trailduck.scanner.source import Source
 
@@ -122,8 +122,8 @@ def parts(work: list[Listed], threads: int) -> list[list[Listed]]:
     return cut
 
 
-def convert_on_cluster(client: Client, template: Share, advance: Advance) -> ShareResult:
-    """Convert ``template.items`` on the cluster; returns the files to publish (those of the answers received)
+def convert_on_cluster(client: Client, template: Share, threads: int, advance: Advance) -> ShareResult:
+    """Convert ``template.items`` on the cluster's ``threads`` worker threads; returns the files to publish (those of the answers received)
     after deleting every other file of the run. A failed task fails the run, with every file of it deleted."""
     from distributed import as_completed
 
@@ -131,7 +131,6 @@ def convert_on_cluster(client: Client, template: Share, advance: Advance) -> Sha
     if not template.items:
         return ShareResult()
     _check_workers(client, template)
-    threads = worker_threads(client)
     tasks = parts(template.items, threads)
     log.info(
         "converting %d objects in %d tasks on %d Dask worker threads",
@@ -170,7 +169,7 @@ def convert_on_cluster(client: Client, template: Share, advance: Advance) -> Sha
         raise LakeError(
             f"the Dask cluster failed the run ({type(exc).__name__}: {exc}); nothing was committed"
         ) from exc
-    discard_files_but(storage, run_id, result.tmp_files)
+    discard_tmp_files(storage, run_id, keep=result.tmp_files)
     return result
 
 

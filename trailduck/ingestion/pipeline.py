@@ -52,8 +52,8 @@ def convert(
     client: Client | None = None,
     partitioning: Partitioning = DEFAULT_PARTITIONING,
 ) -> ShareResult:
-    """Convert ``work`` in ``workers`` processes, this one included, or on the Dask cluster of ``client``, with
-    the C column builder if ``use_c``. The files returned are not yet published."""
+    """Convert ``work`` in ``workers`` processes, this one included, or on the ``workers`` threads of the Dask
+    cluster of ``client``, with the C column builder if ``use_c``. The files returned are not yet published."""
     processes = 1 if client is not None else max(1, min(workers, len(work)))
     share = Share(
         storage=storage,
@@ -70,7 +70,7 @@ def convert(
         partitioning=partitioning,
     )
     if client is not None:
-        return convert_on_cluster(client, share, advance)
+        return convert_on_cluster(client, share, workers, advance)
     if processes == 1:
         return run_share(share, advance)
     share.threads = max(1, usable_cpus() // processes)

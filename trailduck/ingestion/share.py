@@ -65,9 +65,8 @@ class Share:
     buffer_bytes: int
     threads: int | None = None  # DuckDB's, when the share runs in a worker process
     use_c: bool = True  # the C column builder (trailduck.convert.native), else the Python paths
-    partitioning: Partitioning = (
-        DEFAULT_PARTITIONING  # the lake's (see trailduck.lake.table.lake_partitioning)
-    )
+    #: The lake's (see :func:`trailduck.lake.table.lake_partitioning`).
+    partitioning: Partitioning = DEFAULT_PARTITIONING
 
 
 @dataclass

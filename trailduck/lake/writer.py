@@ -297,20 +297,12 @@ def _forget(writer: pq.ParquetWriter) -> None:
             writer.file_handle.close()
 
 
-def discard_tmp_files(storage: Storage, run_id: str) -> None:
+def discard_tmp_files(storage: Storage, run_id: str, keep: list[str] | None = None) -> None:
     """Delete the files a run wrote and did not commit: its unpublished files in a local folder, and on S3 (where
-    files have their final key at once) every file of the run."""
-    pattern = run_tmp_parts(run_id) if storage.is_local else run_parts(run_id)
-    for dataset in DATASETS:
-        for key in storage.keys(dataset, pattern):
-            storage.delete(key)
-
-
-def discard_files_but(storage: Storage, run_id: str, sinks: list[str]) -> None:
-    """Delete the files a run wrote, unpublished, except ``sinks`` (as :meth:`Storage.part_sink` gave them): the
-    files of attempts whose work was done again elsewhere (a Dask task whose worker died)."""
+    files have their final key at once) every file of the run; but ``keep`` (as :meth:`Storage.part_sink` gave
+    them: the files of the answers a Dask run received, whose other attempts' files go)."""
     base = storage.filesystem()[1]
-    kept = {sink[len(base) + 1 :] for sink in sinks}
+    kept = {sink[len(base) + 1 :] for sink in keep or []}
     pattern = run_tmp_parts(run_id) if storage.is_local else run_parts(run_id)
     for dataset in DATASETS:
         for key in storage.keys(dataset, pattern):
