@@ -100,7 +100,6 @@ class GatedSource:
         self.wider_from = wider_from
         self.lock = threading.Lock()
         self.reads = self.running = self.peak = 0
-        self.peak_before_wider = 0  # the most at once among the reads before ``wider_from``
         self.body = encode_log([])
 
     def read(self, key: str) -> bytes:
@@ -109,8 +108,6 @@ class GatedSource:
             barrier = self.barriers[bool(self.wider_from) and self.reads >= self.wider_from]
             self.running += 1
             self.peak = max(self.peak, self.running)
-            if self.reads < self.wider_from:
-                self.peak_before_wider = self.peak
         try:
             barrier.wait()
         finally:
@@ -138,7 +135,10 @@ def test_fetch_loop_follows_a_widening_pacer() -> None:
     pacer = Pacer(8, start=4)
     items = _listed(64)
     taken = 0
+    peak_at_first = 0
     for _ in _fetch_all(source, items, pacer, Limits()):  # type: ignore[arg-type]
         taken += 1
+        if taken == 1:
+            peak_at_first = source.peak  # before the pacer widened: 4 at once, never more
         pacer.limit = 8
-    assert taken == 64 and source.peak_before_wider == 4 and source.peak == 8
+    assert taken == 64 and peak_at_first == 4 and source.peak == 8

@@ -266,6 +266,30 @@ def test_fetching_ahead_is_bounded_by_count_and_by_bytes() -> None:
             assert max(ahead) >= 4  # small objects do keep several fetches going
 
 
+def test_fetch_tasks_of_several_objects_keep_order_errors_and_the_byte_bound() -> None:
+    from trailduck.convert.decode import Limits
+    from trailduck.errors import ObjectGoneError
+    from trailduck.ingestion.share import _fetch_all
+
+    class Source(_CountingSource):
+        def read(self, key: str) -> bytes:
+            if key.endswith("X000000000000007.json.gz"):
+                raise ObjectGoneError(f"{key}: gone")
+            return super().read(key)
+
+    items = _listed([1 << 10] * 40)
+    source = Source()
+    got = list(_fetch_all(source, items, 2, Limits(), per_task=8))
+    assert [item for item, _ in got] == items  # in listing order, all of them
+    assert [i for i, (_, fetched) in enumerate(got) if fetched.error is not None] == [7]  # its own error only
+    # Large objects: a task takes no more than the byte bound allows (the first object always goes).
+    source = Source()
+    ahead = []
+    for consumed, _ in enumerate(_fetch_all(source, _listed([6 << 20] * 12), 2, Limits(), 16 << 20, 8), 1):
+        ahead.append(source.started - consumed)
+    assert max(ahead) <= 1, ahead  # 16 MiB holds two of them: the one being converted and one more
+
+
 def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_its_partitions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

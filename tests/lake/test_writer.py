@@ -96,3 +96,33 @@ def test_a_batch_spanning_dates_is_split_keeping_each_dates_rows_in_order(tmp_pa
         "date=2024-03-02": ["e0", "e4"],
         "date=2024-03-03": ["e2"],
     }
+
+
+def test_a_streams_partitions_are_written_out_and_closed_when_the_next_stream_comes(tmp_path: Path) -> None:
+    from trailduck.lake.layout import BY_DATE
+
+    def hidden(root: Path) -> list[Path]:
+        return sorted(p for p in root.rglob("*") if p.is_file())
+
+    w = StorageLakeWriter(LocalStorage(tmp_path / "by-stream"), "run5")
+    for i in range(3):  # one stream, two days, three writes: buffered, nothing on disk yet
+        w.write("events", "111122223333", "us-east-1", table("2024-03-0" + str(1 + i % 2), 20, f"a{i}"))
+    assert hidden(tmp_path / "by-stream") == []
+    w.write("events", "111122223333", "us-west-2", table("2024-03-01", 20, "b"))
+    # The first stream's two partitions: written out, closed (their footers readable), one row group each.
+    done = hidden(tmp_path / "by-stream")
+    assert len(done) == 2 and all("region=us-east-1" in str(p) for p in done)
+    assert [pq.read_metadata(p).num_row_groups for p in done] == [1, 1]
+    assert sum(pq.read_metadata(p).num_rows for p in done) == 60
+    w.write("events", "111122223333", "us-east-1", table("2024-03-01", 5, "a-again"))  # back: a new file
+    w.commit()
+    assert len(files(tmp_path / "by-stream")) == 4
+    assert sum(pq.read_metadata(f).num_rows for f in files(tmp_path / "by-stream")) == 85
+
+    # A lake partitioned by date: a day's file holds every stream, so another stream closes nothing.
+    w = StorageLakeWriter(LocalStorage(tmp_path / "by-date"), "run6", partitioning=BY_DATE)
+    w.write("events", "111122223333", "us-east-1", table("2024-03-01", 20, "a"))
+    w.write("events", "111122223333", "us-west-2", table("2024-03-01", 20, "b"))
+    assert hidden(tmp_path / "by-date") == []
+    w.commit()
+    assert [pq.read_metadata(f).num_rows for f in files(tmp_path / "by-date")] == [40]

@@ -113,13 +113,25 @@ def _gunzip(data: bytes, limits: Limits, module: Any) -> bytes:
     return b"".join(out)
 
 
+#: Up to this size, :func:`check_utf8` decodes in Python (5 against 8 µs for a 15 KB object).
+_DECODE_CHECK_BYTES = 1 << 20
+
+
 def check_utf8(text: bytes) -> None:
     """Raw records are not checked for valid UTF-8 by msgspec; one pass here keeps a bad byte from failing a
     whole batch later in Arrow, where it would stop the run instead of quarantining this one file.
 
-    Arrow validates the bytes in place (no decoded copy: a Python str of the same text can take two or four
-    times its size, and many objects are in flight at once).
+    A large object is validated by Arrow in place (no decoded copy: a Python str of the same text can take two
+    or four times its size, and many objects are in flight at once); both refuse the same bytes (surrogates,
+    overlong forms, past U+10FFFF).
     """
+    if len(text) <= _DECODE_CHECK_BYTES:
+        # A small object (most are): Python's decoder is the quicker check, and the copy is small.
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadObjectError(f"not valid UTF-8 ({exc})") from None
+        return
     offsets = pa.py_buffer(struct.pack("<qq", 0, len(text)))
     array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(text)])
     try:

@@ -48,13 +48,13 @@ from trailduck.scanner.keys import (
     parse_key,
 )
 from trailduck.scanner.listing import (
-    LISTING_THREADS,
     Counted,
     Listed,
     Skipped,
     discover_streams,
     in_parallel,
     list_stream_counting,
+    listing_threads,
 )
 from trailduck.scanner.locate import check_layout, nothing_found
 from trailduck.scanner.locations import open_source
@@ -403,7 +403,7 @@ def _plan(
 
     # Streams listed on a few threads at once (a round trip each), taken in order.
     for stream, (items, notes) in zip(
-        streams, in_parallel(listing, streams, min(options.concurrency, LISTING_THREADS)), strict=True
+        streams, in_parallel(listing, streams, listing_threads(source, options.concurrency)), strict=True
     ):
         skipped += notes
         st = checkpoint.stream(stream.prefix)

@@ -143,10 +143,15 @@ class LocalSource:
                 raise SourceError(f"{self.display(key)}: is a symbolic link; not followed") from exc
             raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise SourceError(f"{self.display(key)}: not a regular file; not read")
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                return fh.read()
+            # os.read, not a file object around fd (half the cost of reading a small file); read on until the
+            # end, since a file may grow after the fstat.
+            chunks = [os.read(fd, st.st_size + 1)]
+            while chunks[-1]:
+                chunks.append(os.read(fd, max(st.st_size, 1 << 16)))
+            return b"".join(chunks) if len(chunks) > 2 else chunks[0]
         except OSError as exc:
             raise SourceError(f"{self.display(key)}: cannot read ({exc.strerror})") from exc
         finally:
