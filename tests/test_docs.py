@@ -23,12 +23,12 @@ def readme_commands() -> list[str]:
 def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
     demo, tests = readme_commands()
     assert demo.endswith("trailduck demo") and "pip install -e ." in demo
-    assert tests.endswith("pytest") and '".[test]"' in tests
+    assert tests.endswith("pytest -n 4") and '".[test]"' in tests
     test_part = tests.split("&& ", 2)[2]  # after creating and activating the venv
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_part in ci
     # Then the suite once more with the C extension switched off, as the README says under the command.
-    again = f"{CONVERTER_ENV}=python pytest -q"
+    again = f"{CONVERTER_ENV}=python pytest -n 4 -q"
     assert again in ci.split(test_part, 1)[1].splitlines()
     assert f"`{again}`" in (ROOT / "README.md").read_text(encoding="utf-8").split("## What it looks like")[0]
 
