@@ -33,6 +33,18 @@ def test_gzip_and_plain_json_give_the_same_records() -> None:
         (b'{"foo": []}', "not a CloudTrail log file"),
         (b'{"Records": {"a": 1}}', "not a CloudTrail log file"),
     ],
+    # Named, not by their bytes: a gzip header holds the time it was made, and every pytest-xdist worker
+    # process must collect the same test names.
+    ids=[
+        "cut-9",
+        "cut-4",
+        "newline-after",
+        "two-members",
+        "not-gzip",
+        "not-json",
+        "no-records",
+        "records-object",
+    ],
 )
 def test_broken_objects_raise_with_reason(data: bytes, reason: str) -> None:
     with pytest.raises(BadObjectError, match=reason):

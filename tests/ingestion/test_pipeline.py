@@ -290,6 +290,33 @@ def test_fetch_tasks_of_several_objects_keep_order_errors_and_the_byte_bound() -
     assert max(ahead) <= 1, ahead  # 16 MiB holds two of them: the one being converted and one more
 
 
+def test_fetching_loses_nothing_when_a_tasks_callbacks_run_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A future is done before its done-callbacks run (the fetch thread can lose the GIL in between): the loop
+    must not count such a task as running once it has taken its objects, or it stops with work left. Here each
+    callback runs 0.3 s late and the consumer spends 2 ms on each object, so the next task is done, its callback
+    not yet run, when the consumer comes back (on a machine where fetching 4 tiny objects took over 8 ms the test
+    would pass without reaching that state; before the fix it ended with objects left)."""
+    import concurrent.futures._base as futures_base
+    import time
+
+    from trailduck.convert.decode import Limits
+    from trailduck.ingestion.share import _fetch_all
+
+    invoke = futures_base.Future._invoke_callbacks
+
+    def late(self: futures_base.Future[object]) -> None:
+        time.sleep(0.3)
+        invoke(self)
+
+    monkeypatch.setattr(futures_base.Future, "_invoke_callbacks", late)
+    items = _listed([1 << 10] * 24)
+    got = []
+    for item, _ in _fetch_all(_CountingSource(), items, 1, Limits(), per_task=4):
+        got.append(item)
+        time.sleep(0.002)  # the converter's work on it
+    assert got == items
+
+
 def test_a_batch_across_streams_is_converted_once_and_each_streams_rows_land_in_its_partitions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

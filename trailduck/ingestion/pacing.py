@@ -24,10 +24,11 @@ GAIN = 1.2
 
 
 class Pacer:
-    """The number of fetches allowed at once (:attr:`limit`), told by the consumer of each object it takes.
+    """The number of fetch tasks allowed at once (:attr:`limit`), told by the consumer of each task it takes (a
+    task fetches one object from S3, several from a local folder: see :func:`trailduck.ingestion.share._fetch_all`).
 
-    Decisions are made once a window of ``2 * limit`` objects has been taken (each fetch thread has then
-    finished about two), from the rate over that window and from how many of them the consumer had to wait for.
+    Decisions are made once a window of ``2 * limit`` tasks has been taken (each fetch thread has then finished
+    about two), from the rate over that window and from how many of them the consumer had to wait for.
     ``clock`` is a parameter so that tests drive it.
     """
 

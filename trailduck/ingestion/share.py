@@ -160,20 +160,20 @@ def _fetch_all(
     # Tasks submitted, in order: running or done. Tasks taken ahead after those, waiting for a fetch slot.
     pending: deque[tuple[list[Listed], Future[list[_Fetched]]]] = deque()
     queued: deque[list[Listed]] = deque()
-    ended: queue.SimpleQueue[object] = queue.SimpleQueue()  # one entry per task that ended, not yet counted
-    running = 0  # tasks submitted and not counted as ended
+    # Tasks submitted and not known to have ended: a task leaves when its done-callback's entry in ``ended`` is
+    # counted, or when it is taken from ``pending`` (its future is done before its callbacks run), so that the set
+    # is empty whenever ``pending`` is.
+    live: set[Future[list[_Fetched]]] = set()
+    ended: queue.SimpleQueue[Future[list[_Fetched]]] = queue.SimpleQueue()
     items = iter(work)
     held: Listed | None = None  # next in line, not taken ahead: over the byte cap
     in_flight = 0  # bytes, as stored, of the objects taken ahead
 
     def count_ended(block: bool) -> None:
-        nonlocal running
         try:
-            ended.get(block)
-            running -= 1
+            live.discard(ended.get(block))
             while True:
-                ended.get_nowait()
-                running -= 1
+                live.discard(ended.get_nowait())
         except queue.Empty:
             pass
 
@@ -191,14 +191,13 @@ def _fetch_all(
         return task
 
     def refill() -> None:
-        nonlocal running
         while len(pending) + len(queued) < 2 * pacer.limit and (task := take_ahead()):
             queued.append(task)
         count_ended(block=False)
-        while queued and running < pacer.limit:
+        while queued and len(live) < pacer.limit:
             task = queued.popleft()
             future = pool.submit(_fetch_task, source, task, limits)
-            running += 1
+            live.add(future)
             future.add_done_callback(ended.put)
             pending.append((task, future))
 
@@ -214,6 +213,7 @@ def _fetch_all(
                 count_ended(block=True)
                 refill()
             pending.popleft()
+            live.discard(future)
             pacer.taken(waited)
             for item, fetched in zip(task, future.result(), strict=True):
                 in_flight -= item.ref.size
@@ -231,9 +231,16 @@ class _Batcher:
     10 ms, which a trail of many small account x region streams would otherwise pay for a few events each."""
 
     def __init__(
-        self, writer: LakeWriter, keep_event_json: bool, max_records: int = BATCH_RECORDS, use_c: bool = True
+        self,
+        writer: LakeWriter,
+        keep_event_json: bool,
+        max_records: int = BATCH_RECORDS,
+        use_c: bool = True,
+        slices: bool = True,
     ) -> None:
         self.writer = writer
+        #: Each stream's rows handed over as slices of the batch (a lake partitioned by stream), else as copies.
+        self.slices = slices
         self.keep_event_json = keep_event_json
         self.use_c = use_c
         self.max_records = max_records
@@ -281,10 +288,14 @@ class _Batcher:
         parts = []
         start = 0
         for stream, n in runs:
-            # A slice, not a copy (a take() was a tenth of a many-stream run): it keeps the whole batch alive
-            # while buffered, but the writer writes out a stream's partitions as soon as the next stream comes
-            # (a lake partitioned by date buffers every stream's rows of a batch anyway).
-            parts.append((stream, table.slice(start, n)))
+            if self.slices:
+                # A slice keeps the whole batch alive while buffered, but the writer writes out a stream's
+                # partitions as soon as the next stream comes (a take() was a tenth of a many-stream run).
+                parts.append((stream, table.slice(start, n)))
+            else:
+                # A copy: in a lake partitioned by date, a stream's last rows can wait in a day's buffer for
+                # many streams, and a slice would keep its whole batch alive (uncounted) all that time.
+                parts.append((stream, table.take(pa.array(range(start, start + n), pa.int32()))))
             start += n
         return parts
 
@@ -305,7 +316,9 @@ def run_share(
         tag=share.tag,
         buffer_bytes=share.buffer_bytes,
     )
-    batcher = _Batcher(writer, share.keep_event_json, use_c=share.use_c)
+    batcher = _Batcher(
+        writer, share.keep_event_json, use_c=share.use_c, slices=not share.partitioning.in_files
+    )
     result = ShareResult()
     read_any = False
 

@@ -194,9 +194,10 @@ class StorageLakeWriter:
         """Write out and close the files of the stream written so far, in a lake partitioned by stream.
 
         A run's objects come in listing order, a stream's together, so once another stream's rows come the
-        partitions of this one get nothing more: written now, each file is one row group, and the buffers hold
-        one stream at a time, not every partition of a many-stream trail until the memory cap forces them out
-        in pieces. (Should a stream come again, its rows go into new files: more files, never a lost row.)
+        partitions of this one get nothing more: written now, each file is one row group (unless it passed
+        ``row_group_bytes`` and was written in pieces before), and the buffers hold one stream at a time, not
+        every partition of a many-stream trail until the memory cap forces them out in pieces. (Should a stream
+        come again, its rows go into new files: more files, never a lost row.)
         """
         for folder in sorted(self._stream_folders):
             self._flush(folder)
