@@ -89,6 +89,25 @@ def test_vacuum_deletes_replaced_files_older_than_the_retention(tmp_path: Path) 
     assert rows(lake) == before
 
 
+def test_vacuum_deletes_files_no_commit_named_once_older_than_the_retention(tmp_path: Path) -> None:
+    # What a Dask task that went on writing after its run failed leaves on S3: a data file under a run's name that
+    # no commit names (readers never see it; compaction's vacuum deletes it once older than --retain).
+    _, lake, _ = fragmented_lake(tmp_path, runs=1)
+    before = rows(lake)
+    named = on_disk(lake)
+    some = sorted(named)[0]
+    old = some.with_name("part-20260101T000000Z-deadbeef-t0001-abcdef12-00001.parquet")
+    young = some.with_name("part-20260101T000000Z-deadbeef-t0002-abcdef12-00001.parquet")
+    for orphan in (old, young):
+        orphan.write_bytes(some.read_bytes())
+    two_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).timestamp()
+    os.utime(old, (two_days_ago, two_days_ago))
+    summary = compact(Lake(lake))  # --retain 24h
+    assert summary.files_vacuumed == 1
+    assert on_disk(lake) == named | {young}
+    assert rows(lake) == before  # never read: the tables name neither
+
+
 def test_compaction_respects_the_day_range(tmp_path: Path) -> None:
     _, lake, _ = fragmented_lake(tmp_path, runs=2)
     before = per_partition(lake)

@@ -139,7 +139,7 @@ def compact_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Merge each partition's small Parquet files into large ones (Delta's optimize, one commit per table),
-    then delete replaced files older than --retain (vacuum).
+    then delete replaced files, and data files no commit named, older than --retain (Delta's full vacuum).
 
     Readers see the old files or the new ones, never both. Safe to run again; partitions already in one file
     are left alone.

@@ -162,6 +162,10 @@ def compact(
                 retention_hours=int(retain.total_seconds() // 3600),
                 dry_run=False,
                 enforce_retention_duration=False,
+                # Also files no commit ever named, older than the retention: under the lake's lock and after
+                # recovery none is a run's, so they are leftovers, such as the file of a Dask task that went on
+                # writing after its run failed and the next run's recovery had cleaned up.
+                full=True,
             )
             summary.files_vacuumed += len(vacuumed)
         summary.views_error = refresh_or_say(lake)
