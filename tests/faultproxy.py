@@ -155,10 +155,16 @@ class _Handler(socketserver.BaseRequestHandler):
         resp = conn.getresponse()
         payload = resp.read()
         out = [f"HTTP/1.1 {resp.status} {resp.reason}\r\n"]
+        # A HEAD's answer has no body but says the object's length: passed on as it is.
+        dropped = (
+            ("transfer-encoding", "connection")
+            if method == "HEAD"
+            else ("transfer-encoding", "connection", "content-length")
+        )
         for name, value in resp.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+            if name.lower() not in dropped:
                 out.append(f"{name}: {value}\r\n")
-        out.append(f"Content-Length: {len(payload)}\r\n\r\n")
+        out.append("\r\n" if method == "HEAD" else f"Content-Length: {len(payload)}\r\n\r\n")
         conn.close()
         if fault == "lost":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

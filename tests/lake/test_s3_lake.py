@@ -458,3 +458,26 @@ def test_a_writer_whose_marker_was_taken_away_never_writes_its_commit_ahead(
     with pytest.raises(LakeError, match="marker was removed by another writer"):
         lake.prepare_commit("20000101T000000Z-2b7e0000", location, Checkpoint(sequence=1), [])
     assert lake.storage.read("_trailduck/runs/20000101T000000Z-2b7e0000.run") is None
+
+
+def test_footers_of_an_s3_lakes_files_are_read_at_once_in_order(
+    s3_trail: tuple[str, Manifest], lake_uri: str, s3_endpoint: str
+) -> None:
+    """The commit reads each new file's size and footer (its statistics); on S3 that is a few round trips a file,
+    so they are read several at once, through a proxy that delays every request as a real endpoint would."""
+    from tests import faultproxy
+    from trailduck.lake.table import FOOTER_READS, add_record, add_records
+
+    bucket, _ = s3_trail
+    ingest(options(f"s3://{bucket}", lake_uri, s3_endpoint), now=NOW)
+    keys = [f.path for f in current_files(open_s3(lake_uri, s3_endpoint), "events")]
+    assert len(keys) > 2
+    one_by_one = [add_record(open_s3(lake_uri, s3_endpoint), key) for key in keys]
+    state, url, server = faultproxy.start(s3_endpoint, delay=0.05)
+    try:
+        state.reset_counts()
+        assert add_record(open_s3(lake_uri, url), keys[0]) == one_by_one[0]
+        assert add_records(open_s3(lake_uri, url), keys) == one_by_one  # the same records, in order
+        assert 1 < state.peak_active <= FOOTER_READS
+    finally:
+        server.shutdown()

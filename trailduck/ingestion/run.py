@@ -36,7 +36,7 @@ from trailduck.ingestion.workers import portable, worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS, Partitioning, parse_partitioning
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
-from trailduck.lake.table import add_record, adopt_files, choose_partitioning, lake_sequence
+from trailduck.lake.table import add_records, adopt_files, choose_partitioning, lake_sequence
 from trailduck.lake.views import refresh_or_say
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
@@ -317,7 +317,7 @@ def _ingest(
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
             checkpoint.sequence += 1
-            records = [add_record(lake, key) for key in files]
+            records = add_records(lake, files)
             crashpoints.hit("parquet_written")
             # The commit, written ahead: from here on the run is finished by whoever finds it interrupted. Only
             # by the lake's writer: on S3, a run whose lease was taken over stops here.

@@ -31,7 +31,7 @@ from trailduck.lake.layout import DATASETS, META, Partitioning
 from trailduck.lake.table import (
     TABLE_SCHEMA,
     DataFile,
-    add_record,
+    add_records,
     adopt_files,
     commit_replacement,
     current_files,
@@ -226,7 +226,7 @@ def _compact_sorted(
         raise
     finally:
         con.close()
-    records = [add_record(lake, key) for key in written.files]
+    records = add_records(lake, written.files)
     commit_replacement(
         lake, dataset, records, [f for group in days.values() for f in group], f"{now:%Y%m%dT%H%M%SZ}"
     )

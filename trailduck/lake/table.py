@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +184,20 @@ def lake_sequence(lake: Lake) -> int:
     return max(committed_sequence(lake, dataset) for dataset in DATASETS)
 
 
+#: Data files whose size and footer are read at once on S3 (two or three round trips each); a local lake reads them
+#: one after another (threads there only contend for the GIL).
+FOOTER_READS = 16
+
+
+def add_records(lake: Lake, keys: list[str]) -> list[dict[str, Any]]:
+    """:func:`add_record` of each key, in order; on S3, :data:`FOOTER_READS` at once (a run of an organization's
+    day writes over a thousand files: at 20 ms a round trip, about a minute one after another)."""
+    if lake.is_local or len(keys) < 2:
+        return [add_record(lake, key) for key in keys]
+    with ThreadPoolExecutor(max_workers=FOOTER_READS, thread_name_prefix="trailduck-footer") as pool:
+        return list(pool.map(lambda key: add_record(lake, key), keys))
+
+
 def add_record(lake: Lake, key: str) -> dict[str, Any]:
     """What the commit says of a data file the run wrote (JSON, so that it can be kept until the commit):
     its path in the table, its partition values, size, time and statistics (rows, and the range of
@@ -333,7 +348,7 @@ def adopt_files(lake: Lake, dataset: str) -> int:
     deltalake = _deltalake()
     from deltalake.transaction import AddAction, create_table_with_add_actions
 
-    records = [add_record(lake, lake.relative(path)) for path in lake.data_files(dataset)]
+    records = add_records(lake, [lake.relative(path) for path in lake.data_files(dataset)])
     create_table_with_add_actions(
         table_uri(lake, dataset),
         deltalake.Schema.from_arrow(TABLE_SCHEMA),
