@@ -314,6 +314,28 @@ def test_workers_without_the_lake_the_trail_or_with_another_version_are_refused(
         dask_cluster._check_workers(_Answers({"tcp://a:1": ("0.0.1", True, None)}), template)
 
 
+def test_workers_refused_after_the_run_began_leave_no_run_behind(
+    two_workers: LocalCluster, trail: tuple[Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers are checked once the run's marker is written (they prove they see the lake by reading it); a
+    refusal then (exit 2) ends the run, so the next one has nothing to roll back. A worker on another machine
+    without the lake cannot be made here: the check's verdict is."""
+    root, _ = trail
+    lake = tmp_path / "lake"
+
+    def refuse(client: object, template: object) -> None:
+        raise ConfigError("Dask worker tcp://elsewhere:1 cannot see this run's files in the lake")
+
+    monkeypatch.setattr(dask_cluster, "_check_workers", refuse)
+    options = IngestOptions(source=str(root), lake=lake, scheduler=two_workers.scheduler_address)
+    with pytest.raises(ConfigError, match="cannot see this run's files"):
+        ingest(options, now=NOW)
+    assert Lake(lake).run_markers() == {}
+    monkeypatch.undo()
+    summary = ingest(options, now=NOW)
+    assert summary.exit_code == 0 and summary.rolled_back_runs == []
+
+
 @pytest.mark.slow
 def test_a_task_that_fails_past_dasks_allowed_failures_commits_nothing(
     trail: tuple[Path, Manifest], tmp_path: Path

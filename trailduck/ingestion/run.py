@@ -38,6 +38,7 @@ from trailduck.lake.layout import DATASETS, Partitioning, parse_partitioning
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
 from trailduck.lake.table import add_records, adopt_files, choose_partitioning, lake_sequence
 from trailduck.lake.views import refresh_or_say
+from trailduck.lake.writer import discard_tmp_files
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
     REGION_RE,
@@ -472,29 +473,36 @@ def _convert_all(
 ) -> tuple[list[Listed], list[str]]:
     """Convert, write and publish every planned object; returns those converted and the data files written.
     Failures go into ``checkpoint``."""
+    if client is not None and not portable(source):
+        raise ConfigError(f"{source.uri}: this source cannot be read on a Dask cluster's workers")
     lake.begin_run(run_id, state_location)
-    if client is not None:
-        if not portable(source):
-            raise ConfigError(f"{source.uri}: this source cannot be read on a Dask cluster's workers")
-        summary.workers = cluster.worker_threads(client)
-    else:
-        summary.workers = worker_count(options.workers, work, source)
-    started = time.monotonic()
-    result = pipeline.convert(
-        work,
-        storage=lake.storage,
-        run_id=run_id,
-        source=source,
-        quarantined=frozenset(checkpoint.failed),
-        keep_event_json=options.keep_event_json,
-        limits=options.limits,
-        concurrency=options.concurrency,
-        workers=summary.workers,
-        advance=progress.advance,
-        use_c=summary.converter == native.C,
-        client=client,
-        partitioning=partitioning,
-    )
+    try:
+        if client is not None:
+            summary.workers = cluster.worker_threads(client)
+        else:
+            summary.workers = worker_count(options.workers, work, source)
+        started = time.monotonic()
+        result = pipeline.convert(
+            work,
+            storage=lake.storage,
+            run_id=run_id,
+            source=source,
+            quarantined=frozenset(checkpoint.failed),
+            keep_event_json=options.keep_event_json,
+            limits=options.limits,
+            concurrency=options.concurrency,
+            workers=summary.workers,
+            advance=progress.advance,
+            use_c=summary.converter == native.C,
+            client=client,
+            partitioning=partitioning,
+        )
+    except ConfigError:
+        # Refused before any work was sent (a cluster whose workers cannot do it): the run ends here, as its
+        # recovery would end it, instead of leaving its marker for the next run to report as rolled back.
+        discard_tmp_files(lake.storage, run_id)
+        lake.end_run(run_id)
+        raise
     summary.phases["convert"] = time.monotonic() - started
     files = lake.storage.publish(result.tmp_files)
     save_content_hashes(lake, run_id, result.content_hashes)
