@@ -4,6 +4,7 @@ as one machine, and a worker killed mid-run leaves exactly one copy of every row
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import re
@@ -16,7 +17,7 @@ import dask.config
 import duckdb
 import pytest
 from deltalake import DeltaTable
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 from typer.testing import CliRunner
 
 from tests.helpers import NOW, small_spec
@@ -156,12 +157,25 @@ def test_tasks_running_side_by_side_in_one_worker(trail: tuple[Path, Manifest], 
     root, _ = trail
     clean = tmp_path / "clean"
     ingest(IngestOptions(source=str(root), lake=clean, workers=1, converter="python"), now=NOW)
-    with _cluster(1, 2) as cluster:
+    with (
+        _cluster(1, 2) as cluster,
+        Client(cluster, set_as_default=False) as client,
+        get_task_stream(client) as stream,  # the scheduler's record of every task's compute span
+    ):
         options = IngestOptions(
             source=str(root), lake=tmp_path / "lake", scheduler=cluster.scheduler_address, converter="python"
         )
         summary = ingest(options, now=NOW)
     assert summary.workers == 2
+    spans = [
+        (span["start"], span["stop"])
+        for task in stream.data
+        if str(task["key"]).startswith(f"trailduck-{summary.run_id}-")
+        for span in task["startstops"]
+        if span["action"] == "compute"
+    ]
+    assert len(spans) >= 2
+    assert any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2))  # two at once
     _same_lake(summary, tmp_path / "lake", clean)
 
 
