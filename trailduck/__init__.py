@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         AwsAccessDeniedError,
         AwsError,
         BadObjectError,
+        ClusterRefusedError,
         ConfigError,
         ExitCode,
         LakeError,
@@ -73,6 +74,7 @@ _OWNERS = {
         for name in (
             "TrailduckError",
             "ConfigError",
+            "ClusterRefusedError",
             "SourceError",
             "AccessDeniedError",
             "AwsError",
@@ -91,6 +93,7 @@ __all__ = [
     "AwsAccessDeniedError",
     "AwsError",
     "BadObjectError",
+    "ClusterRefusedError",
     "CompactSummary",
     "ConfigError",
     "ExitCode",

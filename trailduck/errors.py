@@ -39,6 +39,11 @@ class ConfigError(TrailduckError):
     """A bad option or argument: the user can fix it by changing the command line."""
 
 
+class ClusterRefusedError(ConfigError):
+    """A Dask cluster that cannot do the run (no workers, another trailduck, no lake or trail on the workers),
+    found before any work is sent to it."""
+
+
 class SourceError(TrailduckError):
     """The trail source (S3 bucket or local folder) could not be listed or read."""
 

@@ -24,7 +24,7 @@ from tests.helpers import NOW, small_spec
 from trailduck.cli.app import app
 from trailduck.convert.decode import Limits
 from trailduck.crashpoints import ENV as CRASH_ENV
-from trailduck.errors import ConfigError, LakeError
+from trailduck.errors import ClusterRefusedError, ConfigError, LakeError
 from trailduck.ingestion import cluster as dask_cluster
 from trailduck.ingestion.run import IngestOptions, IngestSummary, ingest
 from trailduck.ingestion.share import Share
@@ -338,7 +338,7 @@ def test_workers_refused_after_the_run_began_leave_no_run_behind(
     lake = tmp_path / "lake"
 
     def refuse(client: object, template: object) -> None:
-        raise ConfigError("Dask worker tcp://elsewhere:1 cannot see this run's files in the lake")
+        raise ClusterRefusedError("Dask worker tcp://elsewhere:1 cannot see this run's files in the lake")
 
     monkeypatch.setattr(dask_cluster, "_check_workers", refuse)
     options = IngestOptions(source=str(root), lake=lake, scheduler=two_workers.scheduler_address)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from trailduck.convert.converter import set_threads
-from trailduck.errors import ConfigError, LakeError, TrailduckError
+from trailduck.errors import ClusterRefusedError, ConfigError, LakeError, TrailduckError
 from trailduck.ingestion.share import Advance, Share, ShareResult, run_share
 from trailduck.lake.layout import run_marker_key
 from trailduck.lake.storage import Storage
@@ -91,7 +91,7 @@ def worker_threads(client: Client) -> int:
         client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, OSError) as exc:
         address = client.scheduler_info().get("address", "")
-        raise ConfigError(
+        raise ClusterRefusedError(
             f"the Dask scheduler {address} has no workers (none came within {timeout}); start some (`dask worker "
             f"{address} --nthreads 1`), or leave --scheduler out to convert on this machine"
         ) from exc
@@ -202,23 +202,23 @@ def _check_workers(client: Client, template: Share) -> None:
             _worker_facts, template.storage, run_marker_key(template.run_id), template.source, probe
         )
     except ModuleNotFoundError as exc:
-        raise ConfigError(
+        raise ClusterRefusedError(
             f"trailduck is not installed on the Dask cluster's workers ({exc}): {INSTALL_HINT}"
         ) from exc
     for worker, (version, sees_lake, trail_error) in sorted(answers.items()):
         if version != here:
-            raise ConfigError(
+            raise ClusterRefusedError(
                 f"Dask worker {worker} runs trailduck {version}, this machine {here}: install the same version "
                 "on both (the workers convert, this machine commits)"
             )
         if not sees_lake:
-            raise ConfigError(
+            raise ClusterRefusedError(
                 f"Dask worker {worker} cannot see this run's files in the lake {template.storage.uri}: on a "
                 "cluster, put the lake on S3 (--lake s3://bucket/prefix) or on a file system every worker mounts at "
                 "the same path"
             )
         if trail_error:
-            raise ConfigError(
+            raise ClusterRefusedError(
                 f"Dask worker {worker} cannot read the trail ({trail_error}): on a cluster, read it from S3 or from a "
                 "folder every worker mounts at the same path, with credentials of the workers' own"
             )

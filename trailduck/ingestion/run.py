@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trailduck import crashpoints
 from trailduck.convert import native
 from trailduck.convert.decode import Limits
-from trailduck.errors import ConfigError, ExitCode, StateError
+from trailduck.errors import ClusterRefusedError, ConfigError, ExitCode, StateError
 from trailduck.ingestion import cluster, pipeline
 from trailduck.ingestion.pacing import MAX_CONCURRENCY
 from trailduck.ingestion.workers import portable, worker_count
@@ -497,7 +497,7 @@ def _convert_all(
             client=client,
             partitioning=partitioning,
         )
-    except ConfigError:
+    except ClusterRefusedError:
         # Refused before any work was sent (a cluster whose workers cannot do it): the run ends here, as its
         # recovery would end it, instead of leaving its marker for the next run to report as rolled back.
         discard_tmp_files(lake.storage, run_id)

@@ -158,6 +158,9 @@ def compact(
             summary.bytes_before += sum(before[p] for p in removed)
             summary.bytes_after += sum(after[p] for p in added)
             summary.compacted += sorted({p.rsplit("/", 1)[0] for p in added})
+            # On S3, only while the lake's lease is ours: a process stalled past it must not delete the new
+            # writer's uploaded, not yet committed files (a full vacuum deletes files no commit names).
+            lake.check_lease()
             vacuumed = table.vacuum(
                 retention_hours=int(retain.total_seconds() // 3600),
                 dry_run=False,

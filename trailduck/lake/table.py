@@ -194,8 +194,12 @@ def add_records(lake: Lake, keys: list[str]) -> list[dict[str, Any]]:
     day writes over a thousand files: at 20 ms a round trip, about a minute one after another)."""
     if lake.is_local or len(keys) < 2:
         return [add_record(lake, key) for key in keys]
-    with ThreadPoolExecutor(max_workers=FOOTER_READS, thread_name_prefix="trailduck-footer") as pool:
+    lake.storage.filesystem()  # made (or its credentials refreshed) once, before the threads ask for it
+    pool = ThreadPoolExecutor(max_workers=FOOTER_READS, thread_name_prefix="trailduck-footer")
+    try:
         return list(pool.map(lambda key: add_record(lake, key), keys))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on a failure, the reads not yet started are not made
 
 
 def add_record(lake: Lake, key: str) -> dict[str, Any]:
