@@ -25,7 +25,7 @@ from trailduck.lake.folder import Lake
 from trailduck.lake.layout import BY_DATE, BY_STREAM, parse_partitioning
 from trailduck.lake.lineage import lake_source_keys
 from trailduck.lake.rebuild import rebuild_checkpoint
-from trailduck.lake.table import current_files, lake_partitioning
+from trailduck.lake.table import TABLE_SCHEMA, current_files, lake_partitioning
 from trailduck.lake.views import all_views
 from trailduck.scanner.keys import parse_key
 from trailduck.synthetic.generator import Manifest, folder_sink, write_trail
@@ -99,6 +99,19 @@ def test_every_view_reads_the_same(lakes: dict[str, Path]) -> None:
         sql = f"SELECT count(*), count(DISTINCT {view.name}::VARCHAR) FROM {view.name}"
         assert query(lakes["date"], sql) == query(lakes["account,region,date"], sql), view.name
     assert query(lakes["date"], "SELECT count(*) FROM cis_4_03_root_account_usage")[0][0] > 0
+
+
+def test_every_lake_gives_the_columns_in_the_delta_tables_order(
+    lakes: dict[str, Path], tmp_path: Path
+) -> None:
+    """account, region, date last, as Athena, Spark and a lake on S3 give them: DuckDB alone would put Hive
+    columns in name order (account, date, region), and a lake partitioned by date has two of them in its files."""
+    (tmp_path / "nothing" / "AWSLogs").mkdir(parents=True)
+    ingest(IngestOptions(source=str(tmp_path / "nothing"), lake=tmp_path / "empty"), now=NOW)
+    for lake in [*lakes.values(), tmp_path / "empty"]:
+        for view in ("events", "insights"):
+            columns = [row[0] for row in query(lake, f"SELECT column_name FROM (DESCRIBE {view})")]
+            assert columns == TABLE_SCHEMA.names, (lake, view)
 
 
 def test_one_folder_a_day_with_sorted_rows_and_statistics(lakes: dict[str, Path]) -> None:

@@ -87,7 +87,7 @@ def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
     # Every column as a local lake of the same trail has it (a lake of the default partitioning).
     local = tmp_path / "local"
     ingest(IngestOptions(source=source, lake=local, endpoint_url=s3_endpoint), now=NOW)
-    query = "SELECT * EXCLUDE (account, region, date), account, region, date FROM events ORDER BY eventID, source_key"
+    query = "SELECT * FROM events ORDER BY eventID, source_key"
     s3_columns, s3_rows = run_query(lake, query)
     local_columns, local_rows = run_query(Lake(local), query)
     assert s3_columns == local_columns and s3_rows == local_rows

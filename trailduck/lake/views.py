@@ -111,18 +111,23 @@ def _relation(lake: Lake, dataset: str, registered: dict[str, Any] | None = None
             paths = ", ".join(sql_literal(f.path) for f in files)
             keys = table_partitioning(table).keys
             relation = load_sql("delta_relation.sql").format(paths=f"[{paths}]", hive_types=_hive_types(keys))
-            if keys != DEFAULT_PARTITIONING.keys:
-                relation = load_sql("by_date_relation.sql").format(relation=relation.strip())
-            return relation.strip()
+            return _in_partition_order(relation)
     elif lake.has_data(dataset):
         glob = f"{lake.relative(lake.dataset_dir(dataset))}/{PARTITION_FILES}"
         hive_types = _hive_types(DEFAULT_PARTITIONING.keys)
-        return load_sql("parquet_relation.sql").format(glob=sql_literal(glob), hive_types=hive_types).strip()
+        return _in_partition_order(
+            load_sql("parquet_relation.sql").format(glob=sql_literal(glob), hive_types=hive_types)
+        )
     schema_file = lake.empty_schema_file
     if not schema_file.exists():
         lake.meta_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(EVENT_SCHEMA.empty_table(), schema_file)
     return load_sql("empty_relation.sql").format(schema_file=sql_literal(lake.relative(schema_file))).strip()
+
+
+def _in_partition_order(relation: str) -> str:
+    """``relation`` with the partition columns last in :data:`~trailduck.lake.table.TABLE_SCHEMA`'s order."""
+    return load_sql("partition_order.sql").format(relation=relation.strip()).strip()
 
 
 def _hive_types(keys: tuple[str, ...]) -> str:
