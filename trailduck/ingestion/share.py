@@ -22,7 +22,7 @@ from trailduck import crashpoints
 from trailduck.convert.converter import DecodedFile, build_table, decode_file
 from trailduck.convert.decode import Limits, decompress, split_records
 from trailduck.errors import AccessDeniedError, BadObjectError, ObjectGoneError, SourceError
-from trailduck.ingestion.pacing import Pacer
+from trailduck.ingestion.pacing import START_CONCURRENCY, Pacer
 from trailduck.lake.layout import DEFAULT_PARTITIONING, Partitioning
 from trailduck.lake.lineage import dataset_of
 from trailduck.lake.storage import Storage
@@ -43,6 +43,14 @@ BATCH_RECORDS = 5_000
 #: converter, where eight at once took 20% more CPU for the same work (threads contending for the GIL); the
 #: pacer still widens it for a folder slow to read (a network file system).
 FOLDER_TASK_OBJECTS = 32
+
+
+def fetch_shape(source: Source) -> tuple[int, int]:
+    """How ``source`` is fetched: objects a fetch task reads one after the other, and tasks at once a share
+    starts with (:data:`FOLDER_TASK_OBJECTS` and one from a local folder; one and the pacer's start from S3)."""
+    if isinstance(source, FolderSource):
+        return FOLDER_TASK_OBJECTS, 1
+    return 1, START_CONCURRENCY
 
 #: Compressed bytes of objects fetched ahead of conversion, per share.
 INFLIGHT_BYTES = 8 << 20
@@ -146,15 +154,15 @@ def _fetch_all(
 ) -> Iterator[tuple[Listed, _Fetched]]:
     """Fetch, decompress and split in threads, yielding in listing order.
 
-    A task fetches ``per_task`` consecutive objects one after the other (by default
-    :data:`FOLDER_TASK_OBJECTS` from a local folder, one from S3). At once: at most ``concurrency`` tasks running
+    A task fetches ``per_task`` consecutive objects one after the other (by default as :func:`fetch_shape`
+    says for ``source``). At once: at most ``concurrency`` tasks running
     (a number, or a :class:`Pacer` that widens it while that pays), at most twice that many taken ahead of the
     consumer and, beyond the first, at most ``max_bytes`` of objects as stored (a large gzipped file inflates
     about tenfold), so memory is bounded whatever the trail's size. Many small objects (the usual CloudTrail
     file) keep every fetch thread busy; a run of large ones keeps fewer in memory.
     """
     if per_task is None:
-        per_task = FOLDER_TASK_OBJECTS if isinstance(source, FolderSource) else 1
+        per_task = fetch_shape(source)[0]
     pacer = concurrency if isinstance(concurrency, Pacer) else Pacer(concurrency, start=concurrency)
     pool = ThreadPoolExecutor(max_workers=pacer.cap, thread_name_prefix="trailduck-fetch")
     # Tasks submitted, in order: running or done. Tasks taken ahead after those, waiting for a fetch slot.
@@ -335,11 +343,7 @@ def run_share(
     try:
         work = share.items if items is None else items
         # Widens up to share.concurrency while that pays.
-        pacer = (
-            Pacer(share.concurrency, start=1)
-            if isinstance(source, FolderSource)
-            else Pacer(share.concurrency)
-        )
+        pacer = Pacer(share.concurrency, start=fetch_shape(source)[1])
         for item, fetched in _fetch_all(source, work, pacer, share.limits):
             if stop is not None and stop.is_set():
                 raise Stopped
