@@ -29,6 +29,30 @@ def query(lake: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
+def facts_disagreeing(lake: Lake, dataset: str = "events") -> list[str]:
+    """The files of the table's current version whose commit says another size, time (beyond a minute) or
+    statistics than the file itself (read back now); and a file named twice or a file not in the table."""
+    from trailduck.lake.table import current_files, read_facts
+
+    adds: dict[str, dict[str, Any]] = {}
+    for key in lake.storage.keys(f"{dataset}/_delta_log", "*.json"):
+        for line in (lake.storage.read(key) or b"").decode().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                adds[action["add"]["path"]] = action["add"]
+            elif "remove" in action:
+                del adds[action["remove"]["path"]]
+    current = [f.path.removeprefix(f"{dataset}/") for f in current_files(lake, dataset)]
+    wrong = [path for path in current if path not in adds] + [path for path in adds if path not in current]
+    for path, add in adds.items():
+        facts = read_facts(lake, f"{dataset}/{path}")
+        if (add["size"], json.loads(add["stats"])) != (facts.size, json.loads(facts.stats)) or abs(
+            add["modificationTime"] - facts.modification_time
+        ) > 60_000:
+            wrong.append(path)
+    return wrong
+
+
 def lake_snapshot(lake: Path) -> dict[str, Any]:
     """Everything a second run must leave unchanged: the data files and their content."""
     files = sorted(p.relative_to(lake).as_posix() for p in (lake / "events").rglob("*.parquet"))

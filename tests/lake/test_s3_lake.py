@@ -21,7 +21,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from typer.testing import CliRunner
 
-from tests.helpers import NOW, expected, small_spec
+from tests.helpers import NOW, expected, facts_disagreeing, small_spec
 from trailduck.analysis.query import run_query
 from trailduck.cli.app import app
 from trailduck.crashpoints import ENV
@@ -111,6 +111,8 @@ def test_an_s3_trail_into_an_s3_lake_loses_nothing_and_reads_like_a_local_one(
         assert compact(lake, now=NOW + dt.timedelta(hours=1)).partitions_compacted == 3
         files = current_files(lake, "events")
         assert stored_rows(lake) == rows and len(files) == len({f.partition["date"] for f in files})
+    # What the commits say of each file (from its writer, never read back) is what the file says.
+    assert facts_disagreeing(lake) == [] and facts_disagreeing(lake, "insights") == []
 
 
 def test_independent_readers_of_an_s3_lake_see_what_trailduck_sees(

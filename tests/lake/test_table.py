@@ -17,11 +17,12 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from typer.testing import CliRunner
 
-from tests.helpers import NOW, count, query, small_spec
+from tests.helpers import NOW, count, facts_disagreeing, query, small_spec
 from trailduck.cli.app import app
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.errors import LakeError, StateError
 from trailduck.ingestion.run import IngestOptions, ingest
+from trailduck.lake import table as table_module
 from trailduck.lake.folder import Lake
 from trailduck.lake.table import APP_ID, TABLE_SCHEMA, add_record, current_files
 from trailduck.synthetic.generator import Manifest, folder_sink, write_trail
@@ -88,6 +89,27 @@ def test_statistics_give_engines_each_files_rows_and_time_range(lake: Path) -> N
         assert rows == len(data)
         # Whole milliseconds, widened: never narrower than the file's own range.
         assert low <= pa.compute.min(data).as_py() and high >= pa.compute.max(data).as_py()
+
+
+def test_the_commit_says_of_each_file_what_the_file_says(lake: Path) -> None:
+    """Sizes, times and statistics come from the writers that closed the files; read back, every file agrees."""
+    opened = Lake(lake)
+    assert len(current_files(opened, "events")) > 2
+    assert facts_disagreeing(opened) == [] and facts_disagreeing(opened, "insights") == []
+
+
+def test_a_run_reads_no_file_back_to_commit_it(
+    local_trail: tuple[Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its writers knew each file's size and footer: reading them back cost three requests a file on S3. (Only a
+    lake of an earlier trailduck, adopted as a table, has its files read.)"""
+    read: list[str] = []
+    real = table_module.read_facts
+    monkeypatch.setattr(table_module, "read_facts", lambda lake, key: read.append(key) or real(lake, key))
+    summary = ingest(IngestOptions(source=str(local_trail[0]), lake=tmp_path / "lake"), now=NOW)
+    assert summary.parquet_files_written > 2 and read == []
+    monkeypatch.undo()
+    assert facts_disagreeing(Lake(tmp_path / "lake")) == []
 
 
 def test_views_never_read_a_file_that_no_commit_names(lake: Path) -> None:

@@ -36,9 +36,9 @@ from trailduck.ingestion.workers import portable, worker_count
 from trailduck.lake.folder import Lake
 from trailduck.lake.layout import DATASETS, Partitioning, parse_partitioning
 from trailduck.lake.lineage import lake_source_keys, save_content_hashes
-from trailduck.lake.table import add_records, adopt_files, choose_partitioning, lake_sequence
+from trailduck.lake.table import FileFacts, add_records, adopt_files, choose_partitioning, lake_sequence
 from trailduck.lake.views import refresh_or_say
-from trailduck.lake.writer import discard_tmp_files
+from trailduck.lake.writer import discard_tmp_files, facts_by_key
 from trailduck.scanner.keys import (
     ACCOUNT_RE,
     REGION_RE,
@@ -301,7 +301,7 @@ def _ingest(
         summary.phases["plan"] = clock - started
 
         with lake.until_committed():
-            done, files = _convert_all(
+            done, (files, facts) = _convert_all(
                 lake,
                 store.location,
                 source,
@@ -318,7 +318,7 @@ def _ingest(
             _advance_checkpoint(checkpoint, starts, done, options, now.date())
             checkpoint.record_run(run_id, source.uri, now)
             checkpoint.sequence += 1
-            records = add_records(lake, files)
+            records = add_records(lake, files, facts)
             crashpoints.hit("parquet_written")
             # The commit, written ahead: from here on the run is finished by whoever finds it interrupted. Only
             # by the lake's writer: on S3, a run whose lease was taken over stops here.
@@ -470,9 +470,9 @@ def _convert_all(
     now: dt.datetime,
     client: Client | None,
     partitioning: Partitioning,
-) -> tuple[list[Listed], list[str]]:
-    """Convert, write and publish every planned object; returns those converted and the data files written.
-    Failures go into ``checkpoint``."""
+) -> tuple[list[Listed], tuple[list[str], dict[str, FileFacts]]]:
+    """Convert, write and publish every planned object; returns those converted, and the data files written
+    with what their writers knew of them. Failures go into ``checkpoint``."""
     if client is not None and not portable(source):
         raise ConfigError(f"{source.uri}: this source cannot be read on a Dask cluster's workers")
     lake.begin_run(run_id, state_location)
@@ -505,6 +505,7 @@ def _convert_all(
         raise
     summary.phases["convert"] = time.monotonic() - started
     files = lake.storage.publish(result.tmp_files)
+    facts = facts_by_key(files, result.tmp_files, result.file_facts)
     save_content_hashes(lake, run_id, result.content_hashes)
     for key in result.gone:
         # Quarantined earlier and now deleted: nothing is left to ingest or retry.
@@ -527,7 +528,7 @@ def _convert_all(
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
         del checkpoint.failed[key]  # converted now, or its twin was
     converted_items = [item for item in work if item.ref.key in result.converted]
-    return converted_items, files
+    return converted_items, (files, facts)
 
 
 def _check_in_step(lake: Lake, store: StateStore, checkpoint: Checkpoint) -> None:

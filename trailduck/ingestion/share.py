@@ -26,6 +26,7 @@ from trailduck.ingestion.pacing import START_CONCURRENCY, Pacer
 from trailduck.lake.layout import DEFAULT_PARTITIONING, Partitioning
 from trailduck.lake.lineage import dataset_of
 from trailduck.lake.storage import Storage
+from trailduck.lake.table import FileFacts
 from trailduck.lake.writer import LakeWriter, Partition, StorageLakeWriter
 from trailduck.scanner.keys import Stream
 from trailduck.scanner.listing import Listed
@@ -51,6 +52,7 @@ def fetch_shape(source: Source) -> tuple[int, int]:
     if isinstance(source, FolderSource):
         return FOLDER_TASK_OBJECTS, 1
     return 1, START_CONCURRENCY
+
 
 #: Compressed bytes of objects fetched ahead of conversion, per share.
 INFLIGHT_BYTES = 8 << 20
@@ -102,6 +104,8 @@ class ShareResult:
     failed: list[Failed] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     tmp_files: list[str] = field(default_factory=list)
+    #: What the commit says of each file, by where it was written (its writer knew; nothing is read back).
+    file_facts: dict[str, FileFacts] = field(default_factory=dict)
     partitions: set[Partition] = field(default_factory=set)
 
     def merge(self, other: ShareResult) -> None:
@@ -111,6 +115,7 @@ class ShareResult:
         self.failed += other.failed
         self.gone += other.gone
         self.tmp_files += other.tmp_files
+        self.file_facts.update(other.file_facts)
         self.partitions |= other.partitions
 
 
@@ -387,5 +392,6 @@ def run_share(
         writer.abort()
         raise
     result.tmp_files = written.tmp_files
+    result.file_facts = written.facts
     result.partitions = written.partitions
     return result

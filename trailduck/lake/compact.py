@@ -40,7 +40,7 @@ from trailduck.lake.table import (
     table_partitioning,
 )
 from trailduck.lake.views import refresh_or_say
-from trailduck.lake.writer import StorageLakeWriter
+from trailduck.lake.writer import StorageLakeWriter, facts_by_key
 from trailduck.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def _compact_sorted(
         raise
     finally:
         con.close()
-    records = add_records(lake, written.files)
+    records = add_records(lake, written.files, facts_by_key(written.files, written.tmp_files, written.facts))
     commit_replacement(
         lake, dataset, records, [f for group in days.values() for f in group], f"{now:%Y%m%dT%H%M%SZ}"
     )

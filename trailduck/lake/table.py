@@ -189,41 +189,71 @@ def lake_sequence(lake: Lake) -> int:
 FOOTER_READS = 16
 
 
-def add_records(lake: Lake, keys: list[str]) -> list[dict[str, Any]]:
-    """:func:`add_record` of each key, in order; on S3, :data:`FOOTER_READS` at once (a run of an organization's
-    day writes over a thousand files: at 20 ms a round trip, about a minute one after another)."""
-    if not lake.is_local:
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What the commit says of a data file beside its place: known to the writer that closed it, so that the
+    commit need not read the file back (three requests a file on S3)."""
+
+    size: int
+    #: Milliseconds since the epoch.
+    modification_time: int
+    #: Delta's statistics (:func:`file_stats`).
+    stats: str
+
+
+def add_records(
+    lake: Lake, keys: list[str], known: Mapping[str, FileFacts] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`add_record` of each key, in order, from the facts its writer gave (``known``, by key) or else from
+    the file; those read on S3 :data:`FOOTER_READS` at once (a run of an organization's day writes over a
+    thousand files: at 20 ms a round trip, about a minute one after another)."""
+    facts = known or {}
+    reads = sum(key not in facts for key in keys)
+    if reads and not lake.is_local:
         lake.storage.filesystem()  # made (or its credentials refreshed) once, before the threads ask for it
     # in_parallel: in order, and on a failure the reads not yet started are not made.
-    return list(in_parallel(lambda key: add_record(lake, key), keys, 1 if lake.is_local else FOOTER_READS))
+    return list(
+        in_parallel(
+            lambda key: add_record(lake, key, facts.get(key)),
+            keys,
+            1 if lake.is_local or not reads else FOOTER_READS,
+        )
+    )
 
 
-def add_record(lake: Lake, key: str) -> dict[str, Any]:
+def add_record(lake: Lake, key: str, facts: FileFacts | None = None) -> dict[str, Any]:
     """What the commit says of a data file the run wrote (JSON, so that it can be kept until the commit):
     its path in the table, its partition values, size, time and statistics (rows, and the range of
-    ``eventTime`` so that engines can skip files by time)."""
+    ``eventTime`` so that engines can skip files by time); read from the file unless ``facts`` says them."""
     dataset, *folders = key.split("/")
     if dataset not in DATASETS or not folders[:-1] or not all("=" in folder for folder in folders[:-1]):
         raise LakeError(f"{lake.storage.uri_of(key)}: not a data file of the lake")
     partition = dict(folder.split("=", 1) for folder in folders[:-1])
     if partitioning_named(partition) is None:
         raise LakeError(f"{lake.storage.uri_of(key)}: not in a partition folder of the lake")
+    if facts is None:
+        facts = read_facts(lake, key)
+    return {
+        "dataset": dataset,
+        "path": "/".join(folders),
+        "partition": partition,
+        "size": facts.size,
+        "modification_time": facts.modification_time,
+        "stats": facts.stats,
+    }
+
+
+def read_facts(lake: Lake, key: str) -> FileFacts:
+    """A data file's facts from the file itself: its size and time, and its footer."""
     fs, base = lake.storage.filesystem()
     info = fs.get_file_info(f"{base}/{key}")
     with fs.open_input_file(f"{base}/{key}") as handle:
         meta = pq.read_metadata(handle)
     mtime = info.mtime_ns // 1_000_000 if info.mtime_ns is not None else 0
-    return {
-        "dataset": dataset,
-        "path": "/".join(folders),
-        "partition": partition,
-        "size": info.size,
-        "modification_time": mtime,
-        "stats": _stats(meta),
-    }
+    return FileFacts(info.size, mtime, file_stats(meta))
 
 
-def _stats(meta: pq.FileMetaData) -> str:
+def file_stats(meta: pq.FileMetaData) -> str:
     """Delta's per-file statistics: rows, and eventTime's range widened to whole milliseconds (Delta keeps
     milliseconds; a narrower range would let an engine skip a file that holds a matching row); and the range of
     account and region where the file holds them (a lake partitioned by date)."""

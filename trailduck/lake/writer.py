@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -43,7 +45,7 @@ from trailduck.lake.layout import (
     run_tmp_parts,
 )
 from trailduck.lake.storage import Storage
-from trailduck.lake.table import file_schema
+from trailduck.lake.table import FileFacts, file_schema, file_stats
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,16 @@ class WriteResult:
     rows: int = 0
     #: Where the files were written (:meth:`Storage.part_sink`), to be published.
     tmp_files: list[str] = field(default_factory=list)
+    #: What the commit says of each file, by where it was written: known when it was closed, not read back.
+    facts: dict[str, FileFacts] = field(default_factory=dict)
+
+
+def facts_by_key(
+    published: list[str], sinks: list[str], facts: Mapping[str, FileFacts]
+) -> dict[str, FileFacts]:
+    """The writers' ``facts`` of files written at ``sinks`` by the keys they were published under (``publish``
+    keeps the sinks' order)."""
+    return {key: facts[sink] for key, sink in zip(published, sinks, strict=True) if sink in facts}
 
 
 class LakeWriter(Protocol):
@@ -124,8 +136,24 @@ class LakeWriter(Protocol):
 @dataclass
 class _OpenFile:
     tmp: str
+    #: The stream the writer writes to, ours to close: its position, once the footer is written, is the size.
+    sink: pa.NativeFile
     writer: pq.ParquetWriter
+    #: The file's metadata, which the writer puts here when it closes.
+    metadata: list[pq.FileMetaData] = field(default_factory=list)
     bytes_written: int = 0
+
+    def close(self) -> int:
+        """Write the footer and close the file; its size. A file that fails to close is given up (see
+        :func:`_forget`) and the error raised."""
+        try:
+            self.writer.close()
+            size = self.sink.tell()
+            self.sink.close()
+        except BaseException:
+            _forget(self)
+            raise
+        return size
 
 
 class StorageLakeWriter:
@@ -253,27 +281,26 @@ class StorageLakeWriter:
             self._close(next(iter(self._open)))
         self._seq += 1
         tmp = self.storage.part_sink(f"{folder}/{part_name(self.run_id, f'{self.tag}{self._seq:05d}')}")
+        # The filesystem asked at each file: fresh credentials on S3. No compression guessed from the name.
+        sink = self.storage.filesystem()[0].open_output_stream(tmp, compression=None)
+        metadata: list[pq.FileMetaData] = []
         try:
-            writer = pq.ParquetWriter(
-                tmp,
-                self.schema,
-                filesystem=self.storage.filesystem()[0],  # asked at each file: fresh credentials on S3
-                **self._options,
-            )
+            writer = pq.ParquetWriter(sink, self.schema, metadata_collector=metadata, **self._options)
         except BaseException:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                sink.close()
             self._delete(tmp)  # created, but not yet ours to delete in abort()
             raise
-        self._open[folder] = _OpenFile(tmp, writer)
+        self._open[folder] = _OpenFile(tmp, sink, writer, metadata)
         return self._open[folder]
 
     def _close(self, folder: str) -> None:
         out = self._open.pop(folder)
         self._closed.append(out.tmp)  # first: if closing fails (a full disk), abort() still deletes it
-        try:
-            out.writer.close()
-        except BaseException:
-            _forget(out.writer)
-            raise
+        size = out.close()
+        self._result.facts[out.tmp] = FileFacts(
+            size, time.time_ns() // 1_000_000, file_stats(out.metadata[0])
+        )
 
     # -- finishing -----------------------------------------------------------------------------------------
     def finish(self) -> WriteResult:
@@ -301,10 +328,8 @@ class StorageLakeWriter:
         (the abort of a run that failed on a full disk, where closing a file fails the same way)."""
         for out in self._open.values():
             self._closed.append(out.tmp)
-            try:
-                out.writer.close()
-            except (OSError, pa.ArrowException):
-                _forget(out.writer)
+            with contextlib.suppress(OSError, pa.ArrowException):
+                out.close()
         self._open.clear()
         for tmp in self._closed:
             self._delete(tmp)
@@ -313,14 +338,13 @@ class StorageLakeWriter:
         self._buffered.clear()
 
 
-def _forget(writer: pq.ParquetWriter) -> None:
-    """Give up on a writer whose close failed. pyarrow's ``ParquetWriter.__del__`` closes a writer still marked
+def _forget(out: _OpenFile) -> None:
+    """Give up on a file whose close failed. pyarrow's ``ParquetWriter.__del__`` closes a writer still marked
     open, and on a full disk fails again, printing an "Exception ignored" traceback per file at exit; so mark it
     closed and close its file without the footer (the file is deleted anyway)."""
-    writer.is_open = False
-    if writer.file_handle is not None:
-        with contextlib.suppress(OSError, pa.ArrowException):
-            writer.file_handle.close()
+    out.writer.is_open = False
+    with contextlib.suppress(OSError, pa.ArrowException):
+        out.sink.close()
 
 
 def discard_tmp_files(storage: Storage, run_id: str, keep: list[str] | None = None) -> None:
