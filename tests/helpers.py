@@ -44,6 +44,8 @@ def facts_disagreeing(lake: Lake, dataset: str = "events") -> list[str]:
                 del adds[action["remove"]["path"]]
     current = [f.path.removeprefix(f"{dataset}/") for f in current_files(lake, dataset)]
     wrong = [path for path in current if path not in adds] + [path for path in adds if path not in current]
+    if not current:
+        wrong.append(f"no file in the {dataset} table")
     for path, add in adds.items():
         facts = read_facts(lake, f"{dataset}/{path}")
         if (add["size"], json.loads(add["stats"])) != (facts.size, json.loads(facts.stats)) or abs(

@@ -15,11 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import count
+from tests.helpers import count, query
 from trailduck.cli.app import app
 from trailduck.convert.schema import EVENT_SCHEMA
 from trailduck.crashpoints import ENV
 from trailduck.lake.folder import Lake, open_lake
+from trailduck.lake.table import TABLE_SCHEMA
 from trailduck.synthetic.generator import Manifest
 
 runner = CliRunner()
@@ -180,6 +181,21 @@ def test_a_copy_of_an_older_lake_gets_new_views(lake: Path, tmp_path: Path) -> N
     assert plain_count(copy) == parquet_count(lake) != rows  # the old views read the original's files
     assert sql_count(copy) == rows
     assert plain_count(copy) == rows  # remade: they read their own folder from now on
+
+
+def test_views_made_from_other_sql_texts_are_remade_before_a_lake_is_read(lake: Path) -> None:
+    """An upgrade that changed a view's SQL, then only reading (no ingest since): the reader gets the views of
+    the SQL it has, not those the database kept, for the same folder and table versions."""
+    con = duckdb.connect(str(lake / "trailduck.duckdb"))
+    (mark,) = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'events'").fetchone() or (
+        None,
+    )
+    made = json.loads(mark)
+    assert made["sql"] != "0" * 16
+    con.execute("CREATE OR REPLACE VIEW events AS SELECT 1 AS made_by_other_sql")
+    con.execute(f"COMMENT ON VIEW events IS '{json.dumps({**made, 'sql': '0' * 16})}'")
+    con.close()
+    assert [row[0] for row in query(lake, "SELECT column_name FROM (DESCRIBE events)")] == TABLE_SCHEMA.names
 
 
 def test_an_older_lake_whose_database_cannot_be_written_gets_views_in_memory(

@@ -108,7 +108,7 @@ def test_a_run_reads_no_file_back_to_commit_it(
     monkeypatch.setattr(table_module, "read_facts", lambda lake, key: read.append(key) or real(lake, key))
     summary = ingest(IngestOptions(source=str(local_trail[0]), lake=tmp_path / "lake"), now=NOW)
     assert summary.parquet_files_written > 2 and read == []
-    monkeypatch.undo()
+    monkeypatch.setattr(table_module, "read_facts", real)
     assert facts_disagreeing(Lake(tmp_path / "lake")) == []
 
 

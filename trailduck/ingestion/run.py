@@ -301,7 +301,7 @@ def _ingest(
         summary.phases["plan"] = clock - started
 
         with lake.until_committed():
-            done, (files, facts) = _convert_all(
+            done, files, facts = _convert_all(
                 lake,
                 store.location,
                 source,
@@ -470,7 +470,7 @@ def _convert_all(
     now: dt.datetime,
     client: Client | None,
     partitioning: Partitioning,
-) -> tuple[list[Listed], tuple[list[str], dict[str, FileFacts]]]:
+) -> tuple[list[Listed], list[str], dict[str, FileFacts]]:
     """Convert, write and publish every planned object; returns those converted, and the data files written
     with what their writers knew of them. Failures go into ``checkpoint``."""
     if client is not None and not portable(source):
@@ -528,7 +528,7 @@ def _convert_all(
     for key in [k for k in checkpoint.failed if object_identity(k) in converted]:
         del checkpoint.failed[key]  # converted now, or its twin was
     converted_items = [item for item in work if item.ref.key in result.converted]
-    return converted_items, (files, facts)
+    return converted_items, files, facts
 
 
 def _check_in_step(lake: Lake, store: StateStore, checkpoint: Checkpoint) -> None:

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
+from typing import NamedTuple
 
 import msgspec
 import pyarrow as pa
@@ -45,15 +46,6 @@ BATCH_RECORDS = 5_000
 #: pacer still widens it for a folder slow to read (a network file system).
 FOLDER_TASK_OBJECTS = 32
 
-
-def fetch_shape(source: Source) -> tuple[int, int]:
-    """How ``source`` is fetched: objects a fetch task reads one after the other, and tasks at once a share
-    starts with (:data:`FOLDER_TASK_OBJECTS` and one from a local folder; one and the pacer's start from S3)."""
-    if isinstance(source, FolderSource):
-        return FOLDER_TASK_OBJECTS, 1
-    return 1, START_CONCURRENCY
-
-
 #: Compressed bytes of objects fetched ahead of conversion, per share.
 INFLIGHT_BYTES = 8 << 20
 
@@ -61,6 +53,23 @@ INFLIGHT_BYTES = 8 << 20
 BUFFER_BYTES = 48 << 20
 
 Advance = Callable[[int, int, int], None]
+
+
+class FetchShape(NamedTuple):
+    """How a source is fetched."""
+
+    #: Objects a fetch task reads one after the other.
+    per_task: int
+    #: Tasks at once a share starts with (its pacer widens them while that pays).
+    start: int
+
+
+def fetch_shape(source: Source) -> FetchShape:
+    """:data:`FOLDER_TASK_OBJECTS` a task, one task to start with, from a local folder; from S3 one object a
+    task, and the pacer's usual start."""
+    if isinstance(source, FolderSource):
+        return FetchShape(per_task=FOLDER_TASK_OBJECTS, start=1)
+    return FetchShape(per_task=1, start=START_CONCURRENCY)
 
 
 class Stopped(Exception):
@@ -167,7 +176,7 @@ def _fetch_all(
     file) keep every fetch thread busy; a run of large ones keeps fewer in memory.
     """
     if per_task is None:
-        per_task = fetch_shape(source)[0]
+        per_task = fetch_shape(source).per_task
     pacer = concurrency if isinstance(concurrency, Pacer) else Pacer(concurrency, start=concurrency)
     pool = ThreadPoolExecutor(max_workers=pacer.cap, thread_name_prefix="trailduck-fetch")
     # Tasks submitted, in order: running or done. Tasks taken ahead after those, waiting for a fetch slot.
@@ -348,7 +357,7 @@ def run_share(
     try:
         work = share.items if items is None else items
         # Widens up to share.concurrency while that pays.
-        pacer = Pacer(share.concurrency, start=fetch_shape(source)[1])
+        pacer = Pacer(share.concurrency, start=fetch_shape(source).start)
         for item, fetched in _fetch_all(source, work, pacer, share.limits):
             if stop is not None and stop.is_set():
                 raise Stopped

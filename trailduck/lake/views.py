@@ -45,7 +45,7 @@ from trailduck.lake.verdicts import (
     read_table,
     table_key,
 )
-from trailduck.sql import load_sql, sql_literal
+from trailduck.sql import fingerprint, load_sql, sql_literal
 from trailduck.sql.catalog import analysis_views, detections
 
 if TYPE_CHECKING:
@@ -235,15 +235,20 @@ def connect_for_reading(lake: Lake) -> duckdb.DuckDBPyConnection:
 
     The views read the folder their database is in (see ``lake_path.sql``), wherever it was moved or copied, so
     the file is used as it is. Views that list the files of older table versions (a commit since, which could
-    not refresh them), or made by an older trailduck: they are remade first or, where the database cannot be written (a read-only disk, another process holding it open),
+    not refresh them), or made by another trailduck (other SQL texts, or no folder in their mark): they are
+    remade first or, where the database cannot be written (a read-only disk, another process holding it open),
     made in a database in memory for this connection only.
     """
     if not lake.is_local:
         return _views_in_memory(lake)
     con = lake.open_database(read_only=True)
     mark = _mark(con)
-    if _mark_lake(mark) is not None and _mark_tables(mark) == table_versions(lake):
-        return con  # made by this trailduck, for the tables as they are now
+    if (
+        _mark_lake(mark) is not None
+        and _marked(mark, "sql") == fingerprint()
+        and _marked(mark, "tables") == table_versions(lake)
+    ):
+        return con  # made by this trailduck's SQL, for the tables as they are now
     con.close()
     try:
         refresh_views(lake, force=True)
@@ -279,11 +284,16 @@ def _views_in_memory(lake: Lake) -> duckdb.DuckDBPyConnection:
 
 
 def _definitions_mark(lake: Lake, statements: list[str]) -> str:
-    """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, and the folder
-    they were made for."""
+    """What :func:`refresh_views` notes on the ``events`` view: a digest of the definitions, the folder and
+    table versions they were made for, and the digest of the SQL texts they were made from."""
     digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
     return json.dumps(
-        {"trailduck views": digest, "lake": str(_made_for(lake)), "tables": table_versions(lake)}
+        {
+            "trailduck views": digest,
+            "lake": str(_made_for(lake)),
+            "tables": table_versions(lake),
+            "sql": fingerprint(),
+        }
     )
 
 
@@ -297,10 +307,11 @@ def _mark_lake(mark: str | None) -> str | None:
     return made_for if isinstance(made_for, str) else None
 
 
-def _mark_tables(mark: str | None) -> object:
-    """The table versions a mark names: the views list those versions' files."""
+def _marked(mark: str | None, name: str) -> object:
+    """What a mark says under ``name`` (``tables``: the table versions whose files the views list; ``sql``: the
+    digest of the SQL texts they were made from); None where it says nothing."""
     try:
-        return json.loads(mark or "")["tables"]
+        return json.loads(mark or "")[name]
     except (ValueError, TypeError, KeyError):
         return None
 

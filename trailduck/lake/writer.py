@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -170,8 +170,10 @@ class StorageLakeWriter:
         buffer_bytes: int = 128 << 20,
         max_file_bytes: int = 512 << 20,
         max_open_files: int = 64,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.storage = storage
+        self.clock = clock  # a file's modification time, as the commit says it
         self.run_id = run_id
         self.tag = tag  # keeps the file names of a run's worker processes apart
         self.partitioning = partitioning
@@ -298,9 +300,7 @@ class StorageLakeWriter:
         out = self._open.pop(folder)
         self._closed.append(out.tmp)  # first: if closing fails (a full disk), abort() still deletes it
         size = out.close()
-        self._result.facts[out.tmp] = FileFacts(
-            size, time.time_ns() // 1_000_000, file_stats(out.metadata[0])
-        )
+        self._result.facts[out.tmp] = FileFacts(size, int(self.clock() * 1000), file_stats(out.metadata[0]))
 
     # -- finishing -----------------------------------------------------------------------------------------
     def finish(self) -> WriteResult:
