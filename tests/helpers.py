@@ -17,6 +17,7 @@ import duckdb
 
 from trailduck.crashpoints import ENV
 from trailduck.lake.folder import Lake
+from trailduck.lake.table import current_files, read_facts
 from trailduck.scanner.keys import ACCOUNT_RE, REGION_RE
 from trailduck.synthetic.generator import Manifest, TrailSpec
 
@@ -31,9 +32,8 @@ def query(lake: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def facts_disagreeing(lake: Lake, dataset: str = "events") -> list[str]:
     """The files of the table's current version whose commit says another size, time (beyond a minute) or
-    statistics than the file itself (read back now); and a file named twice or a file not in the table."""
-    from trailduck.lake.table import current_files, read_facts
-
+    statistics than the file itself (read back now); a file the log's adds and removes leave that the table's
+    current version does not hold, or the reverse; and a table without files."""
     adds: dict[str, dict[str, Any]] = {}
     for key in lake.storage.keys(f"{dataset}/_delta_log", "*.json"):
         for line in (lake.storage.read(key) or b"").decode().splitlines():

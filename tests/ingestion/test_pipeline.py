@@ -243,12 +243,18 @@ class _CountingSource:
 
     def __init__(self, together: int = 0) -> None:
         self.started = 0
+        self._lock = (
+            threading.Lock()
+        )  # reads run on several threads: no count lost, no read let through twice
         # The first ``together`` reads each wait until that many are running at once (or fail after 10 s).
         self.gate = threading.Barrier(together, timeout=10) if together else None
 
     def read(self, key: str) -> bytes:
-        self.started += 1
-        if self.gate is not None and self.started <= self.gate.parties:
+        with self._lock:
+            self.started += 1
+            gated = self.gate is not None and self.started <= self.gate.parties
+        if gated:
+            assert self.gate is not None
             self.gate.wait()
         return encode_log([{"eventID": key}])
 
